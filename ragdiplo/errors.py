@@ -1,0 +1,29 @@
+"""Exceptions raised at the library's boundaries; each message says what to do."""
+
+
+class RagdiploError(Exception):
+    """Base class: the CLI prints these as one line and exits non-zero."""
+
+
+class CorpusError(RagdiploError):
+    """A corpus path or file cannot be read as text."""
+
+
+class IndexLoadError(RagdiploError):
+    """An index folder is missing, corrupt, or was built differently."""
+
+
+class IndexNotFoundError(IndexLoadError):
+    """There is no index at that path."""
+
+
+class IndexMismatchError(IndexLoadError):
+    """The index was built with another model, chunker or format version."""
+
+
+class ModelError(RagdiploError):
+    """An embedding model cannot be loaded."""
+
+
+class QuestionError(RagdiploError, ValueError):
+    """A question or query parameter is unusable."""

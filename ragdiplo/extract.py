@@ -1,0 +1,122 @@
+"""Short answers: what a question asks for, and the spans of a sentence that fit.
+
+Without a trained reader, a typed question (who, when, where, how many, how
+much, what percentage, which ...) is answered by the candidate span of the
+expected type that stands closest to the question's own words in the best
+sentence. Every span is an exact slice of the sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+from .lexical import terms
+
+
+class AnswerType(str, Enum):
+    PERSON = "person"
+    DATE = "date"
+    PLACE = "place"
+    NUMBER = "number"
+    MONEY = "money"
+    PERCENT = "percent"
+    DURATION = "duration"
+    NAME = "name"
+    OTHER = "other"
+
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_NUM_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+    "sixty|seventy|eighty|ninety|hundred|thousand|dozen|several|half"
+)
+_SCALE = r"(?:\s?(?:billion|million|trillion|thousand|bn|m)\b)?"
+_NUMBER = rf"(?:\d[\d,]*(?:\.\d+)?|\b(?:{_NUM_WORDS})\b(?:[- ](?:{_NUM_WORDS})\b)*)"
+
+PATTERNS: dict[AnswerType, re.Pattern[str]] = {
+    AnswerType.MONEY: re.compile(rf"(?:[$£€]\s?{_NUMBER}{_SCALE})|(?:{_NUMBER}{_SCALE}\s?(?:dollars|pounds|euros))", re.I),
+    AnswerType.PERCENT: re.compile(rf"{_NUMBER}\s?(?:%|percent\b|per cent\b)", re.I),
+    AnswerType.DATE: re.compile(
+        rf"\b(?:(?:\d{{1,2}}\s)?(?:{_MONTHS})(?:\s\d{{1,2}})?(?:,?\s\d{{4}})?|(?:1[5-9]|20)\d\d(?:s)?|(?:{_DAYS})"
+        rf"(?:,\s\d{{1,2}}\s(?:{_MONTHS}))?|(?:last|next|this)\s(?:year|week|month))\b"
+    ),
+    AnswerType.DURATION: re.compile(
+        rf"{_NUMBER}[- ](?:day|week|month|year|hour|minute|decade|centur(?:y|ies))s?\b", re.I
+    ),
+    AnswerType.NUMBER: re.compile(rf"{_NUMBER}{_SCALE}", re.I),
+    AnswerType.NAME: re.compile(
+        r"\b[A-Z][\w’'\-.]*(?:\s(?:of|the|de|da|von|van|al|bin|and|&)?\s?[A-Z][\w’'\-.]*)*", re.U
+    ),
+}
+PATTERNS[AnswerType.PERSON] = PATTERNS[AnswerType.NAME]
+PATTERNS[AnswerType.PLACE] = PATTERNS[AnswerType.NAME]
+
+_RULES: list[tuple[re.Pattern[str], AnswerType]] = [
+    (re.compile(r"\b(what|which) (percentage|percent|share|proportion)\b|\bhow much of\b", re.I), AnswerType.PERCENT),
+    (re.compile(r"\bhow (long|many (days|weeks|months|years|hours))\b", re.I), AnswerType.DURATION),
+    (re.compile(r"\bhow much\b|\b(what|which) (value|amount|price|cost|sum)\b|\bworth\b", re.I), AnswerType.MONEY),
+    (re.compile(r"\bhow many\b|\b(what|which) number\b", re.I), AnswerType.NUMBER),
+    (re.compile(r"\bwhen\b|\b(what|which|in what) (year|date|day|month|decade|century)\b|\bby (what|which) year\b", re.I), AnswerType.DATE),
+    (re.compile(r"\bwhere\b|\b(what|which) (city|country|place|town|state|region|territory|location|capital)\b", re.I), AnswerType.PLACE),
+    (re.compile(r"\bwho(m|se)?\b|\b(what|which) (person|leader|leaders|president|minister|official|man|woman)\b", re.I), AnswerType.PERSON),
+    (re.compile(r"\b(what|which) (company|organi[sz]ation|party|newspaper|team|group|agency|fund|network)\b", re.I), AnswerType.NAME),
+]
+
+_STOP_NAMES = frozenset(
+    "The A An In On At As But And Or If For To Of By With From It He She They We I You This That These Those "
+    "His Her Their Our Its Yet However While When Where Who What Which Despite During After Before Since "
+    "Mr Mrs Ms Sir Dr".split()
+)
+
+
+def answer_type(question: str) -> AnswerType:
+    """The kind of short answer a question asks for, or OTHER for a description."""
+    for pattern, kind in _RULES:
+        if pattern.search(question):
+            return kind
+    return AnswerType.OTHER
+
+
+def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
+    words = text[start:end].split(" ")
+    while words and words[0].strip(".") in _STOP_NAMES:
+        start += len(words.pop(0)) + 1
+    while text[end - 1 : end] in ".’'" and end > start:
+        end -= 1
+    if text[end - 2 : end] in ("’s", "'s"):
+        end -= 2
+    return start, max(start, end)
+
+
+def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
+    """Spans of ``sentence`` that could answer a question of type ``kind``."""
+    pattern = PATTERNS.get(kind)
+    if pattern is None:
+        return []
+    spans = []
+    for m in pattern.finditer(sentence):
+        s, e = m.span()
+        if pattern is PATTERNS[AnswerType.NAME]:
+            s, e = _trim_name(sentence, s, e)
+        if e > s and sentence[s:e].strip():
+            spans.append((s, e))
+    return spans
+
+
+def best_span(question: str, sentence: str, kind: AnswerType) -> tuple[int, int] | None:
+    """The candidate nearest to the question's words that the question does not
+    already contain; ``None`` when the sentence has no candidate of that type."""
+    asked = set(terms(question))
+    positions = [m.start() for m in re.finditer(r"\w+", sentence) if set(terms(m.group())) & asked]
+    best, best_score = None, float("-inf")
+    for s, e in candidates(sentence, kind):
+        span_terms = set(terms(sentence[s:e]))
+        if span_terms and span_terms <= asked:
+            continue
+        distance = min((min(abs(p - s), abs(p - e)) for p in positions), default=len(sentence))
+        score = -distance / max(len(sentence), 1) - 0.3 * len(span_terms & asked)
+        if score > best_score:
+            best, best_score = (s, e), score
+    return best

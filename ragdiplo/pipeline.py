@@ -1,0 +1,62 @@
+"""The user-facing handle: an index and the embedder that reads questions for it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .chunking import ChunkerConfig
+from .corpus import load_corpus
+from .embedding import Embedder, SentenceTransformerEmbedder
+from .index import Index, build_index, check_compatible, load_index, save_index
+from .qa import QAConfig, answer
+from .types import Answer
+
+
+class QA:
+    """Ask questions of an index.
+
+    >>> qa = QA.build("seeds/", "index/")          # doctest: +SKIP
+    >>> qa.ask("What backstop did Starmer ask for?").text  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        config: QAConfig = QAConfig(),
+        *,
+        index_path: str | os.PathLike[str] = "index",
+    ) -> None:
+        check_compatible(index, embedder, Path(index_path))
+        self.index = index
+        self.embedder = embedder
+        self.config = config
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], embedder: Embedder | None = None, config: QAConfig = QAConfig()) -> QA:
+        index = load_index(path)
+        return cls(index, embedder or SentenceTransformerEmbedder(), config, index_path=path)
+
+    @classmethod
+    def build(
+        cls,
+        corpus: str | os.PathLike[str],
+        path: str | os.PathLike[str] | None = None,
+        *,
+        embedder: Embedder | None = None,
+        chunker: ChunkerConfig | None = None,
+        config: QAConfig = QAConfig(),
+        show_progress: bool = False,
+    ) -> QA:
+        """Index a corpus folder or JSONL file, saving it to ``path`` if given."""
+        embedder = embedder or SentenceTransformerEmbedder()
+        index = build_index(load_corpus(corpus), embedder, chunker, show_progress=show_progress)
+        if path is not None:
+            save_index(index, path)
+        return cls(index, embedder, config, index_path=path or "index")
+
+    def ask(self, question: str, k: int = 10) -> Answer:
+        """Answer with citations, or ``Answer.text is None`` when the corpus has no answer."""
+        vector = self.embedder.embed([question.strip() or question])
+        return answer(self.index, question, vector[0], k, self.config)
