@@ -1,0 +1,179 @@
+"""The interactive loop, driven through StringIO over a tiny real index."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import re
+
+import numpy as np
+import pytest
+
+from ragdiplo import repl
+from ragdiplo.pipeline import QA
+from ragdiplo.types import Citation
+
+TOKEN = re.compile(r"\w+|[^\w\s]")
+QUESTION = "What backstop did Starmer ask for?"
+
+DOCS = {
+    "starmer.txt": (
+        "Keir Starmer flew to Washington on Thursday for talks at the White House. "
+        "The prime minister met President Donald Trump in the Oval Office. "
+        "Starmer asked Trump for a US security backstop for a European peacekeeping force in Ukraine. "
+        "Officials said the talks were warm but that no promise was made."
+    ),
+    "macron.txt": (
+        "Emmanuel Macron visited Washington earlier in the week. "
+        "The French president spoke about trade tariffs and European defence spending. "
+        "He said Europe must pay more for its own security."
+    ),
+    "weather.txt": "Heavy rain fell across northern England on Sunday. Rivers rose and several roads were closed.",
+}
+
+
+class Fake:
+    """Hashing bag-of-words embedder: deterministic, instant, no model files."""
+
+    model_id = "fake"
+    dim = 64
+    max_tokens = 128
+
+    def embed(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in TOKEN.findall(text.lower()):
+                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in TOKEN.finditer(text)]
+
+
+@pytest.fixture(scope="module")
+def qa(tmp_path_factory: pytest.TempPathFactory) -> QA:
+    corpus = tmp_path_factory.mktemp("corpus")
+    for name, text in DOCS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return QA.build(corpus, None, embedder=Fake())
+
+
+def drive(qa: object, *lines: str, k: int = 10) -> tuple[int, str]:
+    out = io.StringIO()
+    code = repl.run(qa, k=k, stdin=io.StringIO("".join(line + "\n" for line in lines)), stdout=out)
+    return code, out.getvalue()
+
+
+def test_question_prints_answer_confidence_and_citation(qa: QA) -> None:
+    code, out = drive(qa, QUESTION)
+    assert code == 0
+    assert "Answer: " in out and "(no answer" not in out
+    assert re.search(r"Confidence: \d\.\d\d", out)
+    assert re.search(r"\[1\] starmer\.txt:\d+-\d+  Starmer asked Trump for a US security backstop", out)
+    assert out.startswith("> ")
+
+
+def test_show_prints_cited_span_marked_inside_its_source_text(qa: QA) -> None:
+    cited = qa.ask(QUESTION).citations[0]
+    _, out = drive(qa, QUESTION, ":show 1")
+    shown = out.split("> ")[2]  # one chunk of output per prompt: answer, :show, EOF
+    assert f"[1] {cited.doc_id}:{cited.start}-{cited.end}" in shown
+    assert f"»{cited.text}«" in shown
+    assert "met President Donald Trump in the Oval Office." in shown  # before the span
+    assert "no promise was made." in shown  # after it
+
+
+def test_show_needs_a_valid_citation_number(qa: QA) -> None:
+    _, out = drive(qa, ":show 1", QUESTION, ":show 9", ":show x")
+    assert "no answer yet" in out
+    assert out.count("usage: :show N, with N from 1 to") == 2
+
+
+def test_context_trims_at_spaces_and_marks_with_bold() -> None:
+    text = "alpha " * 100 + "THE QUOTE." + " omega" * 100
+    start = text.index("THE")
+    cited = Citation("d", start, start + 10, "THE QUOTE.", 1.0)
+    shown = repl.context(text, cited, bold=True, width=20)
+    assert shown == "…alpha alpha alpha \x1b[1mTHE QUOTE.\x1b[0m omega omega omega…"
+
+
+def test_passages_lists_retrieved_with_spans_and_scores(qa: QA) -> None:
+    _, out = drive(qa, ":k 2", QUESTION, ":passages")
+    listed = re.findall(r"(?:^|> )\[(\d)\] (\S+\.txt):\d+-\d+  score -?\d+\.\d{4}  ", out, re.M)
+    assert [n for n, _ in listed] == ["1", "2"]
+    assert listed[0][1] == "starmer.txt"
+
+
+def test_k_validates_and_changes(qa: QA) -> None:
+    code, out = drive(qa, ":k 0", ":k two", ":k", ":k 3", ":k", QUESTION)
+    assert code == 0
+    assert "k must be a whole number of at least 1 (got '0'); k stays 10" in out
+    assert "(got 'two')" in out
+    assert "k is 10;" in out and "k is now 3" in out and "k is 3;" in out
+    assert "Answer: " in out  # the loop went on
+
+
+def test_k_is_passed_to_ask() -> None:
+    seen: list[int] = []
+
+    class Recorder:
+        def ask(self, question: str, k: int = 10) -> object:
+            seen.append(k)
+            raise repl.RagdiploError("stop here")
+
+    _, out = drive(Recorder(), "one?", ":k 3", "two?")
+    assert seen == [10, 3]
+    assert out.count("error: stop here") == 2
+
+
+def test_question_errors_print_one_line_and_continue(qa: QA) -> None:
+    code, out = drive(qa, "?!", "x" * 2001, QUESTION)
+    assert code == 0
+    assert out.count("error: ") == 2
+    assert "no words" in out and "keep it under 2000" in out
+    assert "Answer: " in out
+
+
+def test_empty_lines_are_ignored_and_eof_returns_zero(qa: QA) -> None:
+    code, out = drive(qa, "", "   ")
+    assert code == 0
+    assert out == "> > > \n"
+
+
+def test_unknown_command_and_help(qa: QA) -> None:
+    _, out = drive(qa, ":frobnicate now", ":help")
+    assert "unknown command ':frobnicate'; type :help" in out
+    for name in (":show N", ":passages", ":k N", ":quit"):
+        assert name in out
+
+
+@pytest.mark.parametrize("command", [":quit", ":q", ":exit", ":QUIT"])
+def test_quit_commands_stop_reading(qa: QA, command: str) -> None:
+    code, out = drive(qa, command, QUESTION)
+    assert code == 0 and "Answer:" not in out
+
+
+def test_ctrl_c_at_prompt_leaves_cleanly(qa: QA) -> None:
+    class Interrupting(io.StringIO):
+        def readline(self, *args: object) -> str:
+            raise KeyboardInterrupt
+
+    out = io.StringIO()
+    assert repl.run(qa, stdin=Interrupting(), stdout=out) == 0
+    assert out.getvalue() == "> \n"
+
+
+def test_bad_initial_k_is_refused(qa: QA) -> None:
+    code, out = drive(qa, QUESTION, k=0)
+    assert code == 2 and "k must be at least 1" in out
+
+
+def test_repl_never_opens_files(qa: QA, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"the REPL opened a file: {args}")
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    monkeypatch.setattr(io, "open", refuse)
+    _, out = drive(qa, QUESTION, ":show 1", ":passages")
+    assert "»" in out
