@@ -4,7 +4,7 @@ from ._version import __version__
 from .chunking import ChunkerConfig, chunk_document
 from .corpus import load_corpus
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import CorpusError, IndexLoadError, IndexMismatchError, IndexNotFoundError, ModelError, QuestionError, RagdiploError
+from .errors import ConfigError, CorpusError, IndexLoadError, IndexMismatchError, IndexNotFoundError, ModelError, QuestionError, RagdiploError
 from .index import Index, build_index, load_index, save_index
 from .pipeline import QA
 from .qa import QAConfig
@@ -16,6 +16,7 @@ __all__ = [
     "Answer",
     "ChunkerConfig",
     "Citation",
+    "ConfigError",
     "CorpusError",
     "Document",
     "Embedder",

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from .errors import ConfigError
 from .sentences import sentence_spans
 from .types import Document, Passage
 
@@ -24,14 +25,14 @@ class Tokenizer(Protocol):
 
 @dataclass(frozen=True)
 class ChunkerConfig:
-    max_tokens: int = 128
-    overlap_tokens: int = 32
+    max_tokens: int = 200
+    overlap_tokens: int = 50
 
     def __post_init__(self) -> None:
         if self.max_tokens < 8:
-            raise ValueError("max_tokens must be at least 8")
+            raise ConfigError(f"max_tokens must be at least 8 (got {self.max_tokens})")
         if not 0 <= self.overlap_tokens < self.max_tokens:
-            raise ValueError("overlap_tokens must be between 0 and max_tokens - 1")
+            raise ConfigError(f"overlap_tokens must be between 0 and max_tokens - 1 (got {self.overlap_tokens})")
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -55,7 +56,12 @@ def _split_long(text: str, start: int, end: int, tokenizer: Tokenizer, limit: in
         if j < len(spans):
             cut = next((c for c in range(j, i, -1) if spans[c][0] > spans[c - 1][1]), j)
             j = cut
-        units.append(_Unit(spans[i][0], spans[j - 1][1], j - i))
+        # a cut inside a word can re-tokenize into more pieces: count for real
+        n = len(tokenizer.token_spans(text[spans[i][0] : spans[j - 1][1]]))
+        while n > limit and j > i + 1:
+            j -= 1
+            n = len(tokenizer.token_spans(text[spans[i][0] : spans[j - 1][1]]))
+        units.append(_Unit(spans[i][0], spans[j - 1][1], n))
         i = j
     return units
 
@@ -94,6 +100,9 @@ def _pack(units: list[_Unit], doc: Document, tokenizer: Tokenizer, config: Chunk
         while back - 1 > i and carried + units[back - 1].tokens <= config.overlap_tokens:
             back -= 1
             carried += units[back].tokens
+        while back < j and carried + units[j].tokens > config.max_tokens:
+            carried -= units[back].tokens
+            back += 1
         i = back
     return windows
 

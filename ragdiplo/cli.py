@@ -33,10 +33,12 @@ def _embedder(args: argparse.Namespace) -> Any:
 
 
 def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
+    from .index import default_chunker
     from .pipeline import QA
 
-    chunker = ChunkerConfig(args.max_tokens, args.overlap) if getattr(args, "max_tokens", None) else None
-    qa = QA.build(corpus, index_dir, embedder=_embedder(args), chunker=chunker, show_progress=not args.quiet)
+    embedder = _embedder(args)
+    chunker = default_chunker(embedder, getattr(args, "max_tokens", None), getattr(args, "overlap", None))
+    qa = QA.build(corpus, index_dir, embedder=embedder, chunker=chunker, show_progress=not args.quiet)
     if index_dir is None:
         return qa
     m = qa.index.manifest
@@ -119,8 +121,8 @@ def parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("index", help="build an index from a corpus folder or JSONL file")
     sp.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS)
-    sp.add_argument("--max-tokens", type=int, default=None, help="passage size in model tokens")
-    sp.add_argument("--overlap", type=int, default=ChunkerConfig().overlap_tokens, help="overlap in model tokens")
+    sp.add_argument("--max-tokens", type=int, default=None, help=f"passage size in model tokens (default {ChunkerConfig().max_tokens})")
+    sp.add_argument("--overlap", type=int, default=None, help=f"overlap in model tokens (default {ChunkerConfig().overlap_tokens})")
     common(sp)
     sp.set_defaults(func=cmd_index)
 

@@ -46,7 +46,11 @@ def _walk_text_files(root: Path) -> list[Path]:
         for name in sorted(files):
             if not name.startswith(".") and name.lower().endswith(TEXT_SUFFIXES):
                 path = Path(folder, name)
-                if path.resolve().is_relative_to(root.resolve()):
+                try:
+                    inside = path.resolve(strict=True).is_relative_to(root.resolve())
+                except (OSError, RuntimeError):  # dangling link or a symlink loop
+                    continue
+                if inside:
                     found.append(path)
     return found
 
@@ -64,7 +68,7 @@ def load_jsonl(path: Path) -> list[Document]:
     docs: list[Document] = []
     seen: set[str] = set()
     text = read_text_file(path, path.name)
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         where = f"{path.name}:{lineno}"

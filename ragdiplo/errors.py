@@ -21,6 +21,14 @@ class IndexMismatchError(IndexLoadError):
     """The index was built with another model, chunker or format version."""
 
 
+class ConfigError(RagdiploError, ValueError):
+    """A setting is out of range (chunk size, overlap, k...)."""
+
+
+class GoldError(RagdiploError):
+    """A gold question file is missing or malformed."""
+
+
 class ModelError(RagdiploError):
     """An embedding model cannot be loaded."""
 

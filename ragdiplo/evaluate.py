@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CorpusError
+from .errors import CorpusError, GoldError
 from .types import Answer, Document
 
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
@@ -43,22 +43,40 @@ class GoldQuestion:
         return bool(self.answers)
 
 
+def _read_lines(path: str | Path) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as err:
+        raise GoldError(f"{path}: cannot read the gold file ({err})") from None
+
+
 def read_gold(path: str | Path, documents: dict[str, Document]) -> list[GoldQuestion]:
     """Read gold JSONL, locating each evidence quote in its document."""
     gold = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(_read_lines(path), 1):
         if not line.strip():
             continue
-        row = json.loads(line)
-        evidence = []
-        for ev in row.get("evidence", []):
-            doc = documents.get(ev["doc"])
-            start = doc.text.find(ev["quote"]) if doc else -1
-            if start < 0:
-                raise CorpusError(f"{path}:{lineno}: evidence quote not found in {ev['doc']!r}; is it the right corpus?")
-            evidence.append(Evidence(ev["doc"], start, start + len(ev["quote"])))
-        gold.append(GoldQuestion(str(row["id"]), row["question"], tuple(row.get("answers", [])), tuple(evidence)))
+        try:
+            row = json.loads(line)
+            gold.append(_gold_question(row, documents))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+            raise GoldError(f"{path}:{lineno}: not a gold question ({type(err).__name__}: {err}); see the gold format") from None
+        except CorpusError as err:
+            raise CorpusError(f"{path}:{lineno}: {err}") from None
     return gold
+
+
+def _gold_question(row: dict[str, Any], documents: dict[str, Document]) -> GoldQuestion:
+    evidence = []
+    for ev in row.get("evidence", []):
+        doc = documents.get(ev["doc"])
+        start = doc.text.find(ev["quote"]) if doc else -1
+        if start < 0:
+            raise CorpusError(f"evidence quote not found in {ev['doc']!r}; is the index built from the right corpus?")
+        evidence.append(Evidence(ev["doc"], start, start + len(ev["quote"])))
+    if not isinstance(row["question"], str):
+        raise TypeError("question must be a string")
+    return GoldQuestion(str(row["id"]), row["question"], tuple(row.get("answers", [])), tuple(evidence))
 
 
 # -- normalisation and matching ------------------------------------------------------------------

@@ -56,7 +56,7 @@ PATTERNS[AnswerType.PLACE] = PATTERNS[AnswerType.NAME]
 _RULES: list[tuple[re.Pattern[str], AnswerType]] = [
     (re.compile(r"\b(what|which) (percentage|percent|share|proportion)\b|\bhow much of\b", re.I), AnswerType.PERCENT),
     (re.compile(r"\bhow (long|many (days|weeks|months|years|hours))\b", re.I), AnswerType.DURATION),
-    (re.compile(r"\bhow much\b|\b(what|which) (value|amount|price|cost|sum)\b|\bworth\b", re.I), AnswerType.MONEY),
+    (re.compile(r"\bhow much\b|\b(value|amount|price|cost|sum|worth)\b", re.I), AnswerType.MONEY),
     (re.compile(r"\bhow many\b|\b(what|which) number\b", re.I), AnswerType.NUMBER),
     (re.compile(r"\bwhen\b|\b(what|which|in what) (year|date|day|month|decade|century)\b|\bby (what|which) year\b", re.I), AnswerType.DATE),
     (re.compile(r"\bwhere\b|\b(what|which) (city|country|place|town|state|region|territory|location|capital)\b", re.I), AnswerType.PLACE),
@@ -67,8 +67,27 @@ _RULES: list[tuple[re.Pattern[str], AnswerType]] = [
 _STOP_NAMES = frozenset(
     "The A An In On At As But And Or If For To Of By With From It He She They We I You This That These Those "
     "His Her Their Our Its Yet However While When Where Who What Which Despite During After Before Since "
-    "Mr Mrs Ms Sir Dr".split()
+    "Mr Mrs Ms Sir Dr Speaking Following According Amid Amidst Moreover Meanwhile Also Although Because "
+    "Writing Recent Further Instead Despite Just Whether Whilst".split()
 )
+_NOT_NAMES = re.compile(rf"^(?:{_MONTHS}|{_DAYS})$")
+_TITLES = frozenset(
+    "admiral sir dame lord lady king queen prince princess president vice prime minister chancellor secretary "
+    "general secretary-general chief envoy ambassador governor senator judge general colonel captain mr mrs ms "
+    "dr professor pope saint st special".split()
+)
+
+
+def _strip_known(sentence: str, s: int, e: int, asked: set[str]) -> int:
+    """Move the start of a name past leading titles and words of the question,
+    so "Chief of Defence Staff Admiral Sir Tony Radakin" answers as "Tony Radakin"."""
+    for m in re.finditer(r"[\w’'\-.]+", sentence[s:e]):
+        word = m.group()
+        stem = terms(word)
+        if word.lower().strip(".") in _TITLES or (stem and set(stem) <= asked) or word.lower() in {"of", "the", "and"}:
+            continue
+        return s + m.start()
+    return e
 
 
 def answer_type(question: str) -> AnswerType:
@@ -90,6 +109,15 @@ def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
     return start, max(start, end)
 
 
+def _plausible_name(sentence: str, s: int, e: int) -> bool:
+    """Reject dates and a lone capitalised word opening the sentence, which is
+    usually an ordinary word rather than a name."""
+    text = sentence[s:e]
+    if _NOT_NAMES.match(text):
+        return False
+    return not (s == 0 and " " not in text and sentence[e : e + 1] not in ("", "’", "'"))
+
+
 def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     """Spans of ``sentence`` that could answer a question of type ``kind``."""
     pattern = PATTERNS.get(kind)
@@ -100,6 +128,8 @@ def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
         s, e = m.span()
         if pattern is PATTERNS[AnswerType.NAME]:
             s, e = _trim_name(sentence, s, e)
+            if e <= s or not _plausible_name(sentence, s, e):
+                continue
         if e > s and sentence[s:e].strip():
             spans.append((s, e))
     return spans
@@ -112,8 +142,10 @@ def best_span(question: str, sentence: str, kind: AnswerType) -> tuple[int, int]
     positions = [m.start() for m in re.finditer(r"\w+", sentence) if set(terms(m.group())) & asked]
     best, best_score = None, float("-inf")
     for s, e in candidates(sentence, kind):
+        if PATTERNS[kind] is PATTERNS[AnswerType.NAME]:
+            s = _strip_known(sentence, s, e, asked)
         span_terms = set(terms(sentence[s:e]))
-        if span_terms and span_terms <= asked:
+        if not sentence[s:e].strip() or (span_terms and span_terms <= asked):
             continue
         distance = min((min(abs(p - s), abs(p - e)) for p in positions), default=len(sentence))
         score = -distance / max(len(sentence), 1) - 0.3 * len(span_terms & asked)

@@ -33,7 +33,7 @@ import numpy as np
 from ._version import __version__
 from .chunking import ChunkerConfig, segment_document
 from .embedding import Embedder
-from .errors import IndexLoadError, IndexMismatchError, IndexNotFoundError
+from .errors import ConfigError, IndexLoadError, IndexMismatchError, IndexNotFoundError
 from .lexical import BM25
 from .store import FaissStore
 from .types import Document, Passage
@@ -92,6 +92,16 @@ class Index:
         return self.documents[d], s, e
 
 
+def default_chunker(
+    embedder: Embedder, max_tokens: int | None = None, overlap_tokens: int | None = None
+) -> ChunkerConfig:
+    """The default passage size, shrunk to fit models that read fewer tokens."""
+    default = ChunkerConfig()
+    size = min(default.max_tokens, embedder.max_tokens) if max_tokens is None else max_tokens
+    overlap = min(default.overlap_tokens, size // 4) if overlap_tokens is None else overlap_tokens
+    return ChunkerConfig(size, overlap)
+
+
 def build_index(
     documents: list[Document],
     embedder: Embedder,
@@ -100,9 +110,9 @@ def build_index(
     show_progress: bool = False,
 ) -> Index:
     """corpus → chunk → embed → index, all in memory; ``save_index`` persists it."""
-    chunker = chunker or ChunkerConfig(max_tokens=min(ChunkerConfig().max_tokens, embedder.max_tokens))
+    chunker = chunker or default_chunker(embedder)
     if chunker.max_tokens > embedder.max_tokens:
-        raise ValueError(f"max_tokens {chunker.max_tokens} is over the model's limit of {embedder.max_tokens}")
+        raise ConfigError(f"max_tokens {chunker.max_tokens} is over the model's limit of {embedder.max_tokens}")
     documents = sorted(documents, key=lambda d: d.id)
     if len({d.id for d in documents}) != len(documents):
         raise ValueError("document ids must be unique")

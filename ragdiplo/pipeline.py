@@ -9,7 +9,7 @@ from .chunking import ChunkerConfig
 from .corpus import load_corpus
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .index import Index, build_index, check_compatible, load_index, save_index
-from .qa import QAConfig, answer
+from .qa import QAConfig, answer, check_question
 from .types import Answer
 
 
@@ -58,5 +58,6 @@ class QA:
 
     def ask(self, question: str, k: int = 10) -> Answer:
         """Answer with citations, or ``Answer.text is None`` when the corpus has no answer."""
-        vector = self.embedder.embed([question.strip() or question])
+        question = check_question(question)
+        vector = self.embedder.embed([question])
         return answer(self.index, question, vector[0], k, self.config)

@@ -32,10 +32,12 @@ class QAConfig:
 
     read_passages: int = 5
     w_dense: float = 1.0
-    w_lexical: float = 0.5
-    w_type: float = 0.15
+    w_lexical: float = 0.7
+    w_type: float = 0.3
     w_rank: float = 0.1
+    context_weight: float = 0.5
     threshold: float = 0.55
+    min_dense: float = 0.25
     scale: float = 10.0
     max_citations: int = 3
     cite_margin: float = 0.05
@@ -61,21 +63,23 @@ def check_question(question: str) -> str:
     return question.strip()
 
 
-def lexical_coverage(index: Index, question_terms: list[str], sentence: str) -> float:
-    """Share of the question's IDF mass that the sentence contains."""
-    unique = set(question_terms)
-    if not unique:
+def lexical_coverage(weights: dict[str, float], sentence: set[str], context: set[str], context_weight: float) -> float:
+    """Share of the question's IDF mass found in the sentence; terms found only in
+    the sentence before it count at ``context_weight``, since news sentences
+    often name their subject once and continue with "he" or "it"."""
+    total = sum(weights.values())
+    if not total:
         return 0.0
-    weights = {t: index.bm25.idf(t) for t in unique}
-    found = unique & set(terms(sentence))
-    return sum(weights[t] for t in found) / sum(weights.values())
+    inside = sum(w for t, w in weights.items() if t in sentence)
+    before = sum(w for t, w in weights.items() if t in context and t not in sentence)
+    return (inside + context_weight * before) / total
 
 
 def score_sentences(
     index: Index, question: str, query_vector: np.ndarray, ranked: list[tuple[int, float]], config: QAConfig
 ) -> list[ScoredSentence]:
     kind = answer_type(question)
-    q_terms = terms(question)
+    weights = {t: index.bm25.idf(t) for t in set(terms(question))}
     prior: dict[int, float] = {}
     for rank, (row, _) in enumerate(ranked[: config.read_passages]):
         for s in index.sentences_in(row):
@@ -88,7 +92,11 @@ def score_sentences(
     for row, d in zip(rows, dense):
         doc, s, e = index.sentence(row)
         text = doc.text[s:e]
-        lex = lexical_coverage(index, q_terms, text)
+        context: set[str] = set()
+        if row > 0 and index.sentence_rows[row - 1][0] == index.sentence_rows[row][0]:
+            prev_doc, ps, pe = index.sentence(row - 1)
+            context = set(terms(prev_doc.text[ps:pe]))
+        lex = lexical_coverage(weights, set(terms(text)), context, config.context_weight)
         typed = kind is not AnswerType.OTHER and best_span(question, text, kind) is not None
         score = config.w_dense * float(d) + config.w_lexical * lex + config.w_type * typed + config.w_rank * prior[row]
         scored.append(ScoredSentence(row, score, float(d), lex, typed))
@@ -137,8 +145,13 @@ def short_answer(question: str, citation: Citation) -> str:
     return citation.text
 
 
-def confidence(score: float, config: QAConfig) -> float:
-    return 1.0 / (1.0 + math.exp(-config.scale * (score - config.threshold)))
+def confidence(best: ScoredSentence, config: QAConfig) -> float:
+    """Below 0.5 when either the combined score or the plain semantic similarity
+    is under its threshold: a sentence that merely shares a rare word ("the US
+    capital" for "the capital of Australia") is not an answer."""
+    by_score = 1.0 / (1.0 + math.exp(-config.scale * (best.score - config.threshold)))
+    by_meaning = 1.0 / (1.0 + math.exp(-config.scale * (best.dense - config.min_dense)))
+    return min(by_score, by_meaning)
 
 
 def answer(
@@ -153,7 +166,7 @@ def answer(
     scored = score_sentences(index, question, query_vector, ranked, config)
     if not scored:
         return Answer(question, None, (), hits, 0.0)
-    conf = confidence(scored[0].score, config)
+    conf = confidence(scored[0], config)
     if conf < 0.5:
         return Answer(question, None, (), hits, conf)
     citations = tuple(make_citations(index, scored, config))

@@ -1,0 +1,96 @@
+"""Shared fixtures: a fake embedder for fast offline tests, tiny corpora, and the
+real bundled model for the few tests marked ``integration``."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+import hashlib  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    """Deterministic hashing bag-of-words vectors: texts sharing words are
+    similar, and no model, network or torch is needed."""
+
+    model_id = "fake-hash-64"
+    dim = 64
+    max_tokens = 64
+
+    @staticmethod
+    def _bucket(word: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+        return digest[0] % FakeEmbedder.dim, 1.0 if digest[1] & 1 else -1.0
+
+    def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                j, sign = self._bucket(word)
+                out[i, j] += sign
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _TOKEN.finditer(text)]
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+DOC_A = (
+    "Harbour deal signed in Port Vesta\n"
+    "\n"
+    "The mayor of Port Vesta, Ilse Marten, signed a harbour deal worth $40 million on Tuesday. "
+    "The deal pays for dredging the old channel and for two new container cranes.\n"
+    "Officials said the dredging work will take 18 months to finish.\n"
+)
+DOC_B = (
+    "Rail strike ends in Kessel\n"
+    "Union leaders in Kessel agreed to end the rail strike after wages rose by 5%. "
+    "The strike had lasted three weeks and stranded thousands of commuters. "
+    "Trains will run again on Monday, the union said.\n"
+)
+DOC_C = (
+    "Drought hits Oran valley farmers\n"
+    "Farmers in the Oran valley reported that wheat harvests fell by 15% this year. "
+    "The regional minister, Tomas Reyl, promised emergency aid of €2 million for irrigation. "
+    "Rainfall was the lowest since 1976.\n"
+)
+TINY_DOCS = {"a.txt": DOC_A, "b.txt": DOC_B, "sub/c.txt": DOC_C}
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    """A folder of three short news items (one in a subfolder) with known facts."""
+    root = tmp_path / "corpus"
+    for name, text in TINY_DOCS.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The bundled all-MiniLM-L6-v2, loaded once per session (integration only)."""
+    from ragdiplo.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def seeds_dir() -> Path:
+    return Path(__file__).parents[1] / "seeds"

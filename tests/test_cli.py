@@ -1,0 +1,199 @@
+"""The CLI in-process, with the fake embedder swapped in for the real model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import FakeEmbedder
+
+from ragdiplo import cli
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch):
+    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
+
+
+@pytest.fixture
+def index_dir(tiny_corpus, tmp_path, capsys):
+    out = tmp_path / "idx"
+    assert cli.main(["index", str(tiny_corpus), "--index", str(out), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    return out
+
+
+def _raw(corpus, doc_id: str) -> str:
+    return (corpus / doc_id).read_bytes().decode("utf-8")
+
+
+def test_index_reports_counts_unless_quiet(tiny_corpus, tmp_path, capsys):
+    assert cli.main(["index", str(tiny_corpus), "--index", str(tmp_path / "i")]) == 0
+    err = capsys.readouterr().err
+    assert "indexed 3 documents as" in err
+    assert (tmp_path / "i" / "manifest.json").is_file()
+
+
+def test_index_with_chunker_options(tiny_corpus, tmp_path):
+    out = tmp_path / "i"
+    assert cli.main(["index", str(tiny_corpus), "--index", str(out), "--max-tokens", "16", "--overlap", "0", "-q"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["chunker"] == {"max_tokens": 16, "overlap_tokens": 0}
+
+
+def test_ask_json(index_dir, tiny_corpus, capsys):
+    q = "How long will the dredging work take?"
+    assert cli.main(["ask", q, "--index", str(index_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"question", "answer", "citations", "retrieved"} <= set(out)
+    assert out["question"] == q
+    assert out["answer"] is not None and out["citations"]
+    for c in out["citations"]:
+        assert _raw(tiny_corpus, c["doc"])[c["start"] : c["end"]] == c["text"]
+        assert "duplicates" not in c
+    assert out["answer"] in out["citations"][0]["text"]
+    assert 0 < len(out["retrieved"]) <= 10
+    for r in out["retrieved"]:
+        assert set(r) == {"doc", "start", "end", "score"}
+
+
+def test_ask_k(index_dir, capsys):
+    assert cli.main(["ask", "rail strike", "--index", str(index_dir), "--json", "-k", "1"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["retrieved"]) == 1
+
+
+def test_ask_text(index_dir, capsys):
+    assert cli.main(["ask", "When will trains run again in Kessel?", "--index", str(index_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Answer: ") and "Confidence: " in out and "[1] b.txt:" in out
+
+
+def test_format_answer_for_an_abstention():
+    # formatting only: whether a question abstains is the answer scorer's business
+    from ragdiplo.types import Answer
+
+    text = cli.format_answer(Answer("What is the capital of Australia?", None, confidence=0.1))
+    assert text.splitlines() == ["Answer: (no answer found in the corpus)", "Confidence: 0.10"]
+
+
+def test_format_answer_lists_duplicates():
+    from ragdiplo.types import Answer, Citation
+
+    c = Citation("a.txt", 4, 9, "hello", 0.9, duplicates=(("b.txt", 1, 6),))
+    lines = cli.format_answer(Answer("Q?", "hello", (c,), confidence=0.8)).splitlines()
+    assert lines == ["Answer: hello", "Confidence: 0.80", "[1] a.txt:4-9  hello", "     also at b.txt:1-6"]
+
+
+def test_eval_writes_one_line_per_question(index_dir, tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    rows = [
+        {"id": "g1", "question": "How long will the dredging work take?", "answers": ["18 months"],
+         "evidence": [{"doc": "a.txt", "quote": "will take 18 months to finish"}]},
+        {"id": "g2", "question": "When will trains run again in Kessel?", "answers": ["Monday"],
+         "evidence": [{"doc": "b.txt", "quote": "Trains will run again on Monday"}]},
+        {"id": "g3", "question": "What is the capital of Australia?", "answers": [], "evidence": []},
+    ]
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "P.jsonl"
+    assert cli.main(["eval", str(gold), "--index", str(index_dir), "--out", str(out), "-q"]) == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3
+    preds = [json.loads(line) for line in lines]
+    assert [p["id"] for p in preds] == ["g1", "g2", "g3"]
+    for p in preds:
+        assert {"id", "question", "answer", "citations", "retrieved", "latency_ms"} <= set(p)
+    stdout = capsys.readouterr().out
+    assert "hit@1" in stdout and "abstention_accuracy" in stdout
+
+
+def test_eval_with_a_temporary_corpus_index(tiny_corpus, tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "g1", "question": "When will trains run again in Kessel?", "answers": ["Monday"],
+                                "evidence": [{"doc": "b.txt", "quote": "Trains will run again on Monday"}]}) + "\n")
+    out = tmp_path / "P.jsonl"
+    assert cli.main(["eval", str(gold), "--corpus", str(tiny_corpus), "--out", str(out), "-q"]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+
+
+def _one_line_error(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("ragdiplo: error:")
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_missing_corpus_exits_2(tmp_path, capsys):
+    assert cli.main(["index", str(tmp_path / "nope"), "--index", str(tmp_path / "i"), "-q"]) == 2
+    assert "nope" in _one_line_error(capsys)
+    assert not (tmp_path / "i" / "manifest.json").exists()
+
+
+def test_missing_index_exits_2(tmp_path, capsys):
+    assert cli.main(["ask", "Who?", "--index", str(tmp_path / "none")]) == 2
+    assert "ragdiplo index" in _one_line_error(capsys)
+
+
+def test_index_path_that_is_a_file_exits_2(tmp_path, capsys):
+    f = tmp_path / "idx"
+    f.write_text("x")
+    assert cli.main(["ask", "Who?", "--index", str(f)]) == 2
+    _one_line_error(capsys)
+
+
+def test_empty_question_exits_2(index_dir, capsys):
+    assert cli.main(["ask", "  ", "--index", str(index_dir)]) == 2
+    _one_line_error(capsys)
+
+
+def test_k_zero_exits_2(index_dir, capsys):
+    assert cli.main(["ask", "Who?", "--index", str(index_dir), "-k", "0"]) == 2
+    _one_line_error(capsys)
+
+
+def test_index_built_with_another_model_exits_2(index_dir, capsys, monkeypatch):
+    class Other(FakeEmbedder):
+        model_id = "other"
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: Other())
+    assert cli.main(["ask", "Who?", "--index", str(index_dir)]) == 2
+    assert "rebuild" in _one_line_error(capsys)
+
+
+def test_quote_not_in_corpus_exits_2(index_dir, tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "x", "question": "Q?", "answers": ["a"],
+                                "evidence": [{"doc": "a.txt", "quote": "not in the text"}]}) + "\n")
+    assert cli.main(["eval", str(gold), "--index", str(index_dir), "-q"]) == 2
+    _one_line_error(capsys)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("ragdiplo ")
+
+
+def test_overlap_alone_is_honoured(tiny_corpus, tmp_path):
+    out = tmp_path / "i"
+    assert cli.main(["index", str(tiny_corpus), "--index", str(out), "--overlap", "0", "-q"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["chunker"]["overlap_tokens"] == 0
+
+
+@pytest.mark.parametrize(
+    "options", [["--max-tokens", "4"], ["--max-tokens", "16", "--overlap", "16"], ["--max-tokens", "1000"]]
+)
+def test_bad_chunker_options_exit_2(tiny_corpus, tmp_path, capsys, options):
+    assert cli.main(["index", str(tiny_corpus), "--index", str(tmp_path / "i"), "-q", *options]) == 2
+    _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("content", [None, "{not json\n", '{"id": "x"}\n'], ids=["missing", "bad-json", "no-question"])
+def test_bad_gold_file_exits_2(index_dir, tmp_path, capsys, content):
+    gold = tmp_path / "gold.jsonl"
+    if content is not None:
+        gold.write_text(content, encoding="utf-8")
+    assert cli.main(["eval", str(gold), "--index", str(index_dir), "-q"]) == 2
+    _one_line_error(capsys)

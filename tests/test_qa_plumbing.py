@@ -1,0 +1,116 @@
+"""The QA handle end to end with the fake embedder: exact citations, answers
+taken from them, and questions refused with QuestionError."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragdiplo.errors import QuestionError
+from ragdiplo.pipeline import QA
+from ragdiplo.retrieval import Fusion, RetrievalConfig
+from ragdiplo.types import Answer
+
+QUESTIONS = [
+    "How long will the dredging work take?",
+    "When will trains run again in Kessel?",
+    "How much emergency aid did the regional minister promise?",
+    "By how much did wages rise in the Kessel rail strike?",
+    "What did wheat harvests fall by in the Oran valley this year?",
+    "What is the capital of Australia?",
+    "  Who signed the harbour deal?  ",
+]
+
+
+@pytest.fixture
+def qa(tiny_corpus, fake_embedder):
+    return QA.build(tiny_corpus, embedder=fake_embedder)
+
+
+def _raw(corpus, doc_id: str) -> str:
+    return (corpus / doc_id).read_bytes().decode("utf-8")
+
+
+def check_answer(ans: Answer, corpus, k: int = 10) -> None:
+    assert isinstance(ans, Answer)
+    assert len(ans.retrieved) <= k
+    for h in ans.retrieved:
+        assert _raw(corpus, h.passage.doc_id)[h.passage.start : h.passage.end] == h.passage.text
+    assert 0.0 <= ans.confidence <= 1.0
+    if ans.text is None:
+        assert ans.citations == ()
+        return
+    assert ans.citations
+    for c in ans.citations:
+        assert _raw(corpus, c.doc_id)[c.start : c.end] == c.text
+        for d, s, e in c.duplicates:
+            assert 0 <= s < e <= len(_raw(corpus, d))
+    assert ans.text and ans.text in ans.citations[0].text
+    assert ans.sentence == ans.citations[0].text
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_answers_rest_on_exact_citations(qa, tiny_corpus, question):
+    check_answer(qa.ask(question), tiny_corpus)
+
+
+@pytest.mark.parametrize("fusion", list(Fusion))
+def test_every_fusion_answers(tiny_corpus, fake_embedder, fusion):
+    from ragdiplo.qa import QAConfig
+
+    qa = QA.build(tiny_corpus, embedder=fake_embedder, config=QAConfig(retrieval=RetrievalConfig(fusion=fusion)))
+    for q in QUESTIONS:
+        check_answer(qa.ask(q), tiny_corpus)
+
+
+def test_a_well_supported_question_is_answered_from_the_right_document(qa, tiny_corpus):
+    ans = qa.ask("How long will the dredging work take?")
+    assert ans.text is not None
+    assert ans.citations[0].doc_id == "a.txt"
+    assert "18 months" in ans.citations[0].text
+
+
+def test_saved_and_loaded_qa_answer_alike(tiny_corpus, fake_embedder, tmp_path):
+    built = QA.build(tiny_corpus, tmp_path / "idx", embedder=fake_embedder)
+    loaded = QA.load(tmp_path / "idx", embedder=fake_embedder)
+    for q in QUESTIONS:
+        a, b = built.ask(q), loaded.ask(q)
+        assert a.to_dict() == b.to_dict()
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["", "   ", "\n\t", "?", "?!...", "¿¡—“”", "x" * 100_000, "What " * 20_000],
+    ids=["empty", "spaces", "newline-tab", "qmark", "punct", "unicode-punct", "100k-chars", "100k-words"],
+)
+def test_unusable_questions(qa, question):
+    with pytest.raises(QuestionError):
+        qa.ask(question)
+
+
+def test_question_error_is_a_value_error(qa):
+    with pytest.raises(ValueError):
+        qa.ask("")
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_bad_k(qa, k):
+    with pytest.raises(QuestionError, match="k"):
+        qa.ask("How long will the dredging work take?", k=k)
+
+
+def test_k_larger_than_the_index(qa, tiny_corpus):
+    ans = qa.ask("How long will the dredging work take?", k=10_000)
+    assert 0 < len(ans.retrieved) <= len(qa.index)
+    check_answer(ans, tiny_corpus, k=10_000)
+
+
+def test_k_one(qa, tiny_corpus):
+    ans = qa.ask("How long will the dredging work take?", k=1)
+    assert len(ans.retrieved) == 1
+    check_answer(ans, tiny_corpus, k=1)
+
+
+@pytest.mark.parametrize("question", [None, 42])
+def test_non_string_question_is_a_question_error(qa, question):
+    with pytest.raises(QuestionError):
+        qa.ask(question)  # type: ignore[arg-type]

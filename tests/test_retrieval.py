@@ -1,0 +1,83 @@
+"""Retrieval over a tiny corpus with the fake embedder: dense, BM25 and fused."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragdiplo.corpus import load_corpus
+from ragdiplo.index import build_index
+from ragdiplo.retrieval import Fusion, RetrievalConfig, rank_rows, retrieve
+
+
+@pytest.fixture
+def index(tiny_corpus, fake_embedder):
+    # small passages so the tiny corpus has several to rank
+    from ragdiplo.chunking import ChunkerConfig
+
+    return build_index(load_corpus(tiny_corpus), fake_embedder, ChunkerConfig(max_tokens=16, overlap_tokens=4))
+
+
+QUESTIONS = [
+    "How long will the dredging work take?",
+    "rail strike wages Kessel",
+    "wheat harvest Oran valley drought",
+    "completely unrelated zebra quantum",
+]
+
+
+@pytest.mark.parametrize("fusion", list(Fusion))
+@pytest.mark.parametrize("question", QUESTIONS)
+@pytest.mark.parametrize("k", [1, 3, 1000])
+def test_hits_are_sorted_exact_slices(index, fake_embedder, tiny_corpus, fusion, question, k):
+    hits = retrieve(index, question, fake_embedder.embed([question])[0], k, RetrievalConfig(fusion=fusion))
+    assert len(hits) <= min(k, len(index))
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    rows = set()
+    for h in hits:
+        p = h.passage
+        assert (tiny_corpus / p.doc_id).read_bytes().decode("utf-8")[p.start : p.end] == p.text
+        rows.add((p.doc_id, p.start, p.end))
+    assert len(rows) == len(hits), "a passage is returned twice"
+
+
+@pytest.mark.parametrize("fusion", list(Fusion))
+def test_each_fusion_finds_the_right_document(index, fake_embedder, fusion):
+    q = "How long will the dredging work take?"
+    hits = retrieve(index, q, fake_embedder.embed([q])[0], 3, RetrievalConfig(fusion=fusion))
+    assert hits and hits[0].passage.doc_id == "a.txt"
+    assert "dredging" in hits[0].passage.text
+
+
+def test_dense_scores_are_cosines(index, fake_embedder):
+    q = "Trains will run again on Monday"
+    vec = fake_embedder.embed([q])[0]
+    hits = retrieve(index, q, vec, 1000, RetrievalConfig(fusion=Fusion.DENSE))
+    assert len(hits) == len(index)
+    for h in hits:
+        expected = float(fake_embedder.embed([h.passage.text])[0] @ vec)
+        assert h.score == pytest.approx(expected, abs=1e-5)
+
+
+def test_bm25_ignores_unknown_words(index, fake_embedder):
+    q = "zebra quantum"
+    assert retrieve(index, q, fake_embedder.embed([q])[0], 10, RetrievalConfig(fusion=Fusion.BM25)) == []
+
+
+def test_rrf_fuses_both_lists(index, fake_embedder):
+    q = "wheat harvests fell"
+    vec = fake_embedder.embed([q])[0]
+    ranked = rank_rows(index, q, vec, RetrievalConfig(fusion=Fusion.RRF, rrf_k=60))
+    # a passage ranked first by both retrievers scores 2 / 61
+    assert ranked[0][1] <= 2 / 61 + 1e-12
+    assert all(0 < s <= 2 / 61 + 1e-12 for _, s in ranked)
+
+
+def test_candidates_limit(index, fake_embedder):
+    q = "the"
+    ranked = rank_rows(index, q, fake_embedder.embed([q])[0], RetrievalConfig(fusion=Fusion.DENSE, candidates=2))
+    assert len(ranked) == 2
+
+
+def test_fusion_is_a_string_enum():
+    assert Fusion("rrf") is Fusion.RRF and Fusion.BM25.value == "bm25"
