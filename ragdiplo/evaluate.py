@@ -82,21 +82,27 @@ def _gold_question(row: dict[str, Any], documents: dict[str, Document]) -> GoldQ
 # -- normalisation and matching ------------------------------------------------------------------
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation (lower case, no punctuation, articles or extra space),
-    with curly quotes and dashes folded first."""
+def normalize_answer(text: str, *, split_punctuation: bool = False) -> str:
+    """SQuAD normalisation (lower case, punctuation, articles and extra space
+    removed), with curly quotes and dashes folded first. ``split_punctuation``
+    turns punctuation into spaces instead, so "30-day" also matches "30 day"."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-    text = "".join(" " if ch in string.punctuation else ch for ch in text)
+    text = "".join((" " if split_punctuation else "") if ch in string.punctuation else ch for ch in text)
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 
 
 def contains_answer(prediction: str | None, answers: Iterable[str]) -> bool:
-    """True when a gold phrase stands in the prediction as whole words."""
+    """True when a gold phrase stands in the prediction as whole words, under
+    either way of treating punctuation ("U.S." ~ "US", "30-day" ~ "30 day")."""
     if not prediction:
         return False
-    pred = f" {normalize_answer(prediction)} "
-    return any(norm and f" {norm} " in pred for norm in map(normalize_answer, answers))
+    answers = list(answers)
+    for split in (False, True):
+        pred = f" {normalize_answer(prediction, split_punctuation=split)} "
+        if any(n and f" {n} " in pred for n in (normalize_answer(a, split_punctuation=split) for a in answers)):
+            return True
+    return False
 
 
 def token_f1(prediction: str | None, answers: Iterable[str]) -> float:

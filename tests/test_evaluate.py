@@ -29,18 +29,31 @@ from ragdiplo.types import Answer, Citation, Hit, Passage
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("The U.S. Backstop!", "u s backstop"),
+        ("The U.S. Backstop!", "us backstop"),
         ("“Real progress”", "real progress"),
         ("‘Real’ progress", "real progress"),
-        ("An apple—a day", "apple day"),
+        ("An apple—a day", "applea day"),  # SQuAD deletes punctuation
         ("Theory of the   case\n", "theory of case"),
         ("ﬁve  percent", "five percent"),  # NFKC folds the ligature
-        ("2.5% of GDP", "2 5 of gdp"),
+        ("2.5% of GDP", "25 of gdp"),
         ("", ""),
     ],
 )
 def test_normalize_answer(text, expected):
     assert normalize_answer(text) == expected
+
+
+def test_normalize_answer_split_punctuation():
+    assert normalize_answer("The U.S. Backstop!", split_punctuation=True) == "u s backstop"
+    assert normalize_answer("a 30-day truce", split_punctuation=True) == "30 day truce"
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answers"),
+    [("the U.S. backstop", ["US backstop"]), ("a 30-day truce", ["30 day"]), ("a 30 day truce", ["30-day"])],
+)
+def test_contains_answer_either_punctuation_reading(prediction, answers):
+    assert contains_answer(prediction, answers)
 
 
 @pytest.mark.parametrize(
