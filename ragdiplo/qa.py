@@ -88,15 +88,21 @@ def score_sentences(
     if not rows:
         return []
     dense = index.sentence_vectors[rows] @ query_vector.reshape(-1)
+    cache: dict[int, set[str]] = {}
+
+    def sentence_terms(row: int) -> set[str]:
+        if row not in cache:
+            doc, s, e = index.sentence(row)
+            cache[row] = set(terms(doc.text[s:e]))
+        return cache[row]
+
     scored = []
     for row, d in zip(rows, dense):
         doc, s, e = index.sentence(row)
         text = doc.text[s:e]
-        context: set[str] = set()
-        if row > 0 and index.sentence_rows[row - 1][0] == index.sentence_rows[row][0]:
-            prev_doc, ps, pe = index.sentence(row - 1)
-            context = set(terms(prev_doc.text[ps:pe]))
-        lex = lexical_coverage(weights, set(terms(text)), context, config.context_weight)
+        same_doc = row > 0 and index.sentence_rows[row - 1][0] == index.sentence_rows[row][0]
+        context = sentence_terms(row - 1) if same_doc else set()
+        lex = lexical_coverage(weights, sentence_terms(row), context, config.context_weight)
         typed = kind is not AnswerType.OTHER and best_span(question, text, kind) is not None
         score = config.w_dense * float(d) + config.w_lexical * lex + config.w_type * typed + config.w_rank * prior[row]
         scored.append(ScoredSentence(row, score, float(d), lex, typed))
