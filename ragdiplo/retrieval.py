@@ -27,12 +27,36 @@ class RetrievalConfig:
     rrf_k: int = 60
     candidates: int = 100
     bm25_weight: float = 1.0
+    sentence_weight: float = 0.0
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
     n = min(n, len(scores))
     part = np.argpartition(-scores, n - 1)[:n]
     return part[np.lexsort((part, -scores[part]))]
+
+
+def _sentence_ranked_passages(index: Index, query_vector: np.ndarray, n: int) -> list[int]:
+    """Passages ordered by their single most similar sentence.
+
+    A passage vector averages all its sentences, so one sentence that answers the
+    question can drown among others about something else; its own vector does not.
+    """
+    sims = index.sentence_vectors @ query_vector.reshape(-1)
+    keys = index.passage_rows[:, 0] * (1 << 40) + index.passage_rows[:, 1]
+    order: list[int] = []
+    seen: set[int] = set()
+    for s in _top(sims, min(len(sims), 3 * n)):
+        d, start, end = (int(x) for x in index.sentence_rows[s])
+        p = int(np.searchsorted(keys, d * (1 << 40) + start, side="right")) - 1
+        while p >= 0 and index.passage_rows[p, 0] == d and index.passage_rows[p, 2] >= end:
+            if p not in seen:
+                seen.add(p)
+                order.append(p)
+            p -= 1
+        if len(order) >= n:
+            break
+    return order[:n]
 
 
 def rank_rows(
@@ -54,6 +78,9 @@ def rank_rows(
                 break
             value = float(bm25[row]) if config.fusion is Fusion.BM25 else config.bm25_weight / (config.rrf_k + rank + 1)
             fused[int(row)] = fused.get(int(row), 0.0) + value
+    if config.fusion is Fusion.RRF and config.sentence_weight:
+        for rank, row in enumerate(_sentence_ranked_passages(index, query_vector, n)):
+            fused[row] = fused.get(row, 0.0) + config.sentence_weight / (config.rrf_k + rank + 1)
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
