@@ -90,6 +90,19 @@ def _strip_known(sentence: str, s: int, e: int, asked: set[str]) -> int:
     return e
 
 
+_QUESTION_WORDS = frozenset(
+    "what which who whom whose when where why how is are was were did do does can could would should will "
+    "in on at the a an of to for by according as if under after before during with from i".split()
+)
+
+
+def named_words(question: str) -> list[str]:
+    """Capitalised words of a question other than its opening and question
+    words: the names it asks about."""
+    words = re.findall(r"[^\W\d_][\w’'\-]*", question)
+    return [w for w in words if w[0].isupper() and w.lower() not in _QUESTION_WORDS]
+
+
 def answer_type(question: str) -> AnswerType:
     """The kind of short answer a question asks for, or OTHER for a description."""
     for pattern, kind in _RULES:

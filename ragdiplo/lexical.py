@@ -47,6 +47,9 @@ class BM25:
         model.index([terms(t) or ["\x00"] for t in texts], show_progress=False)
         return cls(model, len(texts))
 
+    def __contains__(self, term: object) -> bool:
+        return term in self._vocab
+
     def idf(self, term: str) -> float:
         """Rarity of a term across passages; unseen terms get the maximum."""
         i = self._vocab.get(term)

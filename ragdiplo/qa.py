@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import QuestionError
-from .extract import AnswerType, answer_type, best_span
+from .extract import AnswerType, answer_type, best_span, named_words
 from .index import Index
 from .lexical import terms
+from .reader import Reader, locate
 from .retrieval import RetrievalConfig, rank_rows
 from .types import Answer, Citation, Hit
 
@@ -27,8 +28,33 @@ MAX_QUESTION_CHARS = 2000
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Logistic weights of P(answer right) over :func:`evidence_features`, and
+    the threshold below which the answer is withheld.
+
+    The defaults come from ``python benchmarks/calibrate.py`` on the seeds dev
+    and extra gold sets plus the SQuAD dev-open slice; re-fit them for a corpus
+    of another kind with the same script.
+    """
+
+    bias: float = 0.4099
+    score: float = -3.131
+    dense: float = 2.28
+    lexical: float = 2.863
+    type_missing: float = -0.718
+    unknown_name: float = -1.896
+    margin: float = 4.473
+    threshold: float = 0.25
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array([self.score, self.dense, self.lexical, self.type_missing, self.unknown_name, self.margin])
+
+
+@dataclass(frozen=True)
 class QAConfig:
-    """Weights of the sentence score and the abstention threshold on it."""
+    """Weights of the sentence score, and the gates and model that decide
+    whether to answer at all."""
 
     read_passages: int = 5
     w_dense: float = 1.0
@@ -36,11 +62,10 @@ class QAConfig:
     w_type: float = 0.3
     w_rank: float = 0.1
     context_weight: float = 0.5
-    threshold: float = 0.55
     min_dense: float = 0.25
-    scale: float = 10.0
     max_citations: int = 3
     cite_margin: float = 0.05
+    calibration: Calibration = Calibration()
     retrieval: RetrievalConfig = RetrievalConfig()
 
 
@@ -151,19 +176,72 @@ def short_answer(question: str, citation: Citation) -> str:
     return citation.text
 
 
-def confidence(best: ScoredSentence, config: QAConfig) -> float:
-    """Below 0.5 when either the combined score or the plain semantic similarity
-    is under its threshold: a sentence that merely shares a rare word ("the US
-    capital" for "the capital of Australia") is not an answer."""
-    by_score = 1.0 / (1.0 + math.exp(-config.scale * (best.score - config.threshold)))
-    by_meaning = 1.0 / (1.0 + math.exp(-config.scale * (best.dense - config.min_dense)))
-    return min(by_score, by_meaning)
+def evidence_features(index: Index, question: str, scored: list[ScoredSentence]) -> np.ndarray:
+    """What speaks for the best sentence: its combined score, its plain semantic
+    similarity, its coverage of the question's rare words, whether a typed
+    question found no span of its type in it, whether the question names
+    something the corpus never mentions ("Germany" in a corpus without it), and
+    its lead over the runner-up."""
+    best = scored[0]
+    runner_up = scored[1].score if len(scored) > 1 else 0.0
+    kind = answer_type(question)
+    type_missing = kind is not AnswerType.OTHER and not best.typed
+    unknown_name = any(not all(t in index.bm25 for t in terms(w)) for w in named_words(question))
+    return np.array(
+        [best.score, best.dense, best.lexical, float(type_missing), float(unknown_name), best.score - runner_up]
+    )
+
+
+def confidence(features: np.ndarray, calibration: Calibration) -> float:
+    """Probability that the answer resting on these features is right."""
+    z = calibration.bias + float(features @ calibration.weights)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _sentence_at(index: Index, doc_row: int, pos: int) -> int:
+    keys = index.sentence_rows[:, 0] * (1 << 40) + index.sentence_rows[:, 1]
+    return int(np.searchsorted(keys, doc_row * (1 << 40) + pos, side="right")) - 1
+
+
+def read_answer(
+    index: Index, question: str, ranked: list[tuple[int, float]], reader: Reader, config: QAConfig
+) -> tuple[str, Citation] | None | bool:
+    """The reader's best span over the top passages, located in its passage and
+    cited by the sentences it stands in. ``False`` when the reader found no
+    answer in any passage; ``None`` when none of what it returned stands in the
+    text it was given, so the extracted answer is kept."""
+    rows = [row for row, _ in ranked[: config.read_passages]]
+    passages = [index.passage(row) for row in rows]
+    spans = reader.read(question, [p.text for p in passages])
+    if all(span is None for span in spans):
+        return False
+    located = [
+        (span.score, row, passage, at)
+        for span, row, passage in zip(spans, rows, passages)
+        if span is not None and (at := locate(span, passage.text)) is not None
+    ]
+    if not located:
+        return None
+    score, row, passage, (s, e) = max(located, key=lambda x: x[0])
+    doc_row = int(index.passage_rows[row, 0])
+    first = _sentence_at(index, doc_row, passage.start + s)
+    last = max(first, _sentence_at(index, doc_row, passage.start + e - 1))
+    doc, start, _ = index.sentence(first)
+    end = int(index.sentence_rows[last, 2])
+    text = doc.text[passage.start + s : passage.start + e]
+    return text, Citation(doc.id, start, end, doc.text[start:end], score)
 
 
 def answer(
-    index: Index, question: str, query_vector: np.ndarray, k: int = 10, config: QAConfig = QAConfig()
+    index: Index,
+    question: str,
+    query_vector: np.ndarray,
+    k: int = 10,
+    config: QAConfig = QAConfig(),
+    reader: Reader | None = None,
 ) -> Answer:
-    """Answer ``question`` from ``index`` given its embedding ``query_vector``."""
+    """Answer ``question`` from ``index`` given its embedding ``query_vector``,
+    with the span a ``reader`` picks when one is given."""
     question = check_question(question)
     if k < 1:
         raise QuestionError(f"k must be at least 1 (got {k})")
@@ -172,8 +250,19 @@ def answer(
     scored = score_sentences(index, question, query_vector, ranked, config)
     if not scored:
         return Answer(question, None, (), hits, 0.0)
-    conf = confidence(scored[0], config)
-    if conf < 0.5:
+    conf = confidence(evidence_features(index, question, scored), config.calibration)
+    # A sentence that merely shares a rare word ("the US capital" for "the
+    # capital of Australia") is no answer, however the other evidence looks.
+    if conf < config.calibration.threshold or scored[0].dense < config.min_dense:
         return Answer(question, None, (), hits, conf)
     citations = tuple(make_citations(index, scored, config))
+    if reader is not None:
+        read = read_answer(index, question, ranked, reader, config)
+        if read is False:
+            return Answer(question, None, (), hits, conf)
+        if read is not None:
+            text, cited = read
+            rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
+            citations = (cited, *rest)[: config.max_citations]
+            return Answer(question, text, citations, hits, conf, sentence=cited.text)
     return Answer(question, short_answer(question, citations[0]), citations, hits, conf, sentence=citations[0].text)
