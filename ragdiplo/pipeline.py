@@ -10,6 +10,7 @@ from .corpus import load_corpus
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .index import Index, build_index, check_compatible, load_index, save_index
 from .qa import QAConfig, answer, check_question
+from .reader import Reader
 from .types import Answer
 
 
@@ -27,16 +28,25 @@ class QA:
         config: QAConfig = QAConfig(),
         *,
         index_path: str | os.PathLike[str] = "index",
+        reader: Reader | None = None,
     ) -> None:
         check_compatible(index, embedder, Path(index_path))
         self.index = index
         self.embedder = embedder
         self.config = config
+        self.reader = reader
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], embedder: Embedder | None = None, config: QAConfig = QAConfig()) -> QA:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        embedder: Embedder | None = None,
+        config: QAConfig = QAConfig(),
+        *,
+        reader: Reader | None = None,
+    ) -> QA:
         index = load_index(path)
-        return cls(index, embedder or SentenceTransformerEmbedder(), config, index_path=path)
+        return cls(index, embedder or SentenceTransformerEmbedder(), config, index_path=path, reader=reader)
 
     @classmethod
     def build(
@@ -47,6 +57,7 @@ class QA:
         embedder: Embedder | None = None,
         chunker: ChunkerConfig | None = None,
         config: QAConfig = QAConfig(),
+        reader: Reader | None = None,
         show_progress: bool = False,
     ) -> QA:
         """Index a corpus folder or JSONL file, saving it to ``path`` if given."""
@@ -54,10 +65,10 @@ class QA:
         index = build_index(load_corpus(corpus), embedder, chunker, show_progress=show_progress)
         if path is not None:
             save_index(index, path)
-        return cls(index, embedder, config, index_path=path or "index")
+        return cls(index, embedder, config, index_path=path or "index", reader=reader)
 
     def ask(self, question: str, k: int = 10) -> Answer:
         """Answer with citations, or ``Answer.text is None`` when the corpus has no answer."""
         question = check_question(question)
         vector = self.embedder.embed([question])
-        return answer(self.index, question, vector[0], k, self.config)
+        return answer(self.index, question, vector[0], k, self.config, self.reader)
