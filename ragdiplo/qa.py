@@ -37,14 +37,14 @@ class Calibration:
     of another kind with the same script.
     """
 
-    bias: float = 0.4099
-    score: float = -3.131
-    dense: float = 2.28
-    lexical: float = 2.863
-    type_missing: float = -0.718
-    unknown_name: float = -1.896
-    margin: float = 4.473
-    threshold: float = 0.25
+    bias: float = 1.4123
+    score: float = -2.4129
+    dense: float = 0.5456
+    lexical: float = 1.5362
+    type_missing: float = -1.1258
+    unknown_name: float = -4.0012
+    margin: float = 5.1759
+    threshold: float = 0.34
 
     @property
     def weights(self) -> np.ndarray:
@@ -65,6 +65,7 @@ class QAConfig:
     min_dense: float = 0.25
     max_citations: int = 3
     cite_margin: float = 0.05
+    short_answers: bool = True
     calibration: Calibration = Calibration()
     retrieval: RetrievalConfig = RetrievalConfig()
 
@@ -265,4 +266,5 @@ def answer(
             rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
             citations = (cited, *rest)[: config.max_citations]
             return Answer(question, text, citations, hits, conf, sentence=cited.text)
-    return Answer(question, short_answer(question, citations[0]), citations, hits, conf, sentence=citations[0].text)
+    text = short_answer(question, citations[0]) if config.short_answers else citations[0].text
+    return Answer(question, text, citations, hits, conf, sentence=citations[0].text)

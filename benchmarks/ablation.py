@@ -1,0 +1,87 @@
+"""The README's ablation table: each answer-quality technique switched on in
+turn, measured on the seeds gold sets and the SQuAD dev-open slice.
+
+    python benchmarks/ablation.py [--squad-limit N] [--json OUT.json]
+
+Indexes are built in memory with the default chunker and the bundled model;
+question vectors are computed once per set and shared by every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from ragdiplo import QA, Fusion, QAConfig, RetrievalConfig, SentenceTransformerEmbedder  # noqa: E402
+from ragdiplo.evaluate import prediction_row, read_gold, score  # noqa: E402
+from ragdiplo.qa import Calibration, answer  # noqa: E402
+
+SETS = [
+    ("seeds dev", "../shared/gold/seeds_dev.jsonl", "seeds"),
+    ("seeds extra", "gold/seeds_extra.jsonl", "seeds"),
+    ("SQuAD dev-open", "../shared/data/squad-dev-open/gold.jsonl", "../shared/data/squad-dev-open/corpus"),
+]
+NO_ABSTAIN = {"min_dense": -1.0, "calibration": Calibration(threshold=0.0)}
+COSINE_ONLY = {"w_lexical": 0.0, "w_type": 0.0, "w_rank": 0.0, "short_answers": False}
+
+
+def rows() -> list[tuple[str, QAConfig]]:
+    dense = RetrievalConfig(fusion=Fusion.DENSE)
+    return [
+        ("dense retrieval, best sentence by cosine", QAConfig(retrieval=dense, **COSINE_ONLY, **NO_ABSTAIN)),
+        ("+ BM25 fused by RRF", QAConfig(**COSINE_ONLY, **NO_ABSTAIN)),
+        ("+ sentence reranker (rare-word coverage, answer type, passage rank)", QAConfig(short_answers=False, **NO_ABSTAIN)),
+        ("+ short typed answers", QAConfig(**NO_ABSTAIN)),
+        ("+ fitted abstention (default)", QAConfig()),
+        ("+ passages ranked by best sentence as a third RRF list", QAConfig(retrieval=RetrievalConfig(sentence_weight=1.0))),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--squad-limit", type=int, default=None, help="first N SQuAD questions only")
+    parser.add_argument("--json", help="write all metrics here")
+    args = parser.parse_args()
+    embedder = SentenceTransformerEmbedder()
+    indexes: dict[str, QA] = {}
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, gold_path, corpus in SETS:
+        if corpus not in indexes:
+            indexes[corpus] = QA.build(corpus, embedder=embedder)
+        index = indexes[corpus].index
+        gold = read_gold(gold_path, {d.id: d for d in index.documents})
+        if name.startswith("SQuAD"):
+            gold = gold[: args.squad_limit]
+        vectors = embedder.embed([q.question for q in gold])
+        for label, config in rows():
+            t0 = time.perf_counter()
+            preds = [prediction_row(q, answer(index, q.question, v, 10, config), 0.0) for q, v in zip(gold, vectors)]
+            metrics = score(gold, preds)
+            metrics["seconds"] = time.perf_counter() - t0
+            results.setdefault(label, {})[name] = metrics
+    print_table(results)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"rows": results, "configs": {label: dataclasses.asdict(c) for label, c in rows()}}, f, indent=2, default=str)
+
+
+def print_table(results: dict[str, dict[str, dict[str, float]]]) -> None:
+    print("| technique | dev correct w/ citation | dev unanswerable left | extra correct w/ citation | extra unanswerable left "
+          "| SQuAD hit@5 | SQuAD correct w/ citation | SQuAD token F1 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, by_set in results.items():
+        dev, extra, squad = by_set["seeds dev"], by_set["seeds extra"], by_set["SQuAD dev-open"]
+        cells = [
+            dev["correct_with_citation"], dev["abstention_accuracy"], extra["correct_with_citation"],
+            extra["abstention_accuracy"], squad["hit@5"], squad["correct_with_citation"], squad["token_f1"],
+        ]
+        print(f"| {label} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
