@@ -81,3 +81,9 @@ def test_cli_subprocess_ask_json(seeds_qa, tmp_path):
         assert _raw(seeds, c["doc"])[c["start"] : c["end"]] == c["text"]
     assert out["answer"] in out["citations"][0]["text"]
     assert 0 < len(out["retrieved"]) <= 10
+
+
+def test_question_about_a_country_the_articles_never_name_is_not_answered(seeds_qa):
+    qa, _, _ = seeds_qa
+    ans = qa.ask("How many troops will Germany send?")
+    assert ans.text is None and ans.citations == ()
