@@ -148,12 +148,12 @@ def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     return spans
 
 
-def best_span(question: str, sentence: str, kind: AnswerType) -> tuple[int, int] | None:
-    """The candidate nearest to the question's words that the question does not
-    already contain; ``None`` when the sentence has no candidate of that type."""
+def ranked_spans(question: str, sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
+    """Candidates the question does not already contain, nearest to the
+    question's words first."""
     asked = set(terms(question))
     positions = [m.start() for m in re.finditer(r"\w+", sentence) if set(terms(m.group())) & asked]
-    best, best_score = None, float("-inf")
+    scored = []
     for s, e in candidates(sentence, kind):
         if PATTERNS[kind] is PATTERNS[AnswerType.NAME]:
             s = _strip_known(sentence, s, e, asked)
@@ -161,7 +161,13 @@ def best_span(question: str, sentence: str, kind: AnswerType) -> tuple[int, int]
         if not sentence[s:e].strip() or (span_terms and span_terms <= asked):
             continue
         distance = min((min(abs(p - s), abs(p - e)) for p in positions), default=len(sentence))
-        score = -distance / max(len(sentence), 1) - 0.3 * len(span_terms & asked)
-        if score > best_score:
-            best, best_score = (s, e), score
-    return best
+        scored.append((-distance / max(len(sentence), 1) - 0.3 * len(span_terms & asked), -s, (s, e)))
+    scored.sort(reverse=True)
+    return [span for *_, span in scored]
+
+
+def best_span(question: str, sentence: str, kind: AnswerType) -> tuple[int, int] | None:
+    """The candidate nearest to the question's words that the question does not
+    already contain; ``None`` when the sentence has no candidate of that type."""
+    spans = ranked_spans(question, sentence, kind)
+    return spans[0] if spans else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import QuestionError
-from .extract import AnswerType, answer_type, best_span, named_words
+from .extract import AnswerType, answer_type, best_span, named_words, ranked_spans
 from .index import Index
 from .lexical import terms
 from .reader import Reader, locate
@@ -66,6 +66,7 @@ class QAConfig:
     max_citations: int = 3
     cite_margin: float = 0.05
     short_answers: bool = True
+    max_name_candidates: int = 2
     calibration: Calibration = Calibration()
     retrieval: RetrievalConfig = RetrievalConfig()
 
@@ -167,14 +168,22 @@ def make_citations(index: Index, scored: list[ScoredSentence], config: QAConfig)
     return citations
 
 
-def short_answer(question: str, citation: Citation) -> str:
-    """A typed span of the cited sentence, or the whole sentence."""
+_NAME_KINDS = frozenset({AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME})
+
+
+def short_answer(question: str, citation: Citation, config: QAConfig = QAConfig()) -> str:
+    """A typed span of the cited sentence, or the whole sentence when there is
+    none, or when a name question's sentence holds more candidate names than
+    ``config.max_name_candidates``: choosing among many capitalised words by
+    their distance to the question's words is a guess, and the sentence is
+    right where a guessed name would be wrong."""
     kind = answer_type(question)
-    if kind is not AnswerType.OTHER:
-        span = best_span(question, citation.text, kind)
-        if span is not None:
-            return citation.text[span[0] : span[1]]
-    return citation.text
+    if not config.short_answers or kind is AnswerType.OTHER:
+        return citation.text
+    spans = ranked_spans(question, citation.text, kind)
+    if not spans or (kind in _NAME_KINDS and len(spans) > config.max_name_candidates):
+        return citation.text
+    return citation.text[spans[0][0] : spans[0][1]]
 
 
 def evidence_features(index: Index, question: str, scored: list[ScoredSentence]) -> np.ndarray:
@@ -266,5 +275,4 @@ def answer(
             rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
             citations = (cited, *rest)[: config.max_citations]
             return Answer(question, text, citations, hits, conf, sentence=cited.text)
-    text = short_answer(question, citations[0]) if config.short_answers else citations[0].text
-    return Answer(question, text, citations, hits, conf, sentence=citations[0].text)
+    return Answer(question, short_answer(question, citations[0], config), citations, hits, conf, sentence=citations[0].text)
