@@ -75,7 +75,7 @@ def resolve_k(k: int | None, size: int) -> int:
     if k < 1:
         raise QuestionError(f"k must be at least 1 (got {k})")
     if k > size:
-        raise QuestionError(f"k is {k}, but the index has only {size} passages; use -k {size} or less")
+        raise QuestionError(f"k is {k}, but the index has only {size} passage(s); use -k {size} or less")
     return k
 
 
