@@ -1,8 +1,9 @@
-"""Helper process for the crash and concurrency tests (run as a script).
+"""Helper process for the crash and concurrency tests (``python -m reliability.child``
+run from the tests folder; see helpers.child).
 
     child.py save-loop ROOT SRC_A SRC_B   save A, B, A, B... to ROOT until killed
-    child.py forker ROOT SRC_A SRC_B      for each "fork" line on stdin, fork a save-loop
-                                          process and print its pid (no start-up cost per round)
+    child.py forker ROOT SRC_A SRC_B      for each "fork a" / "fork b" line on stdin, fork a
+                                          save loop starting with A / B and print its pid
     child.py hold-lock ROOT SECONDS       hold ROOT's write lock for a while
     child.py add ROOT PREFIX N            add N documents one by one, each a locked edit
     child.py cli ARGS...                  the CLI with the fake embedder
@@ -40,13 +41,16 @@ def save_loop(root: str, src_a: str, src_b: str) -> None:
 
 
 def forker(root: str, src_a: str, src_b: str) -> None:
-    """Load once, then fork savers on request: each round of the kill test gets a
-    fresh writer process in milliseconds instead of a second of imports."""
-    pair = [load_index(src_b), load_index(src_a)]
+    """Load once, then fork savers on request ("fork a": save A, B, A... and "fork b":
+    B, A, B...): each round of the kill test gets a fresh writer process in
+    milliseconds instead of a second of imports."""
+    a, b = load_index(src_a), load_index(src_b)
     ready()
     for line in sys.stdin:
-        if line.strip() != "fork":
+        first = line.split()[1:] or ["stop"]
+        if first[0] not in ("a", "b"):
             break
+        pair = [a, b] if first[0] == "a" else [b, a]
         pid = os.fork()
         if pid == 0:  # the saver: runs until the test kills it
             i = 0

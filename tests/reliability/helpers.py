@@ -15,8 +15,7 @@ from ragdiplo.index import Index
 from ragdiplo.types import Document
 
 REPO = Path(__file__).resolve().parents[2]
-CHILD = Path(__file__).with_name("child.py")
-WORDS = (
+WORDS = (  # noqa: SIM905
     "harbour deal mayor council signed dredging channel cranes strike union wages commuters trains drought farmers "
     "wheat harvest minister aid irrigation rainfall bridge river election ballot turnout budget tax hospital nurses "
     "school teachers storm flood coast ferry airport runway factory jobs export tariff court judge verdict appeal"
@@ -33,7 +32,9 @@ def news_docs(n: int, seed: int, prefix: str = "doc") -> list[Document]:
         for _ in range(rng.randint(3, 12)):
             words = rng.choices(WORDS, k=rng.randint(5, 18))
             sentences.append(" ".join(words).capitalize() + rng.choice([".", ".", "!", "?"]))
-        docs.append(Document(f"{prefix}-{i:04d}.txt", f"Headline {i} about {rng.choice(WORDS)}\n" + " ".join(sentences)))
+        docs.append(
+            Document(f"{prefix}-{i:04d}.txt", f"Headline {i} about {rng.choice(WORDS)}\n" + " ".join(sentences))
+        )
     return docs
 
 
@@ -85,13 +86,13 @@ def child_env() -> dict[str, str]:
 
 def child(*args: str | Path, prefix: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*prefix, sys.executable, str(CHILD), *map(str, args)],
+        [*prefix, sys.executable, "-m", "reliability.child", *map(str, args)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=child_env(),
-        cwd=REPO,
+        cwd=REPO / "tests",  # so `conftest` is the tests' own, with the fake embedder
     )
 
 

@@ -86,8 +86,7 @@ def _latin1(root: Path) -> Path:
 def _fifty_mb(root: Path) -> Path:
     _write(root, "good.txt", STORY)
     with open(root / "dump.txt", "wb") as f:
-        for _ in range(50):
-            f.write(b"harbour deal words " * (1024 * 1024 // 19 + 1))
+        f.writelines(b"harbour deal words " * (1024 * 1024 // 19 + 1) for _ in range(50))
     return root
 
 
@@ -167,7 +166,9 @@ def test_symlink_loops_do_not_hang_the_index_command(tmp_path, capsys):
     os.symlink("..", corpus / "sub" / "up")
     os.symlink("loop.txt", corpus / "loop.txt")
     result: list[int] = []
-    t = threading.Thread(target=lambda: result.append(cli.main(["index", str(corpus), "--index", str(tmp_path / "i"), "-q"])))
+    t = threading.Thread(
+        target=lambda: result.append(cli.main(["index", str(corpus), "--index", str(tmp_path / "i"), "-q"]))
+    )
     t.start()
     t.join(60)
     assert not t.is_alive(), "index hangs on a symlink loop"

@@ -74,9 +74,8 @@ def test_library_writers_share_the_lock(saved):
         _started(holder)
         with pytest.raises(IndexLockedError, match="write.lock"):
             save_index(load_index(root), root, lock_timeout=0.2)
-        with pytest.raises(IndexLockedError):
-            with edit_index(root, FakeEmbedder(), lock_timeout=0.2):
-                pass
+        with pytest.raises(IndexLockedError), edit_index(root, FakeEmbedder(), lock_timeout=0.2):
+            pass
     finally:
         holder.kill()
         holder.communicate()

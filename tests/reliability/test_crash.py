@@ -33,50 +33,48 @@ def pair(tmp_path_factory):
     return a, b, save_index(a, base / "a"), save_index(b, base / "b")
 
 
-def _which(loaded, a, b) -> str:
-    """'a' or 'b', after checking the loaded index equals that one exactly."""
-    embedder = FakeEmbedder()
-    name, expected = ("a", a) if loaded.manifest["corpus_sha256"] == a.manifest["corpus_sha256"] else ("b", b)
-    assert_same_index(loaded, expected, embedder)
-    return name
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 def test_kill_9_during_saves_leaves_old_or_new_index(pair, tmp_path):
-    """Each round a fresh writer process saves A, B, A, B... into the folder and is
-    killed with SIGKILL after a random delay; the folder must then load as exactly
-    A or exactly B. The writers are forked from one helper process that has
-    already imported ragdiplo, so a round costs milliseconds."""
+    """Each round a fresh writer process saves the other index of the pair, then
+    the first again, and so on, and is killed with SIGKILL after a random delay;
+    the folder must then load as exactly the old index or exactly the new one.
+    The writers are forked from one helper process that has already imported
+    ragdiplo, so a round costs milliseconds."""
     a, b, src_a, src_b = pair
+    indexes = {"a": a, "b": b}
     root = save_index(a, tmp_path / "idx")
     start = time.perf_counter()
     save_index(b, tmp_path / "timing")
-    window = 3 * (time.perf_counter() - start)  # the writer loops, so any moment is mid-save or between two
+    window = 4 * (time.perf_counter() - start)  # about half the kills land before the first swap
     rng = random.Random(20240605)
-    seen, interrupted = {"a": 0, "b": 0}, 0
+    current, outcomes, interrupted = "a", {"old": 0, "new": 0}, 0
     forker = child("forker", root, src_a, src_b)
     assert forker.stdin is not None and forker.stdout is not None
     try:
         assert forker.stdout.readline().strip() == "ready"
         for _ in range(ROUNDS):
-            forker.stdin.write("fork\n")
+            new = "b" if current == "a" else "a"
+            forker.stdin.write(f"fork {new}\n")
             forker.stdin.flush()
             pid = int(forker.stdout.readline())
             time.sleep(rng.uniform(0, window))
             os.kill(pid, signal.SIGKILL)
             assert int(forker.stdout.readline()) == -signal.SIGKILL
-            debris = list(root.glob(".tmp-*")) + list(root.glob("data-*"))[1:]
-            interrupted += bool(debris)
-            seen[_which(load_index(root), a, b)] += 1
+            interrupted += bool(list(root.glob(".tmp-*")) + list(root.glob("data-*"))[1:])
+            loaded = load_index(root)
+            name = current if loaded.manifest["corpus_sha256"] == indexes[current].manifest["corpus_sha256"] else new
+            assert_same_index(loaded, indexes[name], FakeEmbedder())
+            outcomes["old" if name == current else "new"] += 1
+            current = name
     finally:
         forker.stdin.close()
         forker.wait(timeout=30)
     # most kills landed inside a save (debris left behind), and both outcomes happened
-    assert interrupted >= ROUNDS // 4, (interrupted, seen)
-    assert seen["a"] and seen["b"], seen
+    assert interrupted >= ROUNDS // 4, (interrupted, outcomes)
+    assert outcomes["old"] and outcomes["new"], outcomes
     save_index(a, root)  # the next writer removes what the killed ones left
     assert not list(root.glob(".tmp-*")) and len(list(root.glob("data-*"))) == 1
-    _which(load_index(root), a, b)
+    assert_same_index(load_index(root), a, FakeEmbedder())
 
 
 def test_half_deleted_generation_is_not_reused(pair, tmp_path):

@@ -156,7 +156,11 @@ def test_older_format_says_rebuild(root):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("counts", {"documents": 3, "aliases": 0, "passages": 999, "sentences": 1}), ("dim", 3), ("chunker", {"max_tokens": 2})],
+    [
+        ("counts", {"documents": 3, "aliases": 0, "passages": 999, "sentences": 1}),
+        ("dim", 3),
+        ("chunker", {"max_tokens": 2}),
+    ],
 )
 def test_manifest_disagreeing_with_data(root, key, value):
     m = _manifest(root)

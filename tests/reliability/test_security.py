@@ -70,7 +70,13 @@ def test_load_path_uses_no_pickle_eval_or_exec(root, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("called on the load path")
 
-    for module, name in [(pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (builtins, "eval"), (builtins, "exec")]:
+    for module, name in [
+        (pickle, "load"),
+        (pickle, "loads"),
+        (pickle, "Unpickler"),
+        (builtins, "eval"),
+        (builtins, "exec"),
+    ]:
         monkeypatch.setattr(module, name, forbidden)
     index = load_index(root)
     assert len(index) > 0
@@ -108,10 +114,14 @@ def test_deeply_nested_manifest(root):
         load_index(root)
 
 
-@pytest.mark.parametrize("doc_id", ["../../etc/passwd", "/etc/passwd", "a/../../b", "C:\\Windows\\win.ini", "..", "x\ny"])
+@pytest.mark.parametrize(
+    "doc_id", ["../../etc/passwd", "/etc/passwd", "a/../../b", "C:\\Windows\\win.ini", "..", "x\ny"]
+)
 def test_jsonl_ids_cannot_escape_the_corpus(tmp_path, capsys, monkeypatch, doc_id):
     path = tmp_path / "c.jsonl"
-    path.write_text(json.dumps({"id": "ok", "text": "Fine."}) + "\n" + json.dumps({"id": doc_id, "text": "Evil."}) + "\n")
+    path.write_text(
+        json.dumps({"id": "ok", "text": "Fine."}) + "\n" + json.dumps({"id": doc_id, "text": "Evil."}) + "\n"
+    )
     with pytest.raises(CorpusError, match=r"c\.jsonl:2"):
         load_corpus(path)
     monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
