@@ -107,7 +107,7 @@ def test_readers_see_old_or_new_while_a_writer_saves(tmp_path):
     seen = {"a": 0, "b": 0}
     try:
         _started(writer)
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             loaded = load_index(root)
             name = "a" if loaded.manifest["corpus_sha256"] == a.manifest["corpus_sha256"] else "b"
