@@ -21,17 +21,10 @@ from .helpers import child, one_line_error, snapshot
 STORY = "The mayor of Port Vesta signed a harbour deal worth $40 million on Tuesday. Cranes arrive in May.\n"
 
 
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch):
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
-
-
 @pytest.fixture
-def existing(tiny_corpus, tmp_path) -> Path:
+def existing(cli_index) -> Path:
     """An index already on disk, which no failing command may change."""
-    root = tmp_path / "idx"
-    assert cli.main(["index", str(tiny_corpus), "--index", str(root), "-q"]) == 0
-    return root
+    return cli_index
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -17,11 +17,6 @@ from ragdiplo.update import edit_index
 from .helpers import assert_same_index, child, news_docs, one_line_error, snapshot, write_corpus
 
 
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch):
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
-
-
 @pytest.fixture
 def saved(tmp_path):
     docs = news_docs(20, seed=3)

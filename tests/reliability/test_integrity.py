@@ -27,16 +27,9 @@ DATA_FILES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch):
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
-
-
 @pytest.fixture
-def root(tiny_corpus, tmp_path) -> Path:
-    root = tmp_path / "idx"
-    assert cli.main(["index", str(tiny_corpus), "--index", str(root), "-q"]) == 0
-    return root
+def root(cli_index) -> Path:
+    return cli_index
 
 
 def _data(root: Path) -> Path:
