@@ -46,25 +46,34 @@ def canonical(documents: Iterable[Document]) -> tuple[list[Document], dict[str, 
     return list(stored.values()), alias_of
 
 
+def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    return embedder.embed(texts).reshape(len(texts), embedder.dim)
+
+
 def segment_and_embed(
     documents: list[Document], embedder: Embedder, chunker: ChunkerConfig, *, show_progress: bool = False
 ) -> dict[str, DocArtefacts]:
-    """Chunk and embed each distinct text once, all texts in one batch per kind."""
+    """Chunk and embed each distinct text once.
+
+    Each document's texts are embedded in calls of their own: a model's output
+    for a text can differ in the last bit with the other texts of its batch
+    (padding changes the shapes of the sums), so batching across documents would
+    make a document's vectors depend on which documents were embedded with it,
+    and an incremental update would no longer equal a full rebuild bit for bit.
+    It costs no speed (measured in the README, section "Index on disk").
+    """
+    from tqdm import tqdm
+
     todo = list({d.sha256: d for d in documents}.values())
-    segmented = [segment_document(d, embedder, chunker) for d in todo]
-    p_texts = [d.text[p.start : p.end] for d, (_, ps) in zip(todo, segmented) for p in ps]
-    s_texts = [d.text[s:e] for d, (ss, _) in zip(todo, segmented) for s, e in ss]
-    p_vecs = embedder.embed(p_texts, show_progress=show_progress).reshape(len(p_texts), embedder.dim)
-    s_vecs = embedder.embed(s_texts, show_progress=show_progress).reshape(len(s_texts), embedder.dim)
     out: dict[str, DocArtefacts] = {}
-    pi = si = 0
-    for d, (sentences, passages) in zip(todo, segmented):
-        pj, sj = pi + len(passages), si + len(sentences)
-        spans = np.asarray([(p.start, p.end) for p in passages], dtype=np.int64).reshape(-1, 2)
+    for d in tqdm(todo, desc="documents", unit="doc", disable=not show_progress or len(todo) < 2):
+        sentences, passages = segment_document(d, embedder, chunker)
+        p_spans = np.asarray([(p.start, p.end) for p in passages], dtype=np.int64).reshape(-1, 2)
+        s_spans = np.asarray(sentences, dtype=np.int64).reshape(-1, 2)
         out[d.sha256] = DocArtefacts(
-            np.asarray(sentences, dtype=np.int64).reshape(-1, 2), spans, s_vecs[si:sj], p_vecs[pi:pj]
+            s_spans,
+            p_spans,
+            _embed(embedder, [d.text[s:e] for s, e in sentences]),
+            _embed(embedder, [p.text for p in passages]),
         )
-        pi, si = pj, sj
     return out
-
-

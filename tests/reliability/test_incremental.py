@@ -215,3 +215,25 @@ def test_unreadable_index_is_not_edited_piecemeal(tiny_corpus, tmp_path):
         editor.sync(load_corpus(tiny_corpus))
     assert editor.changes.rebuilt and "passages.npy" in editor.changes.rebuilt
     assert_same_index(load_index(root), build_index(load_corpus(tiny_corpus), e), e)
+
+
+
+class BatchSensitive(FakeEmbedder):
+    """Like real models, whose output for a text can change in the last bits with
+    the other texts of its batch (padding changes the shapes of the sums)."""
+
+    def embed(self, texts, *, show_progress=False):
+        out = super().embed(texts)
+        if len(out):
+            out[:, 0] += 1e-6 * max(map(len, texts))
+        return out
+
+
+def test_update_is_exact_even_when_vectors_depend_on_the_batch():
+    """Texts are embedded per document, so no document's vectors depend on which
+    other documents were embedded in the same run."""
+    e = BatchSensitive()
+    docs = news_docs(6, seed=7)
+    updated, changes = sync_documents(build_index(docs[:4], e), docs[2:], e)
+    assert changes.embedded == 2
+    assert_same_index(updated, build_index(docs[2:], e), e)
