@@ -120,8 +120,11 @@ def sync_documents(
 ) -> tuple[Index, Changes]:
     """The index of exactly ``documents`` (a whole corpus): new and changed texts
     are embedded, missing ids dropped, the rest reused. ``chunker`` defaults to
-    the one ``index`` was built with; another model or chunker rebuilds everything."""
-    chunker = check_chunker(embedder, chunker or (index.chunker if index is not None else None))
+    the one ``index`` was built with (the model's default for another model);
+    another model or chunker rebuilds everything."""
+    if chunker is None and index is not None and (index.model_id, index.dim) == (embedder.model_id, embedder.dim):
+        chunker = index.chunker
+    chunker = check_chunker(embedder, chunker)
     why = _why_not_reusable(index, embedder, chunker) if index is not None else None
     return _rebuild(index, documents, embedder, chunker, show_progress=show_progress, rebuilt=why)
 

@@ -131,6 +131,13 @@ def test_changed_model_rebuilds(tiny_corpus, tmp_path, capsys, embedder, monkeyp
     assert "full rebuild: the model changed from 'fake-hash-64' to 'other-model'" in _index(capsys, tiny_corpus, root)
     assert load_index(root).model_id == "other-model"
 
+    class Short(FakeEmbedder):
+        model_id, max_tokens = "short-model", 24
+
+    monkeypatch.setattr(cli, "_embedder", lambda args: Short())
+    assert "the model changed from 'other-model' to 'short-model'" in _index(capsys, tiny_corpus, root)
+    assert load_index(root).chunker.max_tokens == 24, "a smaller model gets its own default chunker"
+
 
 def test_title_change_is_an_update_without_embedding(tmp_path):
     e = Counting()
@@ -215,7 +222,6 @@ def test_unreadable_index_is_not_edited_piecemeal(tiny_corpus, tmp_path):
         editor.sync(load_corpus(tiny_corpus))
     assert editor.changes.rebuilt and "passages.npy" in editor.changes.rebuilt
     assert_same_index(load_index(root), build_index(load_corpus(tiny_corpus), e), e)
-
 
 
 class BatchSensitive(FakeEmbedder):
