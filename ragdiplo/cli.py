@@ -39,7 +39,7 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     """Index ``corpus`` in memory, or bring the index folder ``index_dir`` up to
     date with it: only new and changed documents are embedded."""
     from .corpus import load_corpus
-    from .index import build_index, default_chunker
+    from .index import build_index, check_chunker, default_chunker
     from .pipeline import QA
     from .update import edit_index
 
@@ -47,7 +47,9 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     documents = load_corpus(corpus, max_document_bytes=_max_document_bytes(args))
     embedder = _embedder(args)
     max_tokens, overlap = getattr(args, "max_tokens", None), getattr(args, "overlap", None)
-    chunker = default_chunker(embedder, max_tokens, overlap) if (max_tokens, overlap) != (None, None) else None
+    chunker = None  # None: keep the index's own chunker
+    if (max_tokens, overlap) != (None, None):
+        chunker = check_chunker(embedder, default_chunker(embedder, max_tokens, overlap))
     if index_dir is None:
         return QA(build_index(documents, embedder, chunker, show_progress=not args.quiet), embedder)
     timeout = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
