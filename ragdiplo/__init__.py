@@ -5,7 +5,10 @@ from .chunking import ChunkerConfig, chunk_document
 from .corpus import load_corpus
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError, CorpusError, IndexLoadError, IndexMismatchError, IndexNotFoundError, ModelError, QuestionError, RagdiploError
+from .errors import DocumentIdError, IndexCorruptError, IndexLockedError, IndexWriteError
 from .index import Index, build_index, load_index, save_index
+from .store import FaissStore, VectorStore
+from .update import Changes, add_documents, delete_documents, edit_index, sync_documents, update_documents
 from .pipeline import QA
 from .qa import QAConfig
 from .retrieval import Fusion, RetrievalConfig
@@ -14,18 +17,24 @@ from .types import Answer, Citation, Document, Hit, Passage
 __all__ = [
     "QA",
     "Answer",
+    "Changes",
     "ChunkerConfig",
     "Citation",
     "ConfigError",
     "CorpusError",
     "Document",
+    "DocumentIdError",
     "Embedder",
+    "FaissStore",
     "Fusion",
     "Hit",
     "Index",
+    "IndexCorruptError",
     "IndexLoadError",
+    "IndexLockedError",
     "IndexMismatchError",
     "IndexNotFoundError",
+    "IndexWriteError",
     "ModelError",
     "Passage",
     "QAConfig",
@@ -33,10 +42,16 @@ __all__ = [
     "RagdiploError",
     "RetrievalConfig",
     "SentenceTransformerEmbedder",
+    "VectorStore",
     "__version__",
+    "add_documents",
     "build_index",
     "chunk_document",
+    "delete_documents",
+    "edit_index",
     "load_corpus",
     "load_index",
     "save_index",
+    "sync_documents",
+    "update_documents",
 ]

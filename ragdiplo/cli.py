@@ -14,11 +14,14 @@ from typing import Any
 
 from ._version import __version__
 from .chunking import ChunkerConfig
-from .errors import IndexNotFoundError, RagdiploError
+from .corpus import MAX_DOCUMENT_BYTES
+from .durable import DEFAULT_LOCK_TIMEOUT
+from .errors import ConfigError, IndexNotFoundError, QuestionError, RagdiploError
 from .types import Answer
 
 DEFAULT_CORPUS = "seeds"
 DEFAULT_INDEX = "index"
+DEFAULT_K = 10
 
 
 def _log(args: argparse.Namespace, message: str) -> None:
@@ -33,17 +36,49 @@ def _embedder(args: argparse.Namespace) -> Any:
 
 
 def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
-    from .index import default_chunker
+    """Index ``corpus`` in memory, or bring the index folder ``index_dir`` up to
+    date with it: only new and changed documents are embedded."""
+    from .corpus import load_corpus
+    from .index import build_index, check_chunker, default_chunker
     from .pipeline import QA
+    from .update import edit_index
 
+    # the corpus first: bad input fails before the model takes seconds to load
+    documents = load_corpus(corpus, max_document_bytes=_max_document_bytes(args))
     embedder = _embedder(args)
-    chunker = default_chunker(embedder, getattr(args, "max_tokens", None), getattr(args, "overlap", None))
-    qa = QA.build(corpus, index_dir, embedder=embedder, chunker=chunker, show_progress=not args.quiet)
+    max_tokens, overlap = getattr(args, "max_tokens", None), getattr(args, "overlap", None)
+    chunker = None  # None: keep the index's own chunker
+    if (max_tokens, overlap) != (None, None):
+        chunker = check_chunker(embedder, default_chunker(embedder, max_tokens, overlap))
     if index_dir is None:
-        return qa
-    m = qa.index.manifest
-    _log(args, f"indexed {m['counts']['documents']} documents as {m['counts']['passages']} passages in {index_dir}/")
-    return qa
+        return QA(build_index(documents, embedder, chunker, show_progress=not args.quiet), embedder)
+    timeout = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
+    with edit_index(index_dir, embedder, chunker, lock_timeout=timeout, show_progress=not args.quiet) as editor:
+        editor.sync(documents)
+    index, changes = editor.index, editor.changes
+    state = changes.summary() if changes.changed else "already up to date; nothing embedded"
+    _log(args, f"indexed {len(index.ids)} documents as {len(index)} passages in {index_dir}/ ({state})")
+    return QA(index, embedder, index_path=index_dir)
+
+
+def _max_document_bytes(args: argparse.Namespace) -> int:
+    mb = getattr(args, "max_document_mb", None)
+    if mb is None:
+        return MAX_DOCUMENT_BYTES
+    if not mb > 0:
+        raise ConfigError(f"--max-document-mb must be positive (got {mb:g})")
+    return int(mb * 2**20)
+
+
+def resolve_k(k: int | None, size: int) -> int:
+    """The default k shrinks to fit a small index; a k the user chose must fit it."""
+    if k is None:
+        return min(DEFAULT_K, size)
+    if k < 1:
+        raise QuestionError(f"k must be at least 1 (got {k})")
+    if k > size:
+        raise QuestionError(f"k is {k}, but the index has only {size} passage(s); use -k {size} or less")
+    return k
 
 
 def open_qa(args: argparse.Namespace) -> Any:
@@ -77,7 +112,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    answer = open_qa(args).ask(args.question, k=args.k)
+    qa = open_qa(args)
+    answer = qa.ask(args.question, k=resolve_k(args.k, len(qa.index)))
     if args.json:
         out = answer.to_dict()
         out["citations"] = [{k: v for k, v in c.items() if k != "duplicates"} for c in out["citations"]]
@@ -92,8 +128,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .evaluate import predict, read_gold, score, write_jsonl
     qa = build(args, args.corpus, None) if args.corpus else open_qa(args)
-    gold = read_gold(args.gold, {d.id: d for d in qa.index.documents})
-    rows = predict(gold, lambda q: qa.ask(q, k=args.k), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
+    k = resolve_k(args.k, len(qa.index))
+    gold = read_gold(args.gold, {i: qa.index.document(i) for i in qa.index.ids})
+    rows = predict(gold, lambda q: qa.ask(q, k=k), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
     if args.out:
         write_jsonl(rows, args.out)
     metrics = score(gold, rows)
@@ -106,7 +143,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_repl(args: argparse.Namespace) -> int:
     from .repl import run
 
-    return run(open_qa(args), k=args.k)
+    qa = open_qa(args)
+    return run(qa, k=resolve_k(args.k, len(qa.index)))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -119,16 +157,20 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--model", default=None, help="sentence-transformers model folder (default: bundled MiniLM)")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines")
 
-    sp = sub.add_parser("index", help="build an index from a corpus folder or JSONL file")
+    sp = sub.add_parser("index", help="build or update an index from a corpus folder or JSONL file")
     sp.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS)
     sp.add_argument("--max-tokens", type=int, default=None, help=f"passage size in model tokens (default {ChunkerConfig().max_tokens})")
     sp.add_argument("--overlap", type=int, default=None, help=f"overlap in model tokens (default {ChunkerConfig().overlap_tokens})")
+    sp.add_argument("--max-document-mb", type=float, default=None,
+                    help=f"refuse documents larger than this (default {MAX_DOCUMENT_BYTES / 2**20:g} MiB)")
+    sp.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT,
+                    help=f"seconds to wait for another process writing the index (default {DEFAULT_LOCK_TIMEOUT:g})")
     common(sp)
     sp.set_defaults(func=cmd_index)
 
     sp = sub.add_parser("ask", help="answer one question")
     sp.add_argument("question")
-    sp.add_argument("-k", type=int, default=10, help="passages to retrieve")
+    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
     sp.add_argument("--json", action="store_true", help="print the answer as JSON")
     common(sp)
     sp.set_defaults(func=cmd_ask)
@@ -137,12 +179,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("gold")
     sp.add_argument("--out", help="write predictions JSONL here")
     sp.add_argument("--corpus", help="build a temporary index of this corpus instead of using --index")
-    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
     common(sp)
     sp.set_defaults(func=cmd_eval)
 
     sp = sub.add_parser("repl", help="ask questions interactively")
-    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
     common(sp)
     sp.set_defaults(func=cmd_repl)
     return p

@@ -13,12 +13,28 @@ class IndexLoadError(RagdiploError):
     """An index folder is missing, corrupt, or was built differently."""
 
 
+class IndexCorruptError(IndexLoadError):
+    """An index file is truncated, altered or unreadable."""
+
+
 class IndexNotFoundError(IndexLoadError):
     """There is no index at that path."""
 
 
 class IndexMismatchError(IndexLoadError):
     """The index was built with another model, chunker or format version."""
+
+
+class IndexWriteError(RagdiploError):
+    """An index folder cannot be written (permissions, disk full...); the old index is kept."""
+
+
+class IndexLockedError(IndexWriteError):
+    """Another process holds the index's write lock."""
+
+
+class DocumentIdError(RagdiploError, ValueError):
+    """A document id is unusable, already present (add) or absent (update, delete)."""
 
 
 class ConfigError(RagdiploError, ValueError):

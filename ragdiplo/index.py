@@ -2,14 +2,22 @@
 
 Layout of an index folder::
 
-    manifest.json            format version, model, chunker, hashes, data folder
+    manifest.json            format version, model, chunker, document hashes and
+                             aliases, data folder, size and SHA-256 of each data file
+    write.lock               held by the one process allowed to write (see durable.py)
     data-<hash>/             one generation of data, never modified once written
         documents.jsonl      id, title, text
         passages.npy         int64 (n, 3): document row, start, end
         sentences.npy        int64 (m, 3): document row, start, end
-        passages.faiss       FAISS inner-product index, row i = passage i
+        passage_vectors.npy  float32 (n, dim)
         sentence_vectors.npy float32 (m, dim)
+        passages.faiss       the vector store, row i = passage i
         bm25/                bm25s arrays and JSON
+
+Everything derived from a document depends only on its text, so it is kept per
+text (``DocArtefacts``) and an index is always assembled from those in one
+canonical order (documents by id). An incremental update (update.py) reuses the
+artefacts of unchanged texts and is therefore identical to a full rebuild.
 
 A save writes a new generation folder, fsyncs it, then atomically replaces
 ``manifest.json``; a reader therefore sees the old index or the new one, never a
@@ -21,8 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,35 +37,50 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .chunking import ChunkerConfig, segment_document
+from .artefacts import DocArtefacts, canonical, segment_and_embed
+from .chunking import ChunkerConfig
+from .corpus import check_doc_id
+from .durable import (
+    DEFAULT_LOCK_TIMEOUT,
+    check_file_table,
+    check_files,
+    read_json_capped,
+    write_generation,
+    write_lock,
+)
 from .embedding import Embedder
-from .errors import ConfigError, IndexLoadError, IndexMismatchError, IndexNotFoundError
+from .errors import ConfigError, CorpusError, IndexCorruptError, IndexLoadError, IndexMismatchError, IndexNotFoundError
 from .lexical import BM25
-from .store import FaissStore
+from .store import FaissStore, VectorStore
 from .types import Document, Passage
 
 FORMAT = "ragdiplo-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+REQUIRED_FILES = ("documents.jsonl", "passages.npy", "sentences.npy", "passage_vectors.npy", "sentence_vectors.npy")
 
 
 @dataclass
 class Index:
-    """Everything retrieval and answering read; built once, then read-only."""
+    """Everything retrieval and answering read; treat it as read-only (update.py
+    makes new indexes rather than changing one)."""
 
-    documents: list[Document]
+    documents: list[Document]  # one per distinct text, in id order
     passage_rows: np.ndarray  # int64 (n, 3): doc row, start, end
     sentence_rows: np.ndarray  # int64 (m, 3): doc row, start, end
-    store: FaissStore
-    sentence_vectors: np.ndarray
+    passage_vectors: np.ndarray  # float32 (n, dim); kept so an update never re-embeds them
+    sentence_vectors: np.ndarray  # float32 (m, dim)
+    store: VectorStore
     bm25: BM25
     model_id: str
     chunker: ChunkerConfig
+    alias_of: dict[str, str] = field(default_factory=dict)  # id -> id of the stored document with its text
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._doc_row = {d.id: i for i, d in enumerate(self.documents)}
+        self._doc_row.update({a: self._doc_row[c] for a, c in self.alias_of.items()})
         self._sent_keys = [(int(d), int(s)) for d, s, _ in self.sentence_rows]
 
     def __len__(self) -> int:
@@ -69,8 +90,20 @@ class Index:
     def dim(self) -> int:
         return self.store.dim
 
+    @property
+    def ids(self) -> list[str]:
+        """Every document id, stored or alias, sorted."""
+        return sorted(self._doc_row)
+
     def document(self, doc_id: str) -> Document:
+        """The document holding ``doc_id``'s text (for an alias, the stored one)."""
         return self.documents[self._doc_row[doc_id]]
+
+    def aliases(self, doc_id: str) -> tuple[str, ...]:
+        """The other ids whose text is identical to ``doc_id``'s, sorted; such
+        texts are stored and cited once, and these ids name the same words."""
+        row = self._doc_row[doc_id]
+        return tuple(i for i in self.ids if i != doc_id and self._doc_row[i] == row)
 
     def passage(self, row: int) -> Passage:
         d, s, e = (int(x) for x in self.passage_rows[row])
@@ -91,6 +124,21 @@ class Index:
         d, s, e = (int(x) for x in self.sentence_rows[row])
         return self.documents[d], s, e
 
+    def artefacts(self) -> dict[str, DocArtefacts]:
+        """The per-text artefacts this index was assembled from, by text SHA-256."""
+        rows = np.arange(len(self.documents) + 1)
+        p = np.searchsorted(self.passage_rows[:, 0], rows)
+        s = np.searchsorted(self.sentence_rows[:, 0], rows)
+        return {
+            d.sha256: DocArtefacts(
+                self.sentence_rows[s[i] : s[i + 1], 1:],
+                self.passage_rows[p[i] : p[i + 1], 1:],
+                self.sentence_vectors[s[i] : s[i + 1]],
+                self.passage_vectors[p[i] : p[i + 1]],
+            )
+            for i, d in enumerate(self.documents)
+        }
+
 
 def default_chunker(
     embedder: Embedder, max_tokens: int | None = None, overlap_tokens: int | None = None
@@ -102,6 +150,54 @@ def default_chunker(
     return ChunkerConfig(size, overlap)
 
 
+def _rows(parts: list[np.ndarray], width: int, dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, width), dtype=dtype)
+
+
+def assemble(
+    documents: list[Document],
+    alias_of: dict[str, str],
+    artefacts: dict[str, DocArtefacts],
+    model_id: str,
+    dim: int,
+    chunker: ChunkerConfig,
+) -> Index:
+    """The index of ``documents`` (as ``canonical`` returns them) from their artefacts."""
+    if not documents:
+        raise ConfigError("an index needs at least one document; delete the index folder instead")
+    p_rows, s_rows, p_vecs, s_vecs = [], [], [], []
+    for i, d in enumerate(documents):
+        a = artefacts[d.sha256]
+        p_rows.append(np.column_stack([np.full(len(a.passages), i, dtype=np.int64), a.passages]))
+        s_rows.append(np.column_stack([np.full(len(a.sentences), i, dtype=np.int64), a.sentences]))
+        p_vecs.append(a.passage_vectors)
+        s_vecs.append(a.sentence_vectors)
+    passage_rows = _rows(p_rows, 3, np.int64)
+    passage_vectors = _rows(p_vecs, dim, np.float32)
+    store = FaissStore.create(dim)
+    store.add(passage_vectors)
+    texts = [documents[d].text[s:e] for d, s, e in passage_rows.tolist()]
+    return Index(
+        documents=list(documents),
+        passage_rows=passage_rows,
+        sentence_rows=_rows(s_rows, 3, np.int64),
+        store=store,
+        sentence_vectors=_rows(s_vecs, dim, np.float32),
+        bm25=BM25.build(texts),
+        model_id=model_id,
+        chunker=chunker,
+        passage_vectors=passage_vectors,
+        alias_of=dict(alias_of),
+    )
+
+
+def check_chunker(embedder: Embedder, chunker: ChunkerConfig | None) -> ChunkerConfig:
+    chunker = chunker or default_chunker(embedder)
+    if chunker.max_tokens > embedder.max_tokens:
+        raise ConfigError(f"max_tokens {chunker.max_tokens} is over the model's limit of {embedder.max_tokens}")
+    return chunker
+
+
 def build_index(
     documents: list[Document],
     embedder: Embedder,
@@ -110,150 +206,17 @@ def build_index(
     show_progress: bool = False,
 ) -> Index:
     """corpus → chunk → embed → index, all in memory; ``save_index`` persists it."""
-    chunker = chunker or default_chunker(embedder)
-    if chunker.max_tokens > embedder.max_tokens:
-        raise ConfigError(f"max_tokens {chunker.max_tokens} is over the model's limit of {embedder.max_tokens}")
-    documents = sorted(documents, key=lambda d: d.id)
-    if len({d.id for d in documents}) != len(documents):
-        raise ValueError("document ids must be unique")
-    passage_rows: list[tuple[int, int, int]] = []
-    sentence_rows: list[tuple[int, int, int]] = []
-    for i, doc in enumerate(documents):
-        sentences, passages = segment_document(doc, embedder, chunker)
-        sentence_rows.extend((i, s, e) for s, e in sentences)
-        passage_rows.extend((i, p.start, p.end) for p in passages)
-    texts = [documents[d].text[s:e] for d, s, e in passage_rows]
-    sentence_texts = [documents[d].text[s:e] for d, s, e in sentence_rows]
-    vectors = embedder.embed(texts, show_progress=show_progress)
-    sentence_vectors = embedder.embed(sentence_texts, show_progress=show_progress)
-    return Index(
-        documents=documents,
-        passage_rows=np.asarray(passage_rows, dtype=np.int64).reshape(-1, 3),
-        sentence_rows=np.asarray(sentence_rows, dtype=np.int64).reshape(-1, 3),
-        store=FaissStore.build(vectors),
-        sentence_vectors=sentence_vectors,
-        bm25=BM25.build(texts),
-        model_id=embedder.model_id,
-        chunker=chunker,
-    )
+    chunker = check_chunker(embedder, chunker)
+    stored, alias_of = canonical(documents)
+    artefacts = segment_and_embed(stored, embedder, chunker, show_progress=show_progress)
+    return assemble(stored, alias_of, artefacts, embedder.model_id, embedder.dim, chunker)
 
 
-def corpus_hashes(documents: list[Document]) -> dict[str, str]:
-    return {d.id: d.sha256 for d in sorted(documents, key=lambda d: d.id)}
+def corpus_hashes(index: Index) -> dict[str, str]:
+    """SHA-256 of the text behind every id, aliases included."""
+    return {i: index.document(i).sha256 for i in index.ids}
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in sorted(folder.rglob("*")) + [folder]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_data(index: Index, folder: Path) -> dict[str, str]:
-    with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
-        for d in index.documents:
-            f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text}, ensure_ascii=False) + "\n")
-    np.save(folder / "passages.npy", index.passage_rows, allow_pickle=False)
-    np.save(folder / "sentences.npy", index.sentence_rows, allow_pickle=False)
-    np.save(folder / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
-    index.store.save(folder / "passages.faiss")
-    index.bm25.save(folder / "bm25")
-    return {p.relative_to(folder).as_posix(): _sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
-    """Write ``index`` to the folder ``path`` crash-safely (see module docstring)."""
-    root = Path(path)
-    if root.exists() and not root.is_dir():
-        raise IndexLoadError(f"{root}: is a file, not an index folder; pass a folder path with --index")
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
-        files = _write_data(index, tmp)
-        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
-        data_dir = f"data-{digest}"
-        _fsync_tree(tmp)
-        if (root / data_dir).exists():
-            shutil.rmtree(tmp)
-        else:
-            os.rename(tmp, root / data_dir)
-        manifest = _manifest(index, data_dir, files)
-        _atomic_write_json(root / MANIFEST, manifest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    index.manifest = manifest
-    for old in root.glob("data-*"):
-        if old.name != data_dir:
-            shutil.rmtree(old, ignore_errors=True)
-    return root
-
-
-def _manifest(index: Index, data_dir: str, files: dict[str, str]) -> dict[str, Any]:
-    hashes = corpus_hashes(index.documents)
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "library_version": __version__,
-        "model_id": index.model_id,
-        "dim": index.dim,
-        "metric": "inner_product",
-        "chunker": index.chunker.to_dict(),
-        "counts": {"documents": len(index.documents), "passages": len(index), "sentences": len(index.sentence_rows)},
-        "corpus_sha256": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
-        "documents": hashes,
-        "data": data_dir,
-        "files": files,
-    }
-
-
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    root = Path(path)
-    file = root / MANIFEST
-    if not file.is_file():
-        raise IndexNotFoundError(f"{root}: no index here; build one with `ragdiplo index CORPUS --index {root}`")
-    if file.stat().st_size > MAX_MANIFEST_BYTES:
-        raise IndexLoadError(f"{file}: manifest is implausibly large; rebuild the index")
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise IndexLoadError(f"{file}: corrupt manifest ({err}); rebuild with `ragdiplo index CORPUS --index {root}`")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexMismatchError(f"{file}: not a ragdiplo index; point --index at a folder made by `ragdiplo index`")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"{root}: index format {manifest.get('format_version')}, this ragdiplo reads format {FORMAT_VERSION}; "
-            f"rebuild with `ragdiplo index CORPUS --index {root}`"
-        )
-    return manifest
 
 
 def check_compatible(index: Index, embedder: Embedder, root: Path) -> None:
@@ -266,40 +229,165 @@ def check_compatible(index: Index, embedder: Embedder, root: Path) -> None:
         )
 
 
+# -- on disk -------------------------------------------------------------------------------------
+
+
+def _write_data(index: Index, folder: Path) -> None:
+    with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
+        for d in index.documents:
+            f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text}, ensure_ascii=False) + "\n")
+    np.save(folder / "passages.npy", index.passage_rows, allow_pickle=False)
+    np.save(folder / "sentences.npy", index.sentence_rows, allow_pickle=False)
+    np.save(folder / "passage_vectors.npy", index.passage_vectors, allow_pickle=False)
+    np.save(folder / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
+    index.store.save(folder / "passages.faiss")
+    index.bm25.save(folder / "bm25")
+
+
+def _manifest(index: Index, data_dir: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    hashes = corpus_hashes(index)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "model_id": index.model_id,
+        "dim": index.dim,
+        "metric": "inner_product",
+        "store": FaissStore.kind,
+        "chunker": index.chunker.to_dict(),
+        "counts": {
+            "documents": len(index.documents),
+            "aliases": len(index.alias_of),
+            "passages": len(index),
+            "sentences": len(index.sentence_rows),
+        },
+        "corpus_sha256": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
+        "documents": hashes,
+        "aliases": dict(sorted(index.alias_of.items())),
+        "data": data_dir,
+        "files": files,
+    }
+
+
+def save_index(index: Index, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Path:
+    """Write ``index`` to the folder ``path`` crash-safely (see the module docstring),
+    waiting up to ``lock_timeout`` seconds for another writer to finish."""
+    root = Path(path)
+    with write_lock(root, lock_timeout):
+        save_locked(index, root)
+    return root
+
+
+def save_locked(index: Index, root: Path) -> None:
+    """``save_index`` for a caller that already holds the write lock."""
+    index.manifest = write_generation(
+        root, lambda folder: _write_data(index, folder), lambda d, f: _manifest(index, d, f), MANIFEST
+    )
+
+
+def _remedy(root: Path) -> str:
+    return f"rebuild with `ragdiplo index CORPUS --index {root}`"
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of the index at ``path``, checked for format, version and shape."""
+    root = Path(path)
+    file = root / MANIFEST
+    if root.is_file():
+        raise IndexLoadError(f"{root}: is a file, not an index folder; pass the index folder with --index")
+    if not file.is_file():
+        raise IndexNotFoundError(f"{root}: no index here; build one with `ragdiplo index CORPUS --index {root}`")
+    manifest = read_json_capped(file, MAX_MANIFEST_BYTES, _remedy(root))
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexMismatchError(f"{file}: not a ragdiplo index; point --index at a folder made by `ragdiplo index`")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise IndexMismatchError(
+            f"{file}: index format {version!r}, but this ragdiplo reads format {FORMAT_VERSION}; "
+            + ("upgrade ragdiplo (`pip install -U ragdiplo`) or " if newer else "")
+            + _remedy(root)
+        )
+    check_file_table(manifest, REQUIRED_FILES, file, _remedy(root))
+    return manifest
+
+
 def load_index(path: str | os.PathLike[str], *, verify: bool = True) -> Index:
-    """Read an index folder; with ``verify`` every data file's checksum is checked."""
+    """Read an index folder; with ``verify`` every data file's checksum is checked.
+
+    A writer may swap in a new generation and delete this one while it is being
+    read; then the new one is read instead (a few times at most), so a reader
+    gets the old index or the new one and never an error caused by the swap.
+    """
     root = Path(path)
     manifest = read_manifest(root)
-    data = root / str(manifest.get("data", ""))
-    remedy = f"rebuild with `ragdiplo index CORPUS --index {root}`"
+    for _ in range(4):
+        try:
+            return _load_generation(root, manifest, verify)
+        except IndexLoadError:
+            latest = read_manifest(root)
+            if latest["data"] == manifest["data"]:
+                raise
+            manifest = latest
+    return _load_generation(root, manifest, verify)
+
+
+def _read_documents(file: Path) -> list[Document]:
+    documents = []
+    with open(file, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            title = row.get("title")
+            if not isinstance(row["text"], str) or not (title is None or isinstance(title, str)):
+                raise TypeError("document text and title must be strings")
+            documents.append(Document(id=check_doc_id(row["id"], file.name), text=row["text"], title=title))
+    return documents
+
+
+def _load_generation(root: Path, manifest: dict[str, Any], verify: bool) -> Index:
+    data = root / manifest["data"]
+    check_files(data, manifest["files"], verify, _remedy(root))
     try:
-        for name, digest in manifest["files"].items():
-            file = data / name
-            if not file.is_file():
-                raise IndexLoadError(f"{file}: missing from the index; {remedy}")
-            if verify and _sha256_file(file) != digest:
-                raise IndexLoadError(f"{file}: checksum mismatch (corrupt or modified); {remedy}")
-        documents = []
-        with open(data / "documents.jsonl", encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                documents.append(Document(id=row["id"], text=row["text"], title=row.get("title")))
-        counts = manifest["counts"]
         index = Index(
-            documents=documents,
+            documents=_read_documents(data / "documents.jsonl"),
             passage_rows=np.load(data / "passages.npy", allow_pickle=False),
             sentence_rows=np.load(data / "sentences.npy", allow_pickle=False),
-            store=FaissStore.load(data / "passages.faiss"),
+            passage_vectors=np.load(data / "passage_vectors.npy", allow_pickle=False),
             sentence_vectors=np.load(data / "sentence_vectors.npy", allow_pickle=False),
-            bm25=BM25.load(data / "bm25", counts["passages"]),
-            model_id=manifest["model_id"],
+            store=FaissStore.load(data / "passages.faiss"),
+            bm25=BM25.load(data / "bm25", int(manifest["counts"]["passages"])),
+            model_id=str(manifest["model_id"]),
             chunker=ChunkerConfig(**manifest["chunker"]),
+            alias_of=dict(manifest["aliases"]),
             manifest=manifest,
         )
-    except IndexLoadError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
-        raise IndexLoadError(f"{data}: cannot be read ({err}); {remedy}") from None
-    if len(index) != counts["passages"] or len(index.store) != counts["passages"]:
-        raise IndexLoadError(f"{data}: passage counts disagree with the manifest; {remedy}")
+        _check_consistent(index, manifest)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError) as err:
+        raise IndexCorruptError(f"{data}: cannot be read ({type(err).__name__}: {err}); {_remedy(root)}") from None
     return index
+
+
+def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
+    """Shapes, types and offsets agree with each other and the manifest, so a
+    crafted index cannot make later code index out of range."""
+    n, m, dim = len(index.passage_rows), len(index.sentence_rows), index.dim
+    counts = manifest["counts"]
+    if (n, m, len(index.documents)) != (counts["passages"], counts["sentences"], counts["documents"]):
+        raise ValueError("row counts disagree with the manifest")
+    if index.store.count() != n or dim != manifest["dim"]:
+        raise ValueError("the vector store disagrees with the manifest")
+    for rows, vectors in ((index.passage_rows, index.passage_vectors), (index.sentence_rows, index.sentence_vectors)):
+        if rows.dtype != np.int64 or rows.shape != (len(rows), 3) or vectors.shape != (len(rows), dim):
+            raise ValueError("array shapes or types are wrong")
+        if vectors.dtype != np.float32:
+            raise ValueError("vectors must be float32")
+        if len(rows) and (rows[0, 0] < 0 or rows[-1, 0] >= len(index.documents) or np.any(np.diff(rows[:, 0]) < 0)):
+            raise ValueError("document rows out of range or order")
+        ends = np.array([len(index.documents[d].text) for d in rows[:, 0]], dtype=np.int64)
+        if np.any(rows[:, 1] < 0) or np.any(rows[:, 1] > rows[:, 2]) or np.any(rows[:, 2] > ends):
+            raise ValueError("offsets outside their documents")
+    stored = {d.id for d in index.documents}
+    for alias in index.alias_of:
+        check_doc_id(alias, MANIFEST)
+    if not all(a not in stored and c in stored for a, c in index.alias_of.items()):
+        raise ValueError("aliases must point from a free id to a stored document")

@@ -67,5 +67,5 @@ class BM25:
 
     @classmethod
     def load(cls, folder: Path, n_docs: int) -> BM25:
-        model = bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0)
+        model = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False, verbosity=0)
         return cls(model, n_docs)

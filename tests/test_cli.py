@@ -188,6 +188,7 @@ def test_overlap_alone_is_honoured(tiny_corpus, tmp_path):
 def test_bad_chunker_options_exit_2(tiny_corpus, tmp_path, capsys, options):
     assert cli.main(["index", str(tiny_corpus), "--index", str(tmp_path / "i"), "-q", *options]) == 2
     _one_line_error(capsys)
+    assert not (tmp_path / "i").exists()
 
 
 @pytest.mark.parametrize("content", [None, "{not json\n", '{"id": "x"}\n'], ids=["missing", "bad-json", "no-question"])

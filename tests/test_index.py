@@ -11,7 +11,7 @@ from conftest import FakeEmbedder
 
 from ragdiplo.chunking import ChunkerConfig
 from ragdiplo.corpus import load_corpus
-from ragdiplo.errors import IndexLoadError, IndexMismatchError, IndexNotFoundError
+from ragdiplo.errors import IndexLoadError, IndexMismatchError, IndexNotFoundError, IndexWriteError
 from ragdiplo.index import FORMAT_VERSION, MANIFEST, build_index, check_compatible, load_index, save_index
 
 
@@ -94,7 +94,8 @@ def test_manifest_contents(built, saved, tiny_corpus):
     assert m["model_id"] == "fake-hash-64" and m["dim"] == 64
     assert m["chunker"] == built.chunker.to_dict()
     assert set(m["chunker"]) == {"max_tokens", "overlap_tokens"}
-    assert m["counts"] == {"documents": 3, "passages": len(built), "sentences": len(built.sentence_rows)}
+    assert m["counts"] == {"documents": 3, "aliases": 0, "passages": len(built), "sentences": len(built.sentence_rows)}
+    assert m["aliases"] == {} and m["store"] == "faiss-flat-ip"
     import hashlib
 
     assert m["documents"] == {
@@ -104,9 +105,11 @@ def test_manifest_contents(built, saved, tiny_corpus):
     assert m["data"].startswith("data-") and data.is_dir()
     on_disk = sorted(p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file())
     assert sorted(m["files"]) == on_disk
-    assert {"documents.jsonl", "passages.npy", "sentences.npy", "passages.faiss", "sentence_vectors.npy"} <= set(on_disk)
-    for name, digest in m["files"].items():
-        assert hashlib.sha256((data / name).read_bytes()).hexdigest() == digest
+    assert {"documents.jsonl", "passages.npy", "sentences.npy", "passages.faiss", "sentence_vectors.npy",
+            "passage_vectors.npy"} <= set(on_disk)
+    for name, record in m["files"].items():
+        raw = (data / name).read_bytes()
+        assert record == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
     assert built.manifest == m
 
 
@@ -155,7 +158,7 @@ def test_not_a_ragdiplo_manifest(saved):
 
 def test_corrupt_manifest(saved):
     (saved / MANIFEST).write_text("{not json")
-    with pytest.raises(IndexLoadError, match="corrupt manifest"):
+    with pytest.raises(IndexLoadError, match="manifest.json: corrupt"):
         load_index(saved)
 
 
@@ -187,8 +190,9 @@ def test_index_path_that_is_a_file(tmp_path, built):
     f.write_text("not a folder")
     with pytest.raises(IndexLoadError):
         load_index(f)
-    with pytest.raises(IndexLoadError, match="is a file"):
+    with pytest.raises(IndexWriteError, match="is a file"):
         save_index(built, f)
+    assert f.read_text() == "not a folder"
 
 
 class _OtherModel(FakeEmbedder):

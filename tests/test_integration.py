@@ -62,7 +62,10 @@ def test_saved_index_matches_manifest(seeds_qa, real_embedder):
 
 def test_cli_subprocess_ask_json(seeds_qa, tmp_path):
     _, seeds, path = seeds_qa
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    # the checkout under test, not whichever copy of ragdiplo happens to be installed
+    repo = str(Path(__file__).resolve().parents[1])
+    pythonpath = os.pathsep.join([repo, *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=pythonpath)
     proc = subprocess.run(
         [sys.executable, "-m", "ragdiplo", "ask", BACKSTOP, "--index", str(path), "--json"],
         capture_output=True,

@@ -1,0 +1,209 @@
+"""Disk primitives that keep an index whole: checksums, fsync, atomic replace,
+size-capped JSON and the single-writer lock.
+
+A process may be killed at any instruction, so every write goes to a new name
+first and becomes visible only through one ``os.replace``; readers need no
+lock because of that. Writers do take one (``filelock``: an OS lock that dies
+with its process, so a killed writer never leaves a stale lock behind).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import IndexCorruptError, IndexLockedError, IndexWriteError
+
+LOCK_FILE = "write.lock"
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """What the manifest keeps per data file: its size (a truncation shows
+    without reading it) and its SHA-256 (any other change)."""
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file and folder under ``folder`` (children first) to disk."""
+    for path in sorted(folder.rglob("*"), reverse=True) + [folder]:
+        fsync_path(path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Replace ``path`` by ``obj`` as JSON: readers see the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, sort_keys=True, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_path(path.parent)
+
+
+def read_json_capped(path: Path, max_bytes: int, remedy: str) -> Any:
+    """Parse a JSON file no larger than ``max_bytes``; anything else is corrupt."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise IndexCorruptError(f"{path}: {size} bytes is over the {max_bytes}-byte limit for this file; {remedy}")
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read(max_bytes + 1).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise IndexCorruptError(f"{path}: corrupt or truncated ({err}); {remedy}") from None
+
+
+@contextmanager
+def write_lock(root: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Path]:
+    """Hold ``root/write.lock`` for the block; wait up to ``timeout`` seconds for it."""
+    from filelock import FileLock, Timeout
+
+    if root.exists() and not root.is_dir():
+        raise IndexWriteError(f"{root}: is a file, not an index folder; pass a folder path with --index")
+    lock_path = root / LOCK_FILE
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(lock_path, timeout=timeout)
+        lock.acquire()
+    except Timeout:
+        raise IndexLockedError(
+            f"{lock_path}: another process is writing this index (waited {timeout:g} s); "
+            "let it finish and run again, or wait longer with --lock-timeout"
+        ) from None
+    except OSError as err:
+        raise not_writable(root, err) from None
+    try:
+        yield lock_path
+    finally:
+        lock.release()
+
+
+def not_writable(root: Path, err: OSError) -> IndexWriteError:
+    return IndexWriteError(
+        f"{root}: cannot write the index here ({err.strerror or err}); the existing index is unchanged; "
+        "make the folder writable, free disk space, or choose another --index"
+    )
+
+
+# -- generations: folders of data files swapped in by one manifest replace ----------------------
+
+DATA_PREFIX = "data-"
+_DATA_DIR = re.compile(r"data-[0-9a-f]{16}")
+
+
+def _holds(folder: Path, files: dict[str, dict[str, Any]]) -> bool:
+    """True when ``folder`` holds exactly ``files``, byte for byte."""
+    found = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    return found == set(files) and all(file_record(folder / n) == r for n, r in files.items())
+
+
+def _remove_debris(root: Path) -> None:
+    """Temporary files and folders of a killed writer; only the lock holder calls this."""
+    for debris in root.glob(".tmp-*"):
+        shutil.rmtree(debris) if debris.is_dir() else debris.unlink()
+
+
+def write_generation(
+    root: Path,
+    fill: Callable[[Path], None],
+    manifest: Callable[[str, dict[str, dict[str, Any]]], dict[str, Any]],
+    manifest_name: str,
+) -> dict[str, Any]:
+    """Write a new generation of data under ``root`` and make it current.
+
+    ``fill`` writes the data files into an empty folder; ``manifest`` builds the
+    manifest from the generation folder's name and the files' records. The caller
+    holds the write lock. Until the final ``os.replace`` of the manifest, readers
+    see the previous generation; afterwards the older generations are removed.
+    """
+    try:
+        _remove_debris(root)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        try:
+            fill(tmp)
+            files = {p.relative_to(tmp).as_posix(): file_record(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            fsync_tree(tmp)
+            data_dir = DATA_PREFIX + hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+            target = root / data_dir
+            if target.exists() and not _holds(target, files):
+                shutil.rmtree(target)  # half deleted by a writer killed while cleaning up
+            if target.exists():
+                shutil.rmtree(tmp)
+            else:
+                os.rename(tmp, target)
+            fsync_path(root)
+            result = manifest(data_dir, files)
+            atomic_write_json(root / manifest_name, result)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    except OSError as err:
+        raise not_writable(root, err) from None
+    for old in root.glob(DATA_PREFIX + "*"):
+        if old.name != data_dir:
+            shutil.rmtree(old, ignore_errors=True)
+    return result
+
+
+def check_file_table(manifest: dict[str, Any], required: tuple[str, ...], where: Path, remedy: str) -> None:
+    """The manifest's data folder and file names must be plain names inside the
+    index folder, so a crafted manifest cannot make the loader read elsewhere."""
+    data, files = manifest.get("data"), manifest.get("files")
+    if not isinstance(data, str) or not _DATA_DIR.fullmatch(data):
+        raise IndexCorruptError(f"{where}: bad data folder name {data!r}; {remedy}")
+    if not isinstance(files, dict) or not set(required) <= set(files):
+        raise IndexCorruptError(f"{where}: the file table is missing entries; {remedy}")
+    for name, record in files.items():
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts or "\\" in name:
+            raise IndexCorruptError(f"{where}: unsafe file name {name!r} in the file table; {remedy}")
+        if not isinstance(record, dict) or not isinstance(record.get("bytes"), int) or "sha256" not in record:
+            raise IndexCorruptError(f"{where}: bad file record for {name!r}; {remedy}")
+
+
+def check_files(data: Path, files: dict[str, dict[str, Any]], verify: bool, remedy: str) -> None:
+    """Every data file is present and has its recorded size, and with ``verify``
+    its recorded SHA-256; the error names the file and says what is wrong."""
+    if data.is_dir():
+        extra = sorted({p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()} - set(files))
+        if extra:
+            raise IndexCorruptError(f"{data / extra[0]}: not listed in the manifest; {remedy}")
+    for name, record in files.items():
+        file = data / name
+        if not file.is_file():
+            raise IndexCorruptError(f"{file}: missing from the index; {remedy}")
+        size = file.stat().st_size
+        if size != record["bytes"]:
+            raise IndexCorruptError(
+                f"{file}: truncated or resized ({size} bytes, expected {record['bytes']}); {remedy}"
+            )
+        if verify and sha256_file(file) != record["sha256"]:
+            raise IndexCorruptError(f"{file}: checksum mismatch (corrupt or modified); {remedy}")
