@@ -148,6 +148,8 @@ class MilvusStore:
         """Make the collection hold every passage (inserting only missing keys), creating
         it when absent; keys no longer used stay until ``prune``, so readers of the
         previous manifest keep working until it is replaced."""
+        if not config.uri:
+            raise ConfigError("--store milvus needs --milvus-uri (a .db file for Milvus Lite, or http://host:19530)")
         store = cls(config, int(vectors.shape[1]), [])
         wanted = [passage_key(p) for p in passages]
         with _errors(config):

@@ -130,12 +130,10 @@ class StoreConfig:
     Milvus Lite, ``http://host:19530`` for a server or cluster)."""
 
     kind: StoreKind = StoreKind.FAISS
-    uri: str | None = None
+    uri: str | None = None  # None when reconnecting: the manifest's
     collection: str | None = None  # None: DEFAULT_COLLECTION, or the manifest's when reconnecting
 
     def __post_init__(self) -> None:
-        if self.kind is StoreKind.MILVUS and not self.uri:
-            raise ConfigError("--store milvus needs --milvus-uri (a .db file for Milvus Lite, or http://host:19530)")
         if self.kind is StoreKind.FAISS and (self.uri, self.collection) != (None, None):
             raise ConfigError("--milvus-uri and --milvus-collection only apply with --store milvus")
         if self.uri is not None:

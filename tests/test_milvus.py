@@ -86,12 +86,15 @@ def test_lite_paths_become_absolute_and_servers_stay(tmp_path, monkeypatch):
         normalise_uri("x.sqlite")
 
 
-@pytest.mark.parametrize(
-    ("kind", "uri", "collection"), [(StoreKind.MILVUS, None, None), (StoreKind.FAISS, "x.db", None)]
-)
-def test_inconsistent_store_options_are_refused(kind, uri, collection):
-    with pytest.raises(ConfigError):
-        StoreConfig(kind, uri, collection)
+@pytest.mark.parametrize(("uri", "collection"), [("x.db", None), (None, "news")])
+def test_milvus_options_without_milvus_are_refused(uri, collection):
+    with pytest.raises(ConfigError, match="only apply with --store milvus"):
+        StoreConfig(StoreKind.FAISS, uri, collection)
+
+
+def test_a_new_milvus_store_needs_an_address(built, tmp_path):
+    with pytest.raises(ConfigError, match="needs --milvus-uri"):
+        save_index(built, tmp_path / "m", store=StoreConfig(StoreKind.MILVUS))
 
 
 def test_reconnect_keeps_the_recorded_collection_and_refuses_another_kind(tmp_path):
@@ -191,6 +194,7 @@ def test_a_second_instance_reconnects_from_the_manifest_and_uri(built, milvus, t
     first = QA.load(root, fake_embedder).ask(QUESTIONS[0])
     again = load_index(root, store=StoreConfig(StoreKind.MILVUS, milvus.uri))  # the address given again, no collection
     assert type(again.store).__name__ == "MilvusStore" and again.store.config == milvus
+    assert load_index(root, store=StoreConfig(StoreKind.MILVUS)).store.config == milvus  # --store milvus alone
     assert QA(again, fake_embedder).ask(QUESTIONS[0]) == first
 
 
