@@ -133,7 +133,7 @@ class MilvusStore:
             store._client.load_collection(store._name)
             missing = max(0, len(passages) - store.collection_count())
             if verify and not missing:
-                missing = len(set(store._keys) - set(store._all_keys()))
+                missing = len(store._keys) - store._present(store._keys)
         if missing > 0:
             raise IndexMismatchError(
                 f"Milvus collection {store._name!r} at {config.uri} lacks {missing} of the index's "
@@ -201,6 +201,13 @@ class MilvusStore:
                 yield from (row["pk"] for row in batch)
         finally:
             iterator.close()
+
+    def _present(self, keys: Sequence[str]) -> int:
+        """How many of ``keys`` the collection holds."""
+        found = 0
+        for lo in range(0, len(keys), BATCH):
+            found += len(self._client.get(self._name, ids=list(keys[lo : lo + BATCH]), output_fields=["pk"]))
+        return found
 
     def _insert(self, keys: list[str], vectors: np.ndarray, passages: Sequence[Passage], show_progress: bool) -> None:
         from tqdm import tqdm
