@@ -67,7 +67,10 @@ def _client(uri: str) -> Any:
         try:
             _clients[uri] = _pymilvus().MilvusClient(uri)
         except Exception as err:  # pymilvus raises its own types, or OSError/RuntimeError from Lite
-            raise IndexLoadError(f"cannot connect to Milvus at {uri} ({type(err).__name__}: {err})") from None
+            raise IndexLoadError(
+                f"cannot connect to Milvus at {uri} ({type(err).__name__}: {err}); check the address, "
+                "and for a Milvus Lite file that no other process has it open (Lite serves one process)"
+            ) from None
     return _clients[uri]
 
 

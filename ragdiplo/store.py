@@ -168,3 +168,11 @@ class StoreConfig:
                 f"or re-index with --store {given.kind.value}"
             )
         return StoreConfig(self.kind, given.uri or self.uri, given.collection or self.collection)
+
+    @staticmethod
+    def choose(given: StoreConfig | None, current: StoreConfig | None) -> StoreConfig:
+        """The store an update writes to: the ``given`` options, completed from the
+        ``current`` store when it is of the same kind (default: the current one, or FAISS)."""
+        if given is None or current is None or given.kind is not current.kind:
+            return given or current or StoreConfig()
+        return current.reconnect(given)

@@ -264,6 +264,6 @@ def edit_index(
         current = store_config(index) if index is not None else None
         editor = IndexEditor(index, problem, embedder, chunker=chunker, show_progress=show_progress)
         yield editor
-        target = store or current or StoreConfig()
+        target = StoreConfig.choose(store, current)
         if editor.changes.changed or (index is not None and target != current):
             save_locked(editor.index, root, target, show_progress=show_progress)

@@ -174,6 +174,21 @@ def test_incremental_add_and_delete_touch_only_the_changed_rows(tiny_corpus, mil
     _same_search(rebuilt.store, load_index(root).store, fake_embedder.embed(QUESTIONS), len(rebuilt))
 
 
+def test_an_index_moves_between_stores_without_re_embedding(tiny_corpus, milvus, tmp_path, fake_embedder):
+    root = tmp_path / "m"
+    with edit_index(root, fake_embedder) as editor:
+        editor.sync(load_corpus(tiny_corpus))
+    with edit_index(root, fake_embedder, store=milvus) as editor:
+        editor.sync(load_corpus(tiny_corpus))
+    assert editor.changes.embedded == 0 and load_index(root).store.config == milvus
+    with edit_index(root, fake_embedder, store=StoreConfig(StoreKind.MILVUS)) as editor:  # same store, address kept
+        editor.sync(load_corpus(tiny_corpus))
+    assert load_index(root).store.config == milvus
+    with edit_index(root, fake_embedder, store=StoreConfig()) as editor:
+        editor.sync(load_corpus(tiny_corpus))
+    assert editor.changes.embedded == 0 and isinstance(load_index(root).store, FaissStore)
+
+
 def test_store_add_and_delete_keep_row_order(built, milvus):
     from ragdiplo.milvus_store import MilvusStore
 
