@@ -378,7 +378,10 @@ def _read_documents(file: Path) -> list[Document]:
     return documents
 
 
-def _open_store(manifest: dict[str, Any], data: Path, given: StoreConfig | None, index: Index, verify: bool) -> VectorStore:
+def _open_store(
+    manifest: dict[str, Any], data: Path, given: StoreConfig | None, index: Index, verify: bool
+) -> VectorStore:
+    """The store the manifest names (a Milvus one at the address ``given``, if any)."""
     config = StoreConfig.from_manifest(manifest.get("store")).reconnect(given)
     if config.kind is StoreKind.FAISS:
         return FaissStore.load(data / "passages.faiss")
@@ -406,6 +409,8 @@ def _load_generation(root: Path, manifest: dict[str, Any], verify: bool, store: 
         )
         index.store = _open_store(manifest, data, store, index, verify)
         _check_consistent(index, manifest)
+    except ConfigError:
+        raise  # e.g. pymilvus missing: installing it, not a rebuild, is the remedy
     except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError) as err:
         raise IndexCorruptError(f"{data}: cannot be read ({type(err).__name__}: {err}); {_remedy(root)}") from None
     return index

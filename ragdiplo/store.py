@@ -119,7 +119,7 @@ def normalise_uri(uri: str) -> str:
     if uri.startswith(SERVER_SCHEMES):
         return uri
     if not uri.endswith(".db"):
-        raise ConfigError(f"--milvus-uri {uri!r}: a Milvus Lite file name must end in .db, a server be http://host:port")
+        raise ConfigError(f"--milvus-uri {uri!r}: a Milvus Lite file must end in .db, a server be http://host:port")
     return str(Path(uri).expanduser().resolve())
 
 

@@ -22,9 +22,9 @@ from .artefacts import canonical, segment_and_embed
 from .chunking import ChunkerConfig
 from .durable import DEFAULT_LOCK_TIMEOUT, write_lock
 from .embedding import Embedder
-from .store import StoreConfig
 from .errors import DocumentIdError, IndexLoadError, IndexMismatchError, IndexNotFoundError
 from .index import Index, assemble, check_chunker, load_index, save_locked, store_config
+from .store import StoreConfig
 from .types import Document
 
 Fingerprint = tuple[str, str | None]  # text SHA-256, title (None for an alias, whose title is not kept)

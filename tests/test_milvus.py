@@ -32,7 +32,7 @@ QUESTIONS = [
     "When will the dredging finish?",
     "What did farmers report?",
 ]
-EXTRA = Document("d.txt", "Flood warning in Kessel\nThe river in Kessel rose by two metres overnight. Schools closed.\n")
+EXTRA = Document("d.txt", "Flood warning in Kessel\nThe river in Kessel rose by two metres overnight. Schools shut.\n")
 
 
 @pytest.fixture(scope="module")
