@@ -66,7 +66,7 @@ def _client(uri: str) -> Any:
     if uri not in _clients:
         try:
             _clients[uri] = _pymilvus().MilvusClient(uri)
-        except Exception as err:  # pymilvus raises its own types, or OSError/RuntimeError from Lite
+        except Exception as err:  # noqa: BLE001  # pymilvus raises its own types, or OSError/RuntimeError from Lite
             raise IndexLoadError(
                 f"cannot connect to Milvus at {uri} ({type(err).__name__}: {err}); check the address, "
                 "and for a Milvus Lite file that no other process has it open (Lite serves one process)"
@@ -239,7 +239,7 @@ class MilvusStore:
         self._keys.extend(keys)
 
     def delete(self, rows: Sequence[int]) -> None:
-        ids = sorted(set(int(r) for r in rows))
+        ids = sorted({int(r) for r in rows})
         if ids and (ids[0] < 0 or ids[-1] >= self.count()):
             raise IndexError(f"rows must lie in [0, {self.count()})")
         self._stale = [self._keys[i] for i in ids]
