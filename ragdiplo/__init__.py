@@ -7,7 +7,7 @@ from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError, CorpusError, IndexLoadError, IndexMismatchError, IndexNotFoundError, ModelError, QuestionError, RagdiploError
 from .errors import DocumentIdError, IndexCorruptError, IndexLockedError, IndexWriteError
 from .index import Index, build_index, load_index, save_index
-from .store import FaissStore, VectorStore
+from .store import FaissStore, StoreConfig, StoreKind, VectorStore
 from .update import Changes, add_documents, delete_documents, edit_index, sync_documents, update_documents
 from .pipeline import QA
 from .qa import QAConfig
@@ -42,6 +42,8 @@ __all__ = [
     "RagdiploError",
     "RetrievalConfig",
     "SentenceTransformerEmbedder",
+    "StoreConfig",
+    "StoreKind",
     "VectorStore",
     "__version__",
     "add_documents",

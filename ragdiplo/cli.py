@@ -29,6 +29,16 @@ def _log(args: argparse.Namespace, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def store_option(args: argparse.Namespace) -> Any:
+    """The ``--store``/``--milvus-*`` choice as a ``StoreConfig``; None when no option
+    was given (a new index uses FAISS, an existing one keeps its store)."""
+    from .store import StoreConfig, StoreKind
+
+    uri, collection = getattr(args, "milvus_uri", None), getattr(args, "milvus_collection", None)
+    kind = getattr(args, "store", None) or ("milvus" if uri or collection else None)
+    return None if kind is None else StoreConfig(StoreKind(kind), uri, collection)
+
+
 def _embedder(args: argparse.Namespace) -> Any:
     from .embedding import SentenceTransformerEmbedder
 
@@ -51,9 +61,12 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     if (max_tokens, overlap) != (None, None):
         chunker = check_chunker(embedder, default_chunker(embedder, max_tokens, overlap))
     if index_dir is None:
+        if store_option(args) is not None:
+            raise ConfigError("--store and --milvus-* apply to an index folder; use --index instead of --corpus")
         return QA(build_index(documents, embedder, chunker, show_progress=not args.quiet), embedder)
     timeout = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
-    with edit_index(index_dir, embedder, chunker, lock_timeout=timeout, show_progress=not args.quiet) as editor:
+    progress, store = not args.quiet, store_option(args)
+    with edit_index(index_dir, embedder, chunker, lock_timeout=timeout, show_progress=progress, store=store) as editor:
         editor.sync(documents)
     index, changes = editor.index, editor.changes
     state = changes.summary() if changes.changed else "already up to date; nothing embedded"
@@ -87,7 +100,7 @@ def open_qa(args: argparse.Namespace) -> Any:
     from .pipeline import QA
 
     try:
-        index = load_index(args.index)
+        index = load_index(args.index, store=store_option(args))
     except IndexNotFoundError:
         if args.index != DEFAULT_INDEX or not Path(DEFAULT_CORPUS).is_dir():
             raise
@@ -156,6 +169,10 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--index", default=DEFAULT_INDEX, help="index folder (default: index/)")
         sp.add_argument("--model", default=None, help="sentence-transformers model folder (default: bundled MiniLM)")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines")
+        sp.add_argument("--store", choices=["faiss", "milvus"], default=None,
+                        help="vector store of a new index, or to move an index to (default: faiss, or the index's own)")
+        sp.add_argument("--milvus-uri", default=None, help="Milvus Lite file (*.db) or server, e.g. http://host:19530")
+        sp.add_argument("--milvus-collection", default=None, help="Milvus collection name (default: ragdiplo)")
 
     sp = sub.add_parser("index", help="build or update an index from a corpus folder or JSONL file")
     sp.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS)

@@ -11,7 +11,8 @@ Layout of an index folder::
         sentences.npy        int64 (m, 3): document row, start, end
         passage_vectors.npy  float32 (n, dim)
         sentence_vectors.npy float32 (m, dim)
-        passages.faiss       the vector store, row i = passage i
+        passages.faiss       the vector store, row i = passage i (absent when the
+                             manifest's ``store`` names a Milvus collection instead)
         bm25/                bm25s arrays and JSON
 
 Everything derived from a document depends only on its text, so it is kept per
@@ -51,7 +52,7 @@ from .durable import (
 from .embedding import Embedder
 from .errors import ConfigError, CorpusError, IndexCorruptError, IndexLoadError, IndexMismatchError, IndexNotFoundError
 from .lexical import BM25
-from .store import FaissStore, VectorStore
+from .store import FaissStore, StoreConfig, StoreKind, VectorStore
 from .types import Document, Passage
 
 FORMAT = "ragdiplo-index"
@@ -232,7 +233,25 @@ def check_compatible(index: Index, embedder: Embedder, root: Path) -> None:
 # -- on disk -------------------------------------------------------------------------------------
 
 
-def _write_data(index: Index, folder: Path) -> None:
+def store_config(index: Index) -> StoreConfig:
+    """Where ``index`` keeps its vectors now (a loaded index: where its manifest says)."""
+    config = getattr(index.store, "config", None)
+    return config if isinstance(config, StoreConfig) else StoreConfig.from_manifest(index.manifest.get("store"))
+
+
+def _write_store(index: Index, folder: Path, config: StoreConfig, show_progress: bool) -> None:
+    """Save the vectors to ``config``'s store; ``index.store`` becomes that store."""
+    if config.kind is StoreKind.MILVUS:
+        from .milvus_store import MilvusStore
+
+        passages = [index.passage(i) for i in range(len(index))]
+        index.store = MilvusStore.sync(config, index.passage_vectors, passages, show_progress=show_progress)
+    elif not isinstance(index.store, FaissStore):
+        index.store = FaissStore.build(index.passage_vectors)
+    index.store.save(folder / "passages.faiss")
+
+
+def _write_data(index: Index, folder: Path, config: StoreConfig, show_progress: bool) -> None:
     with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
         for d in index.documents:
             f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text}, ensure_ascii=False) + "\n")
@@ -240,11 +259,11 @@ def _write_data(index: Index, folder: Path) -> None:
     np.save(folder / "sentences.npy", index.sentence_rows, allow_pickle=False)
     np.save(folder / "passage_vectors.npy", index.passage_vectors, allow_pickle=False)
     np.save(folder / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
-    index.store.save(folder / "passages.faiss")
+    _write_store(index, folder, config, show_progress)
     index.bm25.save(folder / "bm25")
 
 
-def _manifest(index: Index, data_dir: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
     hashes = corpus_hashes(index)
     return {
         "format": FORMAT,
@@ -253,7 +272,7 @@ def _manifest(index: Index, data_dir: str, files: dict[str, dict[str, Any]]) -> 
         "model_id": index.model_id,
         "dim": index.dim,
         "metric": "inner_product",
-        "store": FaissStore.kind,
+        "store": config.to_manifest(),
         "chunker": index.chunker.to_dict(),
         "counts": {
             "documents": len(index.documents),
@@ -269,20 +288,34 @@ def _manifest(index: Index, data_dir: str, files: dict[str, dict[str, Any]]) -> 
     }
 
 
-def save_index(index: Index, path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Path:
+def save_index(
+    index: Index,
+    path: str | os.PathLike[str],
+    *,
+    store: StoreConfig | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> Path:
     """Write ``index`` to the folder ``path`` crash-safely (see the module docstring),
-    waiting up to ``lock_timeout`` seconds for another writer to finish."""
+    waiting up to ``lock_timeout`` seconds for another writer to finish. ``store``
+    defaults to where the index keeps its vectors now (FAISS for a new one)."""
     root = Path(path)
     with write_lock(root, lock_timeout):
-        save_locked(index, root)
+        save_locked(index, root, store)
     return root
 
 
-def save_locked(index: Index, root: Path) -> None:
+def save_locked(index: Index, root: Path, store: StoreConfig | None = None, *, show_progress: bool = False) -> None:
     """``save_index`` for a caller that already holds the write lock."""
+    config = store or store_config(index)
     index.manifest = write_generation(
-        root, lambda folder: _write_data(index, folder), lambda d, f: _manifest(index, d, f), MANIFEST
+        root,
+        lambda folder: _write_data(index, folder, config, show_progress),
+        lambda d, f: _manifest(index, config, d, f),
+        MANIFEST,
     )
+    prune = getattr(index.store, "prune", None)
+    if prune is not None:
+        prune()  # rows only the previous generation used, now that no reader can open it
 
 
 def _remedy(root: Path) -> str:
@@ -312,8 +345,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def load_index(path: str | os.PathLike[str], *, verify: bool = True) -> Index:
+def load_index(path: str | os.PathLike[str], *, verify: bool = True, store: StoreConfig | None = None) -> Index:
     """Read an index folder; with ``verify`` every data file's checksum is checked.
+    ``store`` may give another address for the Milvus collection the manifest names.
 
     A writer may swap in a new generation and delete this one while it is being
     read; then the new one is read instead (a few times at most), so a reader
@@ -323,13 +357,13 @@ def load_index(path: str | os.PathLike[str], *, verify: bool = True) -> Index:
     manifest = read_manifest(root)
     for _ in range(4):
         try:
-            return _load_generation(root, manifest, verify)
+            return _load_generation(root, manifest, verify, store)
         except IndexLoadError:
             latest = read_manifest(root)
             if latest["data"] == manifest["data"]:
                 raise
             manifest = latest
-    return _load_generation(root, manifest, verify)
+    return _load_generation(root, manifest, verify, store)
 
 
 def _read_documents(file: Path) -> list[Document]:
@@ -344,7 +378,19 @@ def _read_documents(file: Path) -> list[Document]:
     return documents
 
 
-def _load_generation(root: Path, manifest: dict[str, Any], verify: bool) -> Index:
+def _open_store(
+    manifest: dict[str, Any], data: Path, given: StoreConfig | None, index: Index, verify: bool
+) -> VectorStore:
+    """The store the manifest names (a Milvus one at the address ``given``, if any)."""
+    config = StoreConfig.from_manifest(manifest.get("store")).reconnect(given)
+    if config.kind is StoreKind.FAISS:
+        return FaissStore.load(data / "passages.faiss")
+    from .milvus_store import MilvusStore
+
+    return MilvusStore.connect(config, int(manifest["dim"]), [index.passage(i) for i in range(len(index))], verify)
+
+
+def _load_generation(root: Path, manifest: dict[str, Any], verify: bool, store: StoreConfig | None = None) -> Index:
     data = root / manifest["data"]
     check_files(data, manifest["files"], verify, _remedy(root))
     try:
@@ -354,14 +400,17 @@ def _load_generation(root: Path, manifest: dict[str, Any], verify: bool) -> Inde
             sentence_rows=np.load(data / "sentences.npy", allow_pickle=False),
             passage_vectors=np.load(data / "passage_vectors.npy", allow_pickle=False),
             sentence_vectors=np.load(data / "sentence_vectors.npy", allow_pickle=False),
-            store=FaissStore.load(data / "passages.faiss"),
+            store=FaissStore.create(int(manifest["dim"])),  # replaced below, once passages can be read
             bm25=BM25.load(data / "bm25", int(manifest["counts"]["passages"])),
             model_id=str(manifest["model_id"]),
             chunker=ChunkerConfig(**manifest["chunker"]),
             alias_of=dict(manifest["aliases"]),
             manifest=manifest,
         )
+        index.store = _open_store(manifest, data, store, index, verify)
         _check_consistent(index, manifest)
+    except ConfigError:
+        raise  # e.g. pymilvus missing: installing it, not a rebuild, is the remedy
     except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError) as err:
         raise IndexCorruptError(f"{data}: cannot be read ({type(err).__name__}: {err}); {_remedy(root)}") from None
     return index

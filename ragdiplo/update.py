@@ -23,7 +23,8 @@ from .chunking import ChunkerConfig
 from .durable import DEFAULT_LOCK_TIMEOUT, write_lock
 from .embedding import Embedder
 from .errors import DocumentIdError, IndexLoadError, IndexMismatchError, IndexNotFoundError
-from .index import Index, assemble, check_chunker, load_index, save_locked
+from .index import Index, assemble, check_chunker, load_index, save_locked, store_config
+from .store import StoreConfig
 from .types import Document
 
 Fingerprint = tuple[str, str | None]  # text SHA-256, title (None for an alias, whose title is not kept)
@@ -241,6 +242,7 @@ def edit_index(
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     show_progress: bool = False,
+    store: StoreConfig | None = None,
 ) -> Iterator[IndexEditor]:
     """Lock the index folder ``path``, load it, let the block change it, save it once.
 
@@ -251,6 +253,7 @@ def edit_index(
 
     Nothing is saved when the block raises or changes nothing. A missing index
     starts empty; ``chunker`` applies to ``sync`` (default: the index's own).
+    ``store`` moves the vectors to another store (default: where they are now).
     """
     root = Path(path)
     with write_lock(root, lock_timeout):
@@ -261,7 +264,9 @@ def edit_index(
             pass
         except IndexLoadError as err:
             problem = err
+        current = store_config(index) if index is not None else None
         editor = IndexEditor(index, problem, embedder, chunker=chunker, show_progress=show_progress)
         yield editor
-        if editor.changes.changed:
-            save_locked(editor.index, root)
+        target = StoreConfig.choose(store, current)
+        if editor.changes.changed or (index is not None and target != current):
+            save_locked(editor.index, root, target, show_progress=show_progress)
