@@ -392,7 +392,10 @@ def _open_store(
 
 def _load_generation(root: Path, manifest: dict[str, Any], verify: bool, store: StoreConfig | None = None) -> Index:
     data = root / manifest["data"]
-    check_files(data, manifest["files"], verify, _remedy(root))
+    try:
+        check_files(data, manifest["files"], verify, _remedy(root))
+    except OSError as err:  # a file deleted between two checks: a writer swapped generations
+        raise IndexCorruptError(f"{data}: cannot be read ({err}); {_remedy(root)}") from None
     try:
         index = Index(
             documents=_read_documents(data / "documents.jsonl"),
