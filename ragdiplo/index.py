@@ -395,7 +395,7 @@ def _load_generation(root: Path, manifest: dict[str, Any], verify: bool, store: 
     try:
         check_files(data, manifest["files"], verify, _remedy(root))
     except OSError as err:  # a file deleted between two checks: a writer swapped generations
-        raise IndexCorruptError(f"{data}: cannot be read ({err}); {_remedy(root)}") from None
+        raise _unreadable(root, data, err) from None
     try:
         index = Index(
             documents=_read_documents(data / "documents.jsonl"),
@@ -410,13 +410,23 @@ def _load_generation(root: Path, manifest: dict[str, Any], verify: bool, store: 
             alias_of=dict(manifest["aliases"]),
             manifest=manifest,
         )
+    except _UNREADABLE as err:
+        raise _unreadable(root, data, err) from None
+    try:
         index.store = _open_store(manifest, data, store, index, verify)
         _check_consistent(index, manifest)
     except ConfigError:
         raise  # e.g. pymilvus missing: installing it, not a rebuild, is the remedy
-    except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError) as err:
-        raise IndexCorruptError(f"{data}: cannot be read ({type(err).__name__}: {err}); {_remedy(root)}") from None
+    except _UNREADABLE as err:
+        raise _unreadable(root, data, err) from None
     return index
+
+
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError)
+
+
+def _unreadable(root: Path, data: Path, err: Exception) -> IndexCorruptError:
+    return IndexCorruptError(f"{data}: cannot be read ({type(err).__name__}: {err}); {_remedy(root)}")
 
 
 def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
