@@ -147,17 +147,18 @@ def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
 
 def make_citations(index: Index, scored: list[ScoredSentence], config: QAConfig) -> list[Citation]:
     """The best sentence and close runners-up, each repeated quote cited once
-    with the other places it stands recorded as duplicates."""
+    with the other places it stands recorded as duplicates (among them the
+    same words under the other ids of an identical document)."""
     groups: list[tuple[ScoredSentence, frozenset[str], list[tuple[str, int, int]]]] = []
     for item in scored:
         doc, s, e = index.sentence(item.row)
         key = _key(doc.text[s:e])
         for _, gkey, dups in groups:
             if _similar(key, gkey):
-                dups.append((doc.id, s, e))
+                dups.extend((i, s, e) for i in (doc.id, *index.aliases(doc.id)))
                 break
         else:
-            groups.append((item, key, []))
+            groups.append((item, key, [(i, s, e) for i in index.aliases(doc.id)]))
     best = scored[0].score
     citations = []
     for item, _, dups in groups:
@@ -239,7 +240,8 @@ def read_answer(
     doc, start, _ = index.sentence(first)
     end = int(index.sentence_rows[last, 2])
     text = doc.text[passage.start + s : passage.start + e]
-    return text, Citation(doc.id, start, end, doc.text[start:end], score)
+    aliases = tuple((i, start, end) for i in index.aliases(doc.id))
+    return text, Citation(doc.id, start, end, doc.text[start:end], score, aliases)
 
 
 def answer(

@@ -114,3 +114,16 @@ def test_k_one(qa, tiny_corpus):
 def test_non_string_question_is_a_question_error(qa, question):
     with pytest.raises(QuestionError):
         qa.ask(question)  # type: ignore[arg-type]
+
+
+def test_identical_documents_are_cited_once_naming_both_ids(tiny_corpus, fake_embedder):
+    from ragdiplo.qa import Calibration, QAConfig
+
+    (tiny_corpus / "copy.txt").write_bytes((tiny_corpus / "sub" / "c.txt").read_bytes())
+    never_abstain = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0))
+    qa = QA.build(tiny_corpus, embedder=fake_embedder, config=never_abstain)
+    answer = qa.ask("How much emergency aid did the regional minister promise?")
+    cited = answer.citations[0]
+    assert cited.doc_id == "copy.txt"  # the stored one of the two identical texts
+    assert ("sub/c.txt", cited.start, cited.end) in cited.duplicates
+    assert [c.doc_id for c in answer.citations].count("sub/c.txt") == 0
