@@ -37,14 +37,14 @@ class Calibration:
     of another kind with the same script.
     """
 
-    bias: float = 1.4123
-    score: float = -2.4129
-    dense: float = 0.5456
-    lexical: float = 1.5362
-    type_missing: float = -1.1258
-    unknown_name: float = -4.0012
-    margin: float = 5.1759
-    threshold: float = 0.34
+    bias: float = 0.9315
+    score: float = -0.9594
+    dense: float = -0.7215
+    lexical: float = 1.1519
+    type_missing: float = -1.0997
+    unknown_name: float = -3.7474
+    margin: float = 4.7688
+    threshold: float = 0.45
 
     @property
     def weights(self) -> np.ndarray:
