@@ -10,12 +10,17 @@ from .index import Index, build_index, load_index, save_index
 from .store import FaissStore, StoreConfig, StoreKind, VectorStore
 from .update import Changes, add_documents, delete_documents, edit_index, sync_documents, update_documents
 from .pipeline import QA
-from .qa import QAConfig
+from .qa import Calibration, QAConfig
+from .reader import Reader, ReaderSpan, TransformersReader
 from .retrieval import Fusion, RetrievalConfig
 from .types import Answer, Citation, Document, Hit, Passage
 
 __all__ = [
     "QA",
+    "Calibration",
+    "Reader",
+    "ReaderSpan",
+    "TransformersReader",
     "Answer",
     "Changes",
     "ChunkerConfig",
