@@ -26,7 +26,10 @@ class AnswerType(str, Enum):
     OTHER = "other"
 
 
-_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec"
+)
 _DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _NUM_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
@@ -71,6 +74,13 @@ _STOP_NAMES = frozenset(
     "Writing Recent Further Instead Despite Just Whether Whilst".split()
 )
 _NOT_NAMES = re.compile(rf"^(?:{_MONTHS}|{_DAYS})$")
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
+# What part of a date a question asks for, and what a candidate must hold to give it.
+_DATE_PARTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
+    (re.compile(r"\b(what|which|in what|by what|by which) year\b|\bwhat year\b", re.I), _YEAR),
+    (re.compile(r"\b(what|which) day of the week\b", re.I), re.compile(rf"\b(?:{_DAYS})\b")),
+    (re.compile(r"\b(what|which|in what) month\b", re.I), re.compile(rf"\b(?:{_MONTHS})\b")),
+]
 _TITLES = frozenset(
     "admiral sir dame lord lady king queen prince princess president vice prime minister chancellor secretary "
     "general secretary-general chief envoy ambassador governor senator judge general colonel captain mr mrs ms "
@@ -148,13 +158,25 @@ def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     return spans
 
 
+def _date_part(question: str) -> re.Pattern[str] | None:
+    """The pattern a date answer must hold when the question asks for a year,
+    a weekday or a month: "this week" is a date, but not an answer to "by which year"."""
+    for asks, holds in _DATE_PARTS:
+        if asks.search(question):
+            return holds
+    return None
+
+
 def ranked_spans(question: str, sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     """Candidates the question does not already contain, nearest to the
     question's words first."""
     asked = set(terms(question))
     positions = [m.start() for m in re.finditer(r"\w+", sentence) if set(terms(m.group())) & asked]
+    part = _date_part(question) if kind is AnswerType.DATE else None
     scored = []
     for s, e in candidates(sentence, kind):
+        if part is not None and not part.search(sentence[s:e]):
+            continue
         if PATTERNS[kind] is PATTERNS[AnswerType.NAME]:
             s = _strip_known(sentence, s, e, asked)
         span_terms = set(terms(sentence[s:e]))
