@@ -107,10 +107,12 @@ _QUESTION_WORDS = frozenset(
 
 
 def named_words(question: str) -> list[str]:
-    """Capitalised words of a question other than its opening and question
-    words: the names it asks about."""
-    words = re.findall(r"[^\W\d_][\w’'\-]*", question)
-    return [w for w in words if w[0].isupper() and w.lower() not in _QUESTION_WORDS]
+    """Capitalised words of a question other than its first word (capitalised
+    because it opens the sentence, as in "Roughly how much ...") and question
+    words: the names it asks about. Only the capitalised parts of a hyphenated
+    word count, so "NATO-style" names NATO, not "style"."""
+    parts = [p for w in re.findall(r"[^\W\d_][\w’'\-]*", question)[1:] for p in w.split("-")]
+    return [p for p in parts if p[:1].isupper() and p.lower() not in _QUESTION_WORDS]
 
 
 def answer_type(question: str) -> AnswerType:

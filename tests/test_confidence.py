@@ -34,6 +34,11 @@ def test_named_words_are_the_capitalised_names_not_question_words():
     assert named_words("When Did the strike end?") == []
 
 
+def test_an_opening_word_and_the_lower_case_half_of_a_compound_are_not_names():
+    assert named_words("Roughly how much aid did Kyiv get?") == ["Kyiv"]
+    assert named_words("What NATO-style safeguard did Moscow accept?") == ["NATO", "Moscow"]
+
+
 def test_a_name_the_corpus_never_mentions_is_flagged(qa):
     assert features(qa, "How many cranes will the Port Vesta deal pay for?")["unknown_name"] == 0.0
     assert features(qa, "How many cranes will the Germany deal pay for?")["unknown_name"] == 1.0
