@@ -56,15 +56,27 @@ PATTERNS: dict[AnswerType, re.Pattern[str]] = {
 PATTERNS[AnswerType.PERSON] = PATTERNS[AnswerType.NAME]
 PATTERNS[AnswerType.PLACE] = PATTERNS[AnswerType.NAME]
 
+# "which <noun>" and "which <one or two words> <noun>" ("which television network")
+_WHICH = r"\b(?:what|which)\s+(?:(?!(?:is|are|was|were|did|does|do|has|have|had|will|would|can|could|should|the|a|an)\b)[a-z][\w-]*\s+){0,2}?"
+_PERSON_NOUNS = (
+    "person|people|leader|leaders|president|minister|official|officials|man|woman|diplomat|envoy|ambassador|"
+    "general|commander|chief|spokesman|spokeswoman|politician|chancellor|secretary"
+)
+_ORG_NOUNS = (
+    "company|organi[sz]ation|party|newspaper|team|group|agency|fund|network|broadcaster|channel|outlet|"
+    "alliance|bloc|institution|body|union|coalition|council"
+)
+
 _RULES: list[tuple[re.Pattern[str], AnswerType]] = [
     (re.compile(r"\b(what|which) (percentage|percent|share|proportion)\b|\bhow much of\b", re.I), AnswerType.PERCENT),
     (re.compile(r"\bhow (long|many (days|weeks|months|years|hours))\b", re.I), AnswerType.DURATION),
     (re.compile(r"\bhow much\b|\b(value|amount|price|cost|sum|worth)\b", re.I), AnswerType.MONEY),
     (re.compile(r"\bhow many\b|\b(what|which) number\b", re.I), AnswerType.NUMBER),
     (re.compile(r"\bwhen\b|\b(what|which|in what) (year|date|day|month|decade|century)\b|\bby (what|which) year\b", re.I), AnswerType.DATE),
-    (re.compile(r"\bwhere\b|\b(what|which) (city|country|place|town|state|region|territory|location|capital)\b", re.I), AnswerType.PLACE),
-    (re.compile(r"\bwho(m|se)?\b|\b(what|which) (person|leader|leaders|president|minister|official|man|woman)\b", re.I), AnswerType.PERSON),
-    (re.compile(r"\b(what|which) (company|organi[sz]ation|party|newspaper|team|group|agency|fund|network)\b", re.I), AnswerType.NAME),
+    (re.compile(rf"\bwhere\b|{_WHICH}(city|country|place|town|state|region|territory|location|capital)\b", re.I), AnswerType.PLACE),
+    (re.compile(rf"\bwho(m|se)?\b|{_WHICH}({_PERSON_NOUNS})\b|\bname of the (?:[a-z]+\s+)?({_PERSON_NOUNS})\b", re.I),
+     AnswerType.PERSON),
+    (re.compile(rf"{_WHICH}({_ORG_NOUNS})\b", re.I), AnswerType.NAME),
 ]
 
 _STOP_NAMES = frozenset(

@@ -21,6 +21,11 @@ def _answer(question: str, sentence: str = SENTENCE) -> str | None:
         ("What percentage of GDP?", AnswerType.PERCENT),
         ("How long is the truce?", AnswerType.DURATION),
         ("Why did he go?", AnswerType.OTHER),
+        ("Which television network did Witkoff appear on?", AnswerType.NAME),
+        ("Which broadcaster did Starmer speak to?", AnswerType.NAME),
+        ("What is the name of the European diplomat who said it?", AnswerType.PERSON),
+        ("Which European leader spoke first?", AnswerType.PERSON),
+        ("What did the general say?", AnswerType.OTHER),
     ],
 )
 def test_answer_types(question, kind):
