@@ -65,6 +65,7 @@ class QAConfig:
     min_dense: float = 0.25
     max_citations: int = 3
     cite_margin: float = 0.05
+    corroborate_margin: float = 0.4
     short_answers: bool = True
     max_name_candidates: int = 2
     calibration: Calibration = Calibration()
@@ -172,6 +173,37 @@ def make_citations(index: Index, scored: list[ScoredSentence], config: QAConfig)
 _NAME_KINDS = frozenset({AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME})
 
 
+def corroborating(
+    index: Index, scored: list[ScoredSentence], citations: list[Citation], text: str, config: QAConfig
+) -> list[Citation]:
+    """Other read sentences that state the same short answer, from documents not
+    cited yet: news repeats a fact across articles, and a reader checking "2027"
+    should see each article that gives it, not only the best-scored one. A
+    sentence that merely shares the words ("Thursday") but scores far below the
+    best is about something else and is not cited."""
+    if len(citations) >= config.max_citations:
+        return citations
+    needle = _words(text)
+    cited_docs = {c.doc_id for c in citations} | {d for c in citations for d, _, _ in c.duplicates}
+    out = list(citations)
+    floor = scored[0].score - config.corroborate_margin
+    for item in scored[1:]:
+        if item.score < floor:
+            break
+        doc, s, e = index.sentence(item.row)
+        if doc.id in cited_docs or needle not in _words(doc.text[s:e]):
+            continue
+        out.append(Citation(doc.id, s, e, doc.text[s:e], item.score, tuple((i, s, e) for i in index.aliases(doc.id))))
+        cited_docs.add(doc.id)
+        if len(out) == config.max_citations:
+            break
+    return out
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+
+
 def short_answer(question: str, citation: Citation, config: QAConfig = QAConfig()) -> str:
     """A typed span of the cited sentence, or the whole sentence when there is
     none, or when a name question's sentence holds more candidate names than
@@ -277,4 +309,7 @@ def answer(
             rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
             citations = (cited, *rest)[: config.max_citations]
             return Answer(question, text, citations, hits, conf, sentence=cited.text)
-    return Answer(question, short_answer(question, citations[0], config), citations, hits, conf, sentence=citations[0].text)
+    text = short_answer(question, citations[0], config)
+    if text != citations[0].text:
+        citations = tuple(corroborating(index, scored, list(citations), text, config))
+    return Answer(question, text, citations, hits, conf, sentence=citations[0].text)

@@ -7,6 +7,7 @@ import pytest
 
 from ragdiplo.errors import QuestionError
 from ragdiplo.pipeline import QA
+from ragdiplo.qa import Calibration, QAConfig
 from ragdiplo.retrieval import Fusion, RetrievalConfig
 from ragdiplo.types import Answer
 
@@ -127,3 +128,17 @@ def test_identical_documents_are_cited_once_naming_both_ids(tiny_corpus, fake_em
     assert cited.doc_id == "copy.txt"  # the stored one of the two identical texts
     assert ("sub/c.txt", cited.start, cited.end) in cited.duplicates
     assert [c.doc_id for c in answer.citations].count("sub/c.txt") == 0
+
+
+def test_a_short_answer_cites_the_other_articles_that_state_it(tmp_path, fake_embedder):
+    root = tmp_path / "news"
+    root.mkdir()
+    (root / "a.txt").write_text("The harbour treaty of Port Vesta will be ratified in 2031, officials said.\n", "utf-8")
+    (root / "b.txt").write_text("Port Vesta expects its harbour treaty ratified by 2031.\nThe mayor was pleased.\n", "utf-8")
+    (root / "c.txt").write_text("The harbour of Port Vesta was dredged in 1998 by a Dutch firm.\n", "utf-8")
+    qa = QA.build(root, embedder=fake_embedder, config=QAConfig(calibration=Calibration(threshold=0.0), min_dense=-1.0))
+    ans = qa.ask("In which year will the harbour treaty of Port Vesta be ratified?")
+    check_answer(ans, root)
+    assert ans.text == "2031"
+    assert {c.doc_id for c in ans.citations} == {"a.txt", "b.txt"}
+    assert all("2031" in c.text for c in ans.citations)
