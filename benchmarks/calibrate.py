@@ -24,7 +24,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ragdiplo import QA, QAConfig, SentenceTransformerEmbedder  # noqa: E402
+from common import open_qa  # noqa: E402
+
+from ragdiplo import QAConfig, SentenceTransformerEmbedder  # noqa: E402
 from ragdiplo.evaluate import contains_answer, overlaps, read_gold  # noqa: E402
 from ragdiplo.qa import Calibration, evidence_features, score_sentences  # noqa: E402
 from ragdiplo.retrieval import rank_rows  # noqa: E402
@@ -35,7 +37,7 @@ FEATURES = ("score", "dense", "lexical", "type_missing", "unknown_name", "margin
 def collect(gold_path: str, corpus: str, embedder: SentenceTransformerEmbedder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, right/wrong and answerable flags of each question's unabstained answer."""
     never_abstain = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0))
-    qa = QA.build(corpus, embedder=embedder, config=never_abstain)
+    qa = open_qa(corpus, embedder, never_abstain)
     gold = read_gold(gold_path, {d.id: d for d in qa.index.documents})
     vectors = embedder.embed([q.question for q in gold])
     features, right = [], []

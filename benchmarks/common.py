@@ -1,0 +1,16 @@
+"""What the benchmark scripts share: a corpus folder or a built index folder, either way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ragdiplo import QA, QAConfig, SentenceTransformerEmbedder
+
+
+def open_qa(path: str, embedder: SentenceTransformerEmbedder, config: QAConfig = QAConfig()) -> QA:
+    """An index folder (one holding ``manifest.json``) is loaded as it is, so a
+    large corpus indexed once with ``ragdiplo index`` is not embedded again for
+    every run; any other path is a corpus, indexed in memory."""
+    if (Path(path) / "manifest.json").is_file():
+        return QA.load(path, embedder, config)
+    return QA.build(path, embedder=embedder, config=config)
