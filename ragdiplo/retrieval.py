@@ -1,7 +1,10 @@
-"""Hybrid passage retrieval: dense (FAISS) and BM25, fused by reciprocal rank.
+"""Hybrid passage retrieval: dense (FAISS) and BM25, fused by reciprocal rank
+or by a convex combination of their normalised scores.
 
 Reciprocal-rank fusion needs no score calibration between the two retrievers,
-which keeps it robust across corpora the library was not tuned on.
+which keeps it robust across corpora the library was not tuned on; the convex
+combination keeps how much better the first result is than the next, which rank
+fusion throws away.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ class Fusion(str, Enum):
     DENSE = "dense"
     BM25 = "bm25"
     RRF = "rrf"
+    CONVEX = "convex"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class RetrievalConfig:
     candidates: int = 100
     bm25_weight: float = 1.0
     sentence_weight: float = 0.0
+    dense_weight: float = 0.5  # CONVEX: share of the min-max normalised dense score
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
@@ -59,10 +64,32 @@ def _sentence_ranked_passages(index: Index, query_vector: np.ndarray, n: int) ->
     return order[:n]
 
 
+def _min_max(x: np.ndarray) -> np.ndarray:
+    span = float(x.max() - x.min()) if len(x) else 0.0
+    return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+
+
+def convex_rows(
+    index: Index, question: str, query_vector: np.ndarray, config: RetrievalConfig
+) -> list[tuple[int, float]]:
+    """The union of both retrievers' candidates, each scored by both (the dense
+    score exactly, from the stored passage vectors), min-max normalised over the
+    union and mixed by ``config.dense_weight``."""
+    n = min(config.candidates, len(index))
+    _, dense_rows = index.store.search(query_vector, n)
+    bm25 = index.bm25.scores(question)
+    rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], _top(bm25, n)).astype(np.int64)
+    dense = index.passage_vectors[rows] @ query_vector.reshape(-1)
+    mixed = config.dense_weight * _min_max(dense) + (1 - config.dense_weight) * _min_max(bm25[rows].astype(np.float64))
+    return sorted(zip(map(int, rows), map(float, mixed)), key=lambda kv: (-kv[1], kv[0]))
+
+
 def rank_rows(
     index: Index, question: str, query_vector: np.ndarray, config: RetrievalConfig = RetrievalConfig()
 ) -> list[tuple[int, float]]:
     """All candidate passage rows with fused scores, best first (ties by row)."""
+    if config.fusion is Fusion.CONVEX:
+        return convex_rows(index, question, query_vector, config)
     n = min(config.candidates, len(index))
     fused: dict[int, float] = {}
     if config.fusion in (Fusion.DENSE, Fusion.RRF):

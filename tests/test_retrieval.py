@@ -81,3 +81,16 @@ def test_candidates_limit(index, fake_embedder):
 
 def test_fusion_is_a_string_enum():
     assert Fusion("rrf") is Fusion.RRF and Fusion.BM25.value == "bm25"
+
+
+@pytest.mark.parametrize("question", QUESTIONS[:3])
+def test_convex_fusion_at_its_ends_orders_as_each_retriever_does(index, fake_embedder, question):
+    vector = fake_embedder.embed([question])[0]
+    dense_only = rank_rows(index, question, vector, RetrievalConfig(fusion=Fusion.CONVEX, dense_weight=1.0))
+    bm25_only = rank_rows(index, question, vector, RetrievalConfig(fusion=Fusion.CONVEX, dense_weight=0.0))
+    by_cosine = sorted(dense_only, key=lambda kv: (-float(index.passage_vectors[kv[0]] @ vector), kv[0]))
+    assert [row for row, _ in dense_only] == [row for row, _ in by_cosine]
+    bm25 = index.bm25.scores(question)
+    assert [bm25[row] for row, _ in bm25_only] == sorted((bm25[row] for row, _ in bm25_only), reverse=True)
+    assert {row for row, _ in dense_only} == {row for row, _ in bm25_only}
+    assert all(0.0 <= score <= 1.0 for _, score in dense_only + bm25_only)
