@@ -134,7 +134,7 @@ class FaissStore:
         k = max(1, min(k, self.count()))
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if self._vectors is not None:
-            return rerank_search(self._index, self._vectors, queries, k, k + int(self.info["rerank"]))
+            return rerank_search(self._index, self._vectors, queries, k, int(self.info["rerank"]))
         scores, rows = self._index.search(queries, k)
         return scores, rows
 
