@@ -29,9 +29,14 @@ process touched count: they are part of VmHWM).
 
 from __future__ import annotations
 
+import os
+
+# FAISS's OpenMP threads otherwise spin while waiting: on a shared 2-core machine
+# that made building the index 6x slower (80 s against 13 s for 20,000 passages).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -285,6 +290,9 @@ def main() -> None:
     n = args.passages
     args.workdir.mkdir(parents=True, exist_ok=True)
     out: dict[str, object] = {"passages": n, "machine": machine(), "loadavg_start": loadavg()}
+    out["omp_wait_policy"] = os.environ["OMP_WAIT_POLICY"]
+    if args.reuse and args.json and args.json.is_file():  # keep the build figures of the run that built it
+        out = {**json.loads(args.json.read_text()), "loadavg_start": loadavg()}
     if not args.reuse:
         build(n, args.workdir, out, args.exact_below)
     out["build_loadavg"] = loadavg()

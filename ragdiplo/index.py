@@ -39,6 +39,7 @@ import hashlib
 import json
 import mmap as _mmap
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ from .durable import (
 from .embedding import Embedder
 from .errors import ConfigError, CorpusError, IndexCorruptError, IndexLoadError, IndexMismatchError, IndexNotFoundError
 from .ann import FLAT, AnnConfig
+from .doctable import MappedDocuments, read_documents
 from .lexical import BM25
 from .store import FaissStore, StoreConfig, StoreKind, VectorStore
 from .types import Document, Passage
@@ -78,7 +80,7 @@ class Index:
     """Everything retrieval and answering read; treat it as read-only (update.py
     makes new indexes rather than changing one)."""
 
-    documents: list[Document]  # one per distinct text, in id order
+    documents: Sequence[Document]  # one per distinct text, in id order (MappedDocuments when memory-mapped)
     passage_rows: np.ndarray  # int64 (n, 3): doc row, start, end
     sentence_rows: np.ndarray  # int64 (m, 3): doc row, start, end
     passage_vectors: np.ndarray  # float32 (n, dim); kept so an update never re-embeds them
@@ -92,7 +94,8 @@ class Index:
     ann: AnnConfig = field(default_factory=AnnConfig)  # when and how the FAISS store turns approximate
 
     def __post_init__(self) -> None:
-        self._doc_row = {d.id: i for i, d in enumerate(self.documents)}
+        ids = getattr(self.documents, "ids", None) or [d.id for d in self.documents]
+        self._doc_row = {doc_id: i for i, doc_id in enumerate(ids)}
         self._doc_row.update({a: self._doc_row[c] for a, c in self.alias_of.items()})
         self._sent_keys = _span_keys(self.sentence_rows)  # an array: a list of tuples costs ~100 B a sentence
 
@@ -406,18 +409,6 @@ def load_index(
     return _load_generation(root, manifest, verify, store, mmap)
 
 
-def _read_documents(file: Path) -> list[Document]:
-    documents = []
-    with open(file, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            title = row.get("title")
-            if not isinstance(row["text"], str) or not (title is None or isinstance(title, str)):
-                raise TypeError("document text and title must be strings")
-            documents.append(Document(id=check_doc_id(row["id"], file.name), text=row["text"], title=title))
-    return documents
-
-
 def _open_store(
     manifest: dict[str, Any], data: Path, given: StoreConfig | None, index: Index, verify: bool, mmap: bool
 ) -> VectorStore:
@@ -467,7 +458,7 @@ def _load_generation(
     try:
         mapped = _approximate(manifest) if mmap is None else mmap
         index = Index(
-            documents=_read_documents(data / "documents.jsonl"),
+            documents=(MappedDocuments if mapped else read_documents)(data / "documents.jsonl"),
             passage_rows=_load_array(data / "passages.npy", mapped),
             sentence_rows=_load_array(data / "sentences.npy", mapped),
             passage_vectors=_load_array(data / "passage_vectors.npy", mapped),
@@ -508,7 +499,9 @@ def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
         raise ValueError("row counts disagree with the manifest")
     if index.store.count() != n or dim != manifest["dim"]:
         raise ValueError("the vector store disagrees with the manifest")
-    lengths = np.array([len(d.text) for d in index.documents], dtype=np.int64)
+    lengths = getattr(index.documents, "lengths", None)
+    if lengths is None:
+        lengths = np.array([len(d.text) for d in index.documents], dtype=np.int64)
     for rows, vectors in ((index.passage_rows, index.passage_vectors), (index.sentence_rows, index.sentence_vectors)):
         if rows.dtype != np.int64 or rows.shape != (len(rows), 3) or vectors.shape != (len(rows), dim):
             raise ValueError("array shapes or types are wrong")
@@ -519,7 +512,7 @@ def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
         ends = lengths[np.asarray(rows[:, 0])]
         if np.any(rows[:, 1] < 0) or np.any(rows[:, 1] > rows[:, 2]) or np.any(rows[:, 2] > ends):
             raise ValueError("offsets outside their documents")
-    stored = {d.id for d in index.documents}
+    stored = set(getattr(index.documents, "ids", None) or (d.id for d in index.documents))
     for alias in index.alias_of:
         check_doc_id(alias, MANIFEST)
     if not all(a not in stored and c in stored for a, c in index.alias_of.items()):

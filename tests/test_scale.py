@@ -132,6 +132,8 @@ def test_mmap_load_gives_the_same_results(corpus, fake_embedder, tmp_path, thres
     for question in ("wheat harvest drought", "judge trial verdict"):
         np.testing.assert_array_equal(plain.bm25.scores(question), mapped.bm25.scores(question))
     assert [mapped.passage(i) for i in range(len(mapped))] == [plain.passage(i) for i in range(len(plain))]
+    assert list(mapped.documents) == plain.documents == mapped.documents[:] and mapped.ids == plain.ids
+    assert mapped.documents[-1] == plain.documents[-1] and mapped.aliases("doc001.txt") == ()
     # by default an approximate index is mapped and an exact one read
     default = load_index(root)
     assert isinstance(default.passage_vectors, np.memmap) == (threshold == 100)
