@@ -53,7 +53,7 @@ class VectorStore(Protocol):
 
 class FaissStore:
     """FAISS inner-product search: exact (``IndexFlatIP``) for small corpora,
-    IVF-PQ with exact re-ranking above ``AnnConfig.exact_below`` passages (ann.py).
+    IVF-PQ fast scan with exact re-ranking above ``AnnConfig.exact_below`` passages (ann.py).
 
     ``info`` describes the index type, its parameters and, for an approximate
     one, its measured recall@10; the manifest keeps it under ``vector_index``.
@@ -165,7 +165,7 @@ class FaissStore:
             if source is not None:
                 source.close()
             raise
-        expected = faiss.IndexFlatIP if info["type"] == FLAT else faiss.IndexIVFPQ
+        expected = faiss.IndexFlatIP if info["type"] == FLAT else faiss.IndexIVFPQFastScan
         if index.metric_type != faiss.METRIC_INNER_PRODUCT or not isinstance(index, expected):
             raise ValueError(f"{path}: not the inner-product {info['type']} FAISS index the manifest names")
         if info["type"] == IVF_PQ:
