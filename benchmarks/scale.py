@@ -76,7 +76,8 @@ class Mixture:
         self.centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
         mean = rng.standard_normal(DIM).astype(np.float32)
         self.mean = mean * (0.35 / np.linalg.norm(mean))
-        self.local = rng.standard_normal((topics, LOCAL, DIM), dtype=np.float32) * np.float32(2.0 / np.sqrt(DIM * LOCAL))
+        spread = np.float32(2.0 / np.sqrt(DIM * LOCAL))
+        self.local = rng.standard_normal((topics, LOCAL, DIM), dtype=np.float32) * spread
 
     def draw(self, topics: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
         z = rng.standard_normal((len(topics), LOCAL), dtype=np.float32)
@@ -107,7 +108,8 @@ def make_text(words: np.ndarray, vocab: np.ndarray) -> tuple[list[str], np.ndarr
         for p in range(d, min(d + PASSAGES_PER_DOC, len(words))):
             start = pos
             for s in range(SENTENCES_PER_PASSAGE):
-                sent = " ".join(vocab[words[p, s * WORDS_PER_SENTENCE : (s + 1) * WORDS_PER_SENTENCE]]).capitalize() + "."
+                ids = words[p, s * WORDS_PER_SENTENCE : (s + 1) * WORDS_PER_SENTENCE]
+                sent = " ".join(vocab[ids]).capitalize() + "."
                 s_rows.append((len(texts), pos, pos + len(sent)))
                 parts.append(sent)
                 pos += len(sent) + 1
@@ -193,7 +195,10 @@ def build(n: int, work: Path, out: dict[str, object], exact_below: int | None) -
     t = time.perf_counter()
     bm25 = BM25.build([texts[d][s:e] for d, s, e in p_rows.tolist()])  # type: ignore[index]
     out["bm25_build_s"] = round(time.perf_counter() - t, 1)
-    index = Index(documents, p_rows, data["sentence_rows"], pv, sv, store, bm25, "synthetic-384", ChunkerConfig(), ann=ann)  # type: ignore[arg-type]
+    s_rows = data["sentence_rows"]
+    index = Index(
+        documents, p_rows, s_rows, pv, sv, store, bm25, "synthetic-384", ChunkerConfig(), ann=ann  # type: ignore[arg-type]
+    )
     root = work / "index"
     shutil.rmtree(root, ignore_errors=True)
     t = time.perf_counter()
@@ -201,7 +206,8 @@ def build(n: int, work: Path, out: dict[str, object], exact_below: int | None) -
     out["save_s"] = round(time.perf_counter() - t, 1)
     out["build_s"] = round(out["store_build_s"] + out["bm25_build_s"] + out["save_s"], 1)  # type: ignore[operator]
     out["vector_index"] = store.info
-    out["disk_mb"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted((root / index.manifest["data"]).rglob("*")) if p.is_file()}
+    files = sorted(p for p in (root / index.manifest["data"]).rglob("*") if p.is_file())
+    out["disk_mb"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in files}
     (work / "pv.npy").unlink(), (work / "sv.npy").unlink()
     return root
 

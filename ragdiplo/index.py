@@ -447,7 +447,11 @@ def _hash_policy(files: dict[str, dict[str, Any]], verify: bool | None) -> dict[
 
 
 def _load_generation(
-    root: Path, manifest: dict[str, Any], verify: bool | None, store: StoreConfig | None = None, mmap: bool | None = None
+    root: Path,
+    manifest: dict[str, Any],
+    verify: bool | None,
+    store: StoreConfig | None = None,
+    mmap: bool | None = None,
 ) -> Index:
     data = root / manifest["data"]
     try:

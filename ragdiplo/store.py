@@ -124,7 +124,8 @@ class FaissStore:
             raise IndexError(f"rows must lie in [0, {self.count()})")
         self._writable()
         if self._vectors is None:
-            self._index.remove_ids(ids)  # type: ignore[arg-type]  # a flat index compacts, keeping the order of the rest
+            # a flat index compacts, keeping the order of the rest
+            self._index.remove_ids(ids)  # type: ignore[arg-type]
             return
         self._vectors = np.delete(self._vectors, ids, axis=0)  # IVF keeps ids: refill, so rows renumber
         self._index.reset()
