@@ -58,7 +58,9 @@ class FaissStore:
     ``info`` describes the index type, its parameters and, for an approximate
     one, its measured recall@10; the manifest keeps it under ``vector_index``.
     A store opened memory-mapped is read-only in FAISS (changing it would abort
-    the process), so it is copied into memory before any change.
+    the process), so it is copied into memory before any change. ``add`` and
+    ``delete`` on an approximate store keep its trained lists and leave ``info``'s
+    recall as measured; the index's own updates rebuild the store instead.
     """
 
     kind = "faiss-flat-ip"
