@@ -71,7 +71,18 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     index, changes = editor.index, editor.changes
     state = changes.summary() if changes.changed else "already up to date; nothing embedded"
     _log(args, f"indexed {len(index.ids)} documents as {len(index)} passages in {index_dir}/ ({state})")
+    if getattr(index.store, "approximate", False):
+        _log(args, describe_vector_index(index.store.info))
     return QA(index, embedder, index_path=index_dir)
+
+
+def describe_vector_index(info: dict[str, Any]) -> str:
+    """One line on an approximate index: its type, parameters and measured recall."""
+    params = ", ".join(f"{k}={info[k]}" for k in ("nlist", "nprobe", "pq_m", "pq_bits", "rerank") if k in info)
+    return (
+        f"approximate search: {info['type']} ({params}); recall@10 against exact search "
+        f"{info['recall_at_10']:.3f} on {info['recall_queries']} sampled passages"
+    )
 
 
 def _max_document_bytes(args: argparse.Namespace) -> int:

@@ -189,10 +189,11 @@ def check_file_table(manifest: dict[str, Any], required: tuple[str, ...], where:
             raise IndexCorruptError(f"{where}: bad file record for {name!r}; {remedy}")
 
 
-def check_files(data: Path, files: dict[str, dict[str, Any]], verify: bool, remedy: str) -> None:
+def check_files(data: Path, files: dict[str, dict[str, Any]], verify: bool, remedy: str, *, extra: bool = True) -> None:
     """Every data file is present and has its recorded size, and with ``verify``
-    its recorded SHA-256; the error names the file and says what is wrong."""
-    if data.is_dir():
+    its recorded SHA-256; the error names the file and says what is wrong. With
+    ``extra``, a file in ``data`` that ``files`` does not list is an error too."""
+    if extra and data.is_dir():
         extra = sorted({p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()} - set(files))
         if extra:
             raise IndexCorruptError(f"{data / extra[0]}: not listed in the manifest; {remedy}")

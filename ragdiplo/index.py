@@ -12,8 +12,16 @@ Layout of an index folder::
         passage_vectors.npy  float32 (n, dim)
         sentence_vectors.npy float32 (m, dim)
         passages.faiss       the vector store, row i = passage i (absent when the
-                             manifest's ``store`` names a Milvus collection instead)
+                             manifest's ``store`` names a Milvus collection instead):
+                             exact IndexFlatIP, or IVF-PQ for big corpora (ann.py);
+                             the manifest's ``vector_index`` names the type, its
+                             parameters and measured recall, ``ann`` the settings
         bm25/                bm25s arrays and JSON
+
+Big indexes are memory-mapped on load (``load_index(mmap=...)``): the FAISS
+file, the .npy arrays and BM25's arrays stay on disk and only the pages a
+query touches are read. For the same reason ``verify`` hashes big files only
+when asked: sizes are always checked (see ``load_index``).
 
 Everything derived from a document depends only on its text, so it is kept per
 text (``DocArtefacts``) and an index is always assembled from those in one
@@ -29,8 +37,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap as _mmap
 import os
-from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,12 +60,16 @@ from .durable import (
 )
 from .embedding import Embedder
 from .errors import ConfigError, CorpusError, IndexCorruptError, IndexLoadError, IndexMismatchError, IndexNotFoundError
+from .ann import FLAT, AnnConfig
+from .doctable import MappedDocuments, read_documents
 from .lexical import BM25
 from .store import FaissStore, StoreConfig, StoreKind, VectorStore
 from .types import Document, Passage
 
 FORMAT = "ragdiplo-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: ``vector_index`` and ``ann`` (approximate search for big corpora)
+READABLE_VERSIONS = (2, 3)  # a format-2 index is exact and keeps the default settings
+HASH_ALWAYS_BELOW = 256 * 2**20  # bytes: bigger files are hashed only with verify=True
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 REQUIRED_FILES = ("documents.jsonl", "passages.npy", "sentences.npy", "passage_vectors.npy", "sentence_vectors.npy")
@@ -67,7 +80,7 @@ class Index:
     """Everything retrieval and answering read; treat it as read-only (update.py
     makes new indexes rather than changing one)."""
 
-    documents: list[Document]  # one per distinct text, in id order
+    documents: Sequence[Document]  # one per distinct text, in id order (MappedDocuments when memory-mapped)
     passage_rows: np.ndarray  # int64 (n, 3): doc row, start, end
     sentence_rows: np.ndarray  # int64 (m, 3): doc row, start, end
     passage_vectors: np.ndarray  # float32 (n, dim); kept so an update never re-embeds them
@@ -78,11 +91,13 @@ class Index:
     chunker: ChunkerConfig
     alias_of: dict[str, str] = field(default_factory=dict)  # id -> id of the stored document with its text
     manifest: dict[str, Any] = field(default_factory=dict)
+    ann: AnnConfig = field(default_factory=AnnConfig)  # when and how the FAISS store turns approximate
 
     def __post_init__(self) -> None:
-        self._doc_row = {d.id: i for i, d in enumerate(self.documents)}
+        ids = getattr(self.documents, "ids", None) or [d.id for d in self.documents]
+        self._doc_row = {doc_id: i for i, doc_id in enumerate(ids)}
         self._doc_row.update({a: self._doc_row[c] for a, c in self.alias_of.items()})
-        self._sent_keys = [(int(d), int(s)) for d, s, _ in self.sentence_rows]
+        self._sent_keys = _span_keys(self.sentence_rows)  # an array: a list of tuples costs ~100 B a sentence
 
     def __len__(self) -> int:
         return len(self.passage_rows)
@@ -117,9 +132,8 @@ class Index:
     def sentences_in(self, row: int) -> range:
         """Rows of the sentences lying inside passage ``row``."""
         d, s, e = (int(x) for x in self.passage_rows[row])
-        lo = bisect_left(self._sent_keys, (d, s))
-        hi = bisect_left(self._sent_keys, (d, e))
-        return range(lo, hi)
+        lo, hi = np.searchsorted(self._sent_keys, [(d << _SHIFT) + s, (d << _SHIFT) + e])
+        return range(int(lo), int(hi))
 
     def sentence(self, row: int) -> tuple[Document, int, int]:
         d, s, e = (int(x) for x in self.sentence_rows[row])
@@ -139,6 +153,14 @@ class Index:
             )
             for i, d in enumerate(self.documents)
         }
+
+
+_SHIFT = 40  # document row above, character offset below: offsets stay under 2**40
+
+
+def _span_keys(rows: np.ndarray) -> np.ndarray:
+    """(document row, start) as one sortable int64 per row."""
+    return (np.asarray(rows[:, 0], dtype=np.int64) << _SHIFT) + np.asarray(rows[:, 1], dtype=np.int64)
 
 
 def default_chunker(
@@ -162,8 +184,10 @@ def assemble(
     model_id: str,
     dim: int,
     chunker: ChunkerConfig,
+    ann: AnnConfig | None = None,
 ) -> Index:
-    """The index of ``documents`` (as ``canonical`` returns them) from their artefacts."""
+    """The index of ``documents`` (as ``canonical`` returns them) from their artefacts;
+    the vector store is exact or approximate by size (``ann``, default ``AnnConfig()``)."""
     if not documents:
         raise ConfigError("an index needs at least one document; delete the index folder instead")
     p_rows, s_rows, p_vecs, s_vecs = [], [], [], []
@@ -175,8 +199,8 @@ def assemble(
         s_vecs.append(a.sentence_vectors)
     passage_rows = _rows(p_rows, 3, np.int64)
     passage_vectors = _rows(p_vecs, dim, np.float32)
-    store = FaissStore.create(dim)
-    store.add(passage_vectors)
+    ann = ann or AnnConfig()
+    store = FaissStore.build(passage_vectors.reshape(-1, dim), ann)
     texts = [documents[d].text[s:e] for d, s, e in passage_rows.tolist()]
     return Index(
         documents=list(documents),
@@ -189,6 +213,7 @@ def assemble(
         chunker=chunker,
         passage_vectors=passage_vectors,
         alias_of=dict(alias_of),
+        ann=ann,
     )
 
 
@@ -205,12 +230,14 @@ def build_index(
     chunker: ChunkerConfig | None = None,
     *,
     show_progress: bool = False,
+    ann: AnnConfig | None = None,
 ) -> Index:
-    """corpus → chunk → embed → index, all in memory; ``save_index`` persists it."""
+    """corpus → chunk → embed → index, all in memory; ``save_index`` persists it.
+    ``ann`` says from what size search turns approximate (default ``AnnConfig()``)."""
     chunker = check_chunker(embedder, chunker)
     stored, alias_of = canonical(documents)
     artefacts = segment_and_embed(stored, embedder, chunker, show_progress=show_progress)
-    return assemble(stored, alias_of, artefacts, embedder.model_id, embedder.dim, chunker)
+    return assemble(stored, alias_of, artefacts, embedder.model_id, embedder.dim, chunker, ann)
 
 
 def corpus_hashes(index: Index) -> dict[str, str]:
@@ -247,7 +274,7 @@ def _write_store(index: Index, folder: Path, config: StoreConfig, show_progress:
         passages = [index.passage(i) for i in range(len(index))]
         index.store = MilvusStore.sync(config, index.passage_vectors, passages, show_progress=show_progress)
     elif not isinstance(index.store, FaissStore):
-        index.store = FaissStore.build(index.passage_vectors)
+        index.store = FaissStore.build(index.passage_vectors, index.ann)
     index.store.save(folder / "passages.faiss")
 
 
@@ -273,6 +300,8 @@ def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str,
         "dim": index.dim,
         "metric": "inner_product",
         "store": config.to_manifest(),
+        "vector_index": index.store.info if isinstance(index.store, FaissStore) else None,
+        "ann": index.ann.to_dict(),
         "chunker": index.chunker.to_dict(),
         "counts": {
             "documents": len(index.documents),
@@ -334,7 +363,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexMismatchError(f"{file}: not a ragdiplo index; point --index at a folder made by `ragdiplo index`")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise IndexMismatchError(
             f"{file}: index format {version!r}, but this ragdiplo reads format {FORMAT_VERSION}; "
@@ -345,9 +374,23 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def load_index(path: str | os.PathLike[str], *, verify: bool = True, store: StoreConfig | None = None) -> Index:
-    """Read an index folder; with ``verify`` every data file's checksum is checked.
-    ``store`` may give another address for the Milvus collection the manifest names.
+def load_index(
+    path: str | os.PathLike[str],
+    *,
+    verify: bool | None = None,
+    store: StoreConfig | None = None,
+    mmap: bool | None = None,
+) -> Index:
+    """Read an index folder. Every data file's size is checked; its SHA-256 too
+    with ``verify=True``, never with ``False``, and by default (None) for files
+    under ``HASH_ALWAYS_BELOW`` (256 MiB) only: hashing the GBs of vectors of a
+    million passages would take longer than the rest of loading. ``store`` may
+    give another address for the Milvus collection the manifest names.
+
+    ``mmap`` maps the arrays, BM25 and the FAISS file instead of reading them, so
+    a big index need not fit in RAM; by default (None) an approximate index is
+    mapped and an exact one read. A mapped index is read-only on disk: updates
+    make new files, as always.
 
     A writer may swap in a new generation and delete this one while it is being
     read; then the new one is read instead (a few times at most), so a reader
@@ -357,63 +400,85 @@ def load_index(path: str | os.PathLike[str], *, verify: bool = True, store: Stor
     manifest = read_manifest(root)
     for _ in range(4):
         try:
-            return _load_generation(root, manifest, verify, store)
+            return _load_generation(root, manifest, verify, store, mmap)
         except IndexLoadError:
             latest = read_manifest(root)
             if latest["data"] == manifest["data"]:
                 raise
             manifest = latest
-    return _load_generation(root, manifest, verify, store)
-
-
-def _read_documents(file: Path) -> list[Document]:
-    documents = []
-    with open(file, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            title = row.get("title")
-            if not isinstance(row["text"], str) or not (title is None or isinstance(title, str)):
-                raise TypeError("document text and title must be strings")
-            documents.append(Document(id=check_doc_id(row["id"], file.name), text=row["text"], title=title))
-    return documents
+    return _load_generation(root, manifest, verify, store, mmap)
 
 
 def _open_store(
-    manifest: dict[str, Any], data: Path, given: StoreConfig | None, index: Index, verify: bool
+    manifest: dict[str, Any], data: Path, given: StoreConfig | None, index: Index, verify: bool, mmap: bool
 ) -> VectorStore:
     """The store the manifest names (a Milvus one at the address ``given``, if any)."""
     config = StoreConfig.from_manifest(manifest.get("store")).reconnect(given)
     if config.kind is StoreKind.FAISS:
-        return FaissStore.load(data / "passages.faiss")
+        info = manifest.get("vector_index")
+        return FaissStore.load(data / "passages.faiss", index.passage_vectors, info, mmap=mmap)
     from .milvus_store import MilvusStore
 
     return MilvusStore.connect(config, int(manifest["dim"]), [index.passage(i) for i in range(len(index))], verify)
 
 
-def _load_generation(root: Path, manifest: dict[str, Any], verify: bool, store: StoreConfig | None = None) -> Index:
+def _load_array(file: Path, mmap: bool) -> np.ndarray:
+    """A .npy array, read or memory-mapped; rows of a mapped one are read where
+    used, so the kernel is told not to read ahead around them."""
+    array = np.load(file, allow_pickle=False, mmap_mode="r" if mmap else None)
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(_mmap, "MADV_RANDOM"):
+        mapped.madvise(_mmap.MADV_RANDOM)
+    return array
+
+
+def _approximate(manifest: dict[str, Any]) -> bool:
+    info = manifest.get("vector_index")
+    if not (info is None or isinstance(info, dict) and isinstance(info.get("type"), str)):
+        raise ValueError(f"bad vector_index entry {info!r}")
+    return info is not None and info["type"] != FLAT
+
+
+def _hash_policy(files: dict[str, dict[str, Any]], verify: bool | None) -> dict[str, dict[str, Any]]:
+    """The records whose SHA-256 to check (see ``load_index``)."""
+    if verify is None:
+        return {n: r for n, r in files.items() if r["bytes"] < HASH_ALWAYS_BELOW}
+    return files if verify else {}
+
+
+def _load_generation(
+    root: Path,
+    manifest: dict[str, Any],
+    verify: bool | None,
+    store: StoreConfig | None = None,
+    mmap: bool | None = None,
+) -> Index:
     data = root / manifest["data"]
     try:
-        check_files(data, manifest["files"], verify, _remedy(root))
+        check_files(data, manifest["files"], False, _remedy(root))
+        check_files(data, _hash_policy(manifest["files"], verify), True, _remedy(root), extra=False)
     except OSError as err:  # a file deleted between two checks: a writer swapped generations
         raise _unreadable(root, data, err) from None
     try:
+        mapped = _approximate(manifest) if mmap is None else mmap
         index = Index(
-            documents=_read_documents(data / "documents.jsonl"),
-            passage_rows=np.load(data / "passages.npy", allow_pickle=False),
-            sentence_rows=np.load(data / "sentences.npy", allow_pickle=False),
-            passage_vectors=np.load(data / "passage_vectors.npy", allow_pickle=False),
-            sentence_vectors=np.load(data / "sentence_vectors.npy", allow_pickle=False),
+            documents=(MappedDocuments if mapped else read_documents)(data / "documents.jsonl"),
+            passage_rows=_load_array(data / "passages.npy", mapped),
+            sentence_rows=_load_array(data / "sentences.npy", mapped),
+            passage_vectors=_load_array(data / "passage_vectors.npy", mapped),
+            sentence_vectors=_load_array(data / "sentence_vectors.npy", mapped),
             store=FaissStore.create(int(manifest["dim"])),  # replaced below, once passages can be read
-            bm25=BM25.load(data / "bm25", int(manifest["counts"]["passages"])),
+            bm25=BM25.load(data / "bm25", int(manifest["counts"]["passages"]), mmap=mapped),
             model_id=str(manifest["model_id"]),
             chunker=ChunkerConfig(**manifest["chunker"]),
             alias_of=dict(manifest["aliases"]),
             manifest=manifest,
+            ann=AnnConfig.from_dict(manifest.get("ann")),
         )
     except _UNREADABLE as err:
         raise _unreadable(root, data, err) from None
     try:
-        index.store = _open_store(manifest, data, store, index, verify)
+        index.store = _open_store(manifest, data, store, index, verify is not False, mapped)
         _check_consistent(index, manifest)
     except ConfigError:
         raise  # e.g. pymilvus missing: installing it, not a rebuild, is the remedy
@@ -438,6 +503,9 @@ def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
         raise ValueError("row counts disagree with the manifest")
     if index.store.count() != n or dim != manifest["dim"]:
         raise ValueError("the vector store disagrees with the manifest")
+    lengths = getattr(index.documents, "lengths", None)
+    if lengths is None:
+        lengths = np.array([len(d.text) for d in index.documents], dtype=np.int64)
     for rows, vectors in ((index.passage_rows, index.passage_vectors), (index.sentence_rows, index.sentence_vectors)):
         if rows.dtype != np.int64 or rows.shape != (len(rows), 3) or vectors.shape != (len(rows), dim):
             raise ValueError("array shapes or types are wrong")
@@ -445,10 +513,10 @@ def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
             raise ValueError("vectors must be float32")
         if len(rows) and (rows[0, 0] < 0 or rows[-1, 0] >= len(index.documents) or np.any(np.diff(rows[:, 0]) < 0)):
             raise ValueError("document rows out of range or order")
-        ends = np.array([len(index.documents[d].text) for d in rows[:, 0]], dtype=np.int64)
+        ends = lengths[np.asarray(rows[:, 0])]
         if np.any(rows[:, 1] < 0) or np.any(rows[:, 1] > rows[:, 2]) or np.any(rows[:, 2] > ends):
             raise ValueError("offsets outside their documents")
-    stored = {d.id for d in index.documents}
+    stored = set(getattr(index.documents, "ids", None) or (d.id for d in index.documents))
     for alias in index.alias_of:
         check_doc_id(alias, MANIFEST)
     if not all(a not in stored and c in stored for a, c in index.alias_of.items()):

@@ -66,6 +66,7 @@ class BM25:
         self._model.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path, n_docs: int) -> BM25:
-        model = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False, verbosity=0)
+    def load(cls, folder: Path, n_docs: int, mmap: bool = False) -> BM25:
+        """With ``mmap`` the score arrays stay on disk; a query reads only its terms' columns."""
+        model = bm25s.BM25.load(str(folder), mmap=mmap, allow_pickle=False, show_progress=False, verbosity=0)
         return cls(model, n_docs)

@@ -11,15 +11,17 @@ so inner product is cosine similarity.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 import faiss
 import numpy as np
 
+from .ann import FLAT, IVF_PQ, AnnConfig, build_ivfpq, rerank_search
 from .errors import ConfigError, IndexMismatchError
 from .types import Passage
 
@@ -50,22 +52,50 @@ class VectorStore(Protocol):
 
 
 class FaissStore:
-    """Exact inner-product search (``faiss.IndexFlatIP``)."""
+    """FAISS inner-product search: exact (``IndexFlatIP``) for small corpora,
+    IVF-PQ fast scan with exact re-ranking above ``AnnConfig.exact_below`` passages (ann.py).
+
+    ``info`` describes the index type, its parameters and, for an approximate
+    one, its measured recall@10; the manifest keeps it under ``vector_index``.
+    A store opened memory-mapped is read-only in FAISS (changing it would abort
+    the process), so it is copied into memory before any change. ``add`` and
+    ``delete`` on an approximate store keep its trained lists and leave ``info``'s
+    recall as measured; the index's own updates rebuild the store instead.
+    """
 
     kind = "faiss-flat-ip"
 
-    def __init__(self, index: faiss.Index) -> None:
+    def __init__(
+        self,
+        index: faiss.Index,
+        vectors: np.ndarray | None = None,
+        info: dict[str, Any] | None = None,
+        source: BinaryIO | None = None,
+    ) -> None:
         self._index = index
+        self._vectors = vectors  # the exact rows an approximate index re-ranks with
+        self.info: dict[str, Any] = dict(info or {"type": FLAT})
+        self._source = source  # the open file of a memory-mapped index
 
     @classmethod
     def create(cls, dim: int) -> FaissStore:
         return cls(faiss.IndexFlatIP(dim))
 
     @classmethod
-    def build(cls, vectors: np.ndarray) -> FaissStore:
-        store = cls.create(int(np.asarray(vectors).shape[1]))
-        store.add(vectors)
-        return store
+    def build(cls, vectors: np.ndarray, ann: AnnConfig | None = None) -> FaissStore:
+        """Exact below ``ann.exact_below`` passages, approximate from there on."""
+        ann = ann or AnnConfig()
+        vectors = np.asarray(vectors)
+        if len(vectors) < ann.exact_below or len(vectors) < 2:
+            store = cls.create(int(vectors.shape[1]))
+            store.add(vectors)
+            return store
+        index, params = build_ivfpq(vectors, ann)
+        return cls(index, vectors, {"type": IVF_PQ, **params})
+
+    @property
+    def approximate(self) -> bool:
+        return self._vectors is not None
 
     @property
     def dim(self) -> int:
@@ -77,31 +107,76 @@ class FaissStore:
     def __len__(self) -> int:
         return self.count()
 
+    def _writable(self) -> None:
+        if self._source is not None:
+            self._source.seek(0)
+            self._index = faiss.deserialize_index(np.frombuffer(self._source.read(), dtype=np.uint8))
+            self._source = None
+
     def add(self, vectors: np.ndarray, passages: Sequence[Passage] | None = None) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        self._writable()
         self._index.add(vectors)
+        if self._vectors is not None:
+            self._vectors = np.concatenate([self._vectors, vectors])
 
     def delete(self, rows: Sequence[int]) -> None:
         ids = np.unique(np.asarray(rows, dtype=np.int64))
         if len(ids) and (ids[0] < 0 or ids[-1] >= self.count()):
             raise IndexError(f"rows must lie in [0, {self.count()})")
-        self._index.remove_ids(ids)  # type: ignore[arg-type]  # a flat index compacts, keeping the order of the rest
+        self._writable()
+        if self._vectors is None:
+            # a flat index compacts, keeping the order of the rest
+            self._index.remove_ids(ids)  # type: ignore[arg-type]
+            return
+        self._vectors = np.delete(self._vectors, ids, axis=0)  # IVF keeps ids: refill, so rows renumber
+        self._index.reset()
+        self._index.add(np.ascontiguousarray(self._vectors, dtype=np.float32))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, self.count()))
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if self._vectors is not None:
+            return rerank_search(self._index, self._vectors, queries, k, int(self.info["rerank"]))
         scores, rows = self._index.search(queries, k)
         return scores, rows
 
     def save(self, path: Path) -> None:
-        faiss.write_index(self._index, str(path))
+        if self._source is None:
+            faiss.write_index(self._index, str(path))
+            return
+        self._source.seek(0)  # FAISS would write a mapped IVF index as a reference to its file
+        with open(path, "wb") as f:
+            shutil.copyfileobj(self._source, f, 1 << 20)
 
     @classmethod
-    def load(cls, path: Path) -> FaissStore:
-        index = faiss.read_index(str(path))
-        if index.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise ValueError(f"{path}: not an inner-product FAISS index")
-        return cls(index)
+    def load(
+        cls, path: Path, vectors: np.ndarray | None = None, info: dict[str, Any] | None = None, mmap: bool = False
+    ) -> FaissStore:
+        """Open ``path``; ``info`` (the manifest's ``vector_index``) says its type,
+        and an approximate index needs its ``vectors`` to re-rank with."""
+        info = dict(info or {"type": FLAT})
+        if info["type"] not in (FLAT, IVF_PQ):
+            raise ValueError(f"{path}: unknown vector index type {info['type']!r}")
+        flags = 0
+        if mmap:
+            flags = (faiss.IO_FLAG_MMAP_IFC if info["type"] == FLAT else faiss.IO_FLAG_MMAP) | faiss.IO_FLAG_READ_ONLY
+        source = open(path, "rb") if mmap else None
+        try:
+            index = faiss.read_index(str(path), flags)
+        except BaseException:
+            if source is not None:
+                source.close()
+            raise
+        expected = faiss.IndexFlatIP if info["type"] == FLAT else faiss.IndexIVFPQFastScan
+        if index.metric_type != faiss.METRIC_INNER_PRODUCT or not isinstance(index, expected):
+            raise ValueError(f"{path}: not the inner-product {info['type']} FAISS index the manifest names")
+        if info["type"] == IVF_PQ:
+            if vectors is None:
+                raise ValueError(f"{path}: an approximate index needs its passage vectors")
+            index.nprobe, info["rerank"] = int(info["nprobe"]), int(info["rerank"])
+            return cls(index, vectors, info, source)
+        return cls(index, None, info, source)
 
 
 class StoreKind(str, Enum):

@@ -107,7 +107,8 @@ def _rebuild(
             raise ValueError("new texts need an embedder")
         fresh = segment_and_embed(todo, embedder, chunker, show_progress=show_progress)
     model: Embedder | Index = embedder if embedder is not None else old  # type: ignore[assignment]
-    index = assemble(stored, alias_of, {**reusable, **fresh}, model.model_id, model.dim, chunker)
+    ann = old.ann if old is not None else None  # an index keeps its settings: exact or approximate by size
+    index = assemble(stored, alias_of, {**reusable, **fresh}, model.model_id, model.dim, chunker, ann)
     return index, diff(fingerprints(old), fingerprints(index), len(todo), rebuilt)
 
 
