@@ -48,7 +48,8 @@ def _source(folder: Path) -> dict[str, Any]:
 
 
 def export_folder(folder: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where the export of ``folder`` lives: one subfolder per weights file."""
+    """Where the export of ``folder`` lives: ``cache_dir`` itself when given, else a
+    subfolder of the cache named by the weights file it is made from."""
     key = hashlib.sha256(repr(sorted(_source(folder).items())).encode()).hexdigest()[:16]
     return Path(cache_dir) if cache_dir is not None else cache_root() / "onnx" / f"{folder.name}-{key}"
 
@@ -83,7 +84,9 @@ def ensure_export(folder: Path, cache_dir: str | os.PathLike[str] | None = None)
             if not _valid(target, source):
                 _export(folder, target, source)
     except OSError as err:
-        raise ModelError(f"{target}: cannot write the ONNX export ({err}); set RAGDIPLO_CACHE to a writable folder") from None
+        raise ModelError(
+            f"{target}: cannot write the ONNX export ({err}); set RAGDIPLO_CACHE to a writable folder"
+        ) from None
     return target / ONNX_FILE
 
 

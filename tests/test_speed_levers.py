@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_import_loads_no_heavy_module():
-    code = "import sys, ragdiplo; print([m for m in ('numpy', 'faiss', 'torch', 'bm25s', 'onnxruntime') if m in sys.modules])"
+    heavy = ("numpy", "faiss", "torch", "bm25s", "onnxruntime")
+    code = f"import sys, ragdiplo; print([m for m in {heavy!r} if m in sys.modules])"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
