@@ -141,3 +141,21 @@ def test_a_failed_export_leaves_no_file_and_no_record(monkeypatch, fake_export):
     with pytest.raises(RuntimeError):
         onnx_export.ensure_export(folder, cache)
     assert sorted(p.name for p in cache.iterdir()) == ["export.lock"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batches_are_length_sorted_and_within_both_limits(seed):
+    import numpy as np
+
+    from ragdiplo.onnx_embedding import OnnxEmbedder
+
+    e = OnnxEmbedder.__new__(OnnxEmbedder)  # the batching needs no model
+    e.batch_size, e.batch_tokens = 8, 100
+    lengths = list(np.random.default_rng(seed).integers(1, 130, size=60))
+    batches = e._batches(lengths)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(60))
+    assert [lengths[i] for i in rows] == sorted(lengths)
+    for b in batches:
+        assert len(b) <= 8
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
