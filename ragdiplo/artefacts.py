@@ -70,10 +70,10 @@ def segment_and_embed(
         sentences, passages = segment_document(d, embedder, chunker)
         p_spans = np.asarray([(p.start, p.end) for p in passages], dtype=np.int64).reshape(-1, 2)
         s_spans = np.asarray(sentences, dtype=np.int64).reshape(-1, 2)
-        out[d.sha256] = DocArtefacts(
-            s_spans,
-            p_spans,
-            _embed(embedder, [d.text[s:e] for s, e in sentences]),
-            _embed(embedder, [p.text for p in passages]),
-        )
+        # one call for both kinds: a short passage often is one of the sentences, and
+        # the embedder's length-sorted batches fill better with more texts
+        texts = [d.text[s:e] for s, e in sentences] + [p.text for p in passages]
+        row = {t: i for i, t in enumerate(dict.fromkeys(texts))}
+        vectors = _embed(embedder, list(row))[np.asarray([row[t] for t in texts], dtype=np.int64)]
+        out[d.sha256] = DocArtefacts(s_spans, p_spans, vectors[: len(sentences)], vectors[len(sentences) :])
     return out

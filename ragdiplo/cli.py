@@ -40,9 +40,21 @@ def store_option(args: argparse.Namespace) -> Any:
 
 
 def _embedder(args: argparse.Namespace) -> Any:
-    from .embedding import SentenceTransformerEmbedder
+    """The default backend (ONNX Runtime, or ``$RAGDIPLO_BACKEND``), except that
+    ``ragdiplo index`` on an existing index keeps the backend it was built with,
+    so an update never mixes vectors of two backends. Questions use the default
+    one on any index of the same model (the vectors agree within 2e-7)."""
+    from .embedding import backend_of, default_embedder
 
-    return SentenceTransformerEmbedder(args.model)
+    model_id = None
+    if getattr(args, "command", None) == "index":
+        from .index import read_manifest
+
+        try:
+            model_id = read_manifest(args.index).get("model_id")
+        except RagdiploError:
+            pass
+    return default_embedder(args.model, backend_of(model_id) if isinstance(model_id, str) else None)
 
 
 def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:

@@ -248,8 +248,11 @@ def corpus_hashes(index: Index) -> dict[str, str]:
 
 
 def check_compatible(index: Index, embedder: Embedder, root: Path) -> None:
-    """Refuse to query an index with a model other than the one that built it."""
-    if index.model_id != embedder.model_id or index.dim != embedder.dim:
+    """Refuse to query an index with a model other than the one that built it
+    (an embedder's ``query_ids`` may name other backends of the same model whose
+    vectors agree with its own to within 1e-5)."""
+    query_ids = getattr(embedder, "query_ids", frozenset({embedder.model_id}))
+    if index.model_id not in {embedder.model_id, *query_ids} or index.dim != embedder.dim:
         raise IndexMismatchError(
             f"{root}: built with model {index.model_id!r} (dim {index.dim}), "
             f"but the model in use is {embedder.model_id!r} (dim {embedder.dim}); "

@@ -25,6 +25,22 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def terms(text: str) -> list[str]:
     """The stemmed content words of ``text``, in order."""
+    if len(text) > _CACHED_CHARS:
+        return _terms(text)
+    return list(_cached_terms(text))
+
+
+# Answering stems the same sentences and words at every question (about half its
+# time besides the model); short texts are remembered, passages being indexed are not.
+_CACHED_CHARS = 1000
+
+
+@lru_cache(maxsize=1 << 15)
+def _cached_terms(text: str) -> tuple[str, ...]:
+    return tuple(_terms(text))
+
+
+def _terms(text: str) -> list[str]:
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
     return _stemmer().stemWords(words)
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from .chunking import ChunkerConfig
 from .corpus import load_corpus
-from .embedding import Embedder, SentenceTransformerEmbedder
+from .embedding import Embedder, default_embedder, query_embedder
 from .index import Index, build_index, check_compatible, load_index, save_index
 from .qa import QAConfig, answer, check_question
 from .reader import Reader
 from .types import Answer
+
+QUESTION_CACHE = 256  # question vectors kept (384 float32 each: 400 KB)
 
 
 class QA:
@@ -35,6 +40,8 @@ class QA:
         self.embedder = embedder
         self.config = config
         self.reader = reader
+        # a repeated question (a REPL, a service behind a form) skips the model
+        self._question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._embed_question)
 
     @classmethod
     def load(
@@ -46,7 +53,8 @@ class QA:
         reader: Reader | None = None,
     ) -> QA:
         index = load_index(path)
-        return cls(index, embedder or SentenceTransformerEmbedder(), config, index_path=path, reader=reader)
+        embedder = embedder or query_embedder(index.model_id)
+        return cls(index, embedder, config, index_path=path, reader=reader)
 
     @classmethod
     def build(
@@ -61,7 +69,7 @@ class QA:
         show_progress: bool = False,
     ) -> QA:
         """Index a corpus folder or JSONL file, saving it to ``path`` if given."""
-        embedder = embedder or SentenceTransformerEmbedder()
+        embedder = embedder or default_embedder()
         index = build_index(load_corpus(corpus), embedder, chunker, show_progress=show_progress)
         if path is not None:
             save_index(index, path)
@@ -70,5 +78,9 @@ class QA:
     def ask(self, question: str, k: int = 10) -> Answer:
         """Answer with citations, or ``Answer.text is None`` when the corpus has no answer."""
         question = check_question(question)
-        vector = self.embedder.embed([question])
-        return answer(self.index, question, vector[0], k, self.config, self.reader)
+        return answer(self.index, question, self._question_vector(question), k, self.config, self.reader)
+
+    def _embed_question(self, question: str) -> np.ndarray:
+        vector = self.embedder.embed([question])[0]
+        vector.setflags(write=False)
+        return vector

@@ -94,3 +94,11 @@ def real_embedder():
 @pytest.fixture
 def seeds_dir() -> Path:
     return Path(__file__).parents[1] / "seeds"
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder():
+    """The bundled model run by ONNX Runtime (exported on first use into the cache)."""
+    from ragdiplo.onnx_embedding import OnnxEmbedder
+
+    return OnnxEmbedder()

@@ -1,0 +1,227 @@
+"""ragdiplo against a Haystack 2.x pipeline doing the same job, in the same run.
+
+    python benchmarks/run.py --json OUT.json [--corpora seeds,squad,scifact] [--quick]
+
+For each corpus, each system builds its index in a process of its own (timed
+from reading the corpus to the index on disk), then answers the corpus's
+questions warm, several times over; a new process then loads the index and the
+model and answers one question (the cold start, timed from outside with the
+wall clock). Peak RSS is each worker process's own. The peer is Haystack's
+InMemoryDocumentStore with SentenceTransformers document/text embedders on the
+same bundled model folder, InMemoryEmbeddingRetriever + InMemoryBM25Retriever
+joined by reciprocal rank fusion, and a word-based DocumentSplitter (140 words,
+35 overlapping: the size of ragdiplo's passages; sentence splitting would need
+NLTK data downloaded). Needs the `bench` extra; runs offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+WORKER = Path(__file__).resolve().parent / "bench_worker.py"
+SYSTEMS = ("ragdiplo", "peer")
+KEYS = ("build_passages_per_s", "ask_p50_ms", "ask_p95_ms", "cold_start_s", "peak_rss_mb")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def seeds_set(work: Path, args: argparse.Namespace) -> tuple[Path, list[str]]:
+    gold = read_jsonl(SHARED / "gold" / "seeds_dev.jsonl") + read_jsonl(ROOT / "gold" / "seeds_extra.jsonl")
+    return ROOT / "seeds", [g["question"] for g in gold]
+
+
+def squad_set(work: Path, args: argparse.Namespace) -> tuple[Path, list[str]]:
+    data = SHARED / "data" / "squad-dev-open"
+    gold = read_jsonl(data / "gold.jsonl")
+    sample = random.Random(0).sample(gold, min(args.sample, len(gold)))
+    return data / "corpus", [g["question"] for g in sample]
+
+
+def scifact_set(work: Path, args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """The first ``--scifact-docs`` abstracts, converted to ragdiplo's JSONL corpus form."""
+    data = SHARED / "data" / "beir-scifact"
+    corpus = work / "scifact.jsonl"
+    with open(data / "corpus.jsonl", encoding="utf-8") as src, open(corpus, "w", encoding="utf-8") as dst:
+        for n, line in enumerate(src):
+            if args.scifact_docs and n >= args.scifact_docs:
+                break
+            row = json.loads(line)
+            dst.write(json.dumps({"id": row["_id"], "title": row.get("title", ""), "text": row["text"]}) + "\n")
+    queries = read_jsonl(data / "queries.jsonl")
+    sample = random.Random(0).sample(queries, min(args.sample, len(queries)))
+    return corpus, [q["text"] for q in sample]
+
+
+CORPORA = {"seeds": seeds_set, "squad": squad_set, "scifact": scifact_set}
+
+
+def machine() -> dict[str, object]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **{name: version(name) for name in ("torch", "onnxruntime", "sentence-transformers", "transformers",
+                                            "haystack-ai", "faiss-cpu", "bm25s", "numpy")},
+    }
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_worker(*args: str) -> tuple[dict, float, float]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HAYSTACK_TELEMETRY_ENABLED="False")
+    start, start_cpu = time.perf_counter(), children_cpu_s()
+    proc = subprocess.run([sys.executable, str(WORKER), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    wall, cpu = time.perf_counter() - start, children_cpu_s() - start_cpu
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"worker {' '.join(args[:2])} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):]), wall, cpu
+
+
+def measure(system: str, corpus: Path, questions: list[str], work: Path, args: argparse.Namespace) -> dict:
+    out = work / f"{system}-{corpus.stem}"
+    qfile = work / f"questions-{corpus.stem}.json"
+    qfile.write_text(json.dumps(questions), encoding="utf-8")
+    build, _, _ = run_worker("build", system, str(corpus), str(out), str(qfile), str(args.reps))
+    colds, cold_cpu, cold_rss = [], [], []
+    for i in range(args.cold_runs):
+        result, wall, cpu = run_worker("cold", system, str(out), questions[i % len(questions)])
+        colds.append(wall)
+        cold_cpu.append(cpu)
+        cold_rss.append(result["peak_rss_mb"])
+    return {
+        "build_passages_per_s": build["passages"] / build["build_s"],
+        "build_chars_per_s": build["chars"] / build["build_s"],
+        "build_cpu_s": build["build_cpu_s"],
+        "build_passages_per_cpu_s": build["passages"] / build["build_cpu_s"],
+        "ask_p50_ms": build["ask_p50_ms"],
+        "ask_p95_ms": build["ask_p95_ms"],
+        "cold_start_s": statistics.median(colds),
+        "cold_start_runs_s": colds,
+        "cold_start_cpu_s": statistics.median(cold_cpu),
+        "ask_cpu_p50_ms": build["ask_cpu_p50_ms"],
+        "peak_rss_mb": build["peak_rss_mb"],
+        "cold_peak_rss_mb": max(cold_rss),
+        **{k: build[k] for k in ("build_s", "passages", "texts_embedded", "chars", "asks", "model_id")},
+        **({"ask_repeated_p50_ms": build["ask_repeated_p50_ms"]} if "ask_repeated_p50_ms" in build else {}),
+    }
+
+
+def ratios(ours: dict, peer: dict) -> dict[str, float]:
+    return {
+        "build_passages_per_s": ours["build_passages_per_s"] / peer["build_passages_per_s"],
+        "build_chars_per_s": ours["build_chars_per_s"] / peer["build_chars_per_s"],
+        "build_passages_per_cpu_s": ours["build_passages_per_cpu_s"] / peer["build_passages_per_cpu_s"],
+        "ask_p50_ms": ours["ask_p50_ms"] / peer["ask_p50_ms"],
+        "ask_cpu_p50_ms": ours["ask_cpu_p50_ms"] / peer["ask_cpu_p50_ms"],
+        "cold_start_s": ours["cold_start_s"] / peer["cold_start_s"],
+        "cold_start_cpu_s": ours["cold_start_cpu_s"] / peer["cold_start_cpu_s"],
+        "peak_rss_mb": ours["peak_rss_mb"] / peer["peak_rss_mb"],
+    }
+
+
+def table(results: dict) -> str:
+    head = ("| corpus | system | passages | build s | passages/s | passages/CPU s | ask p50 ms | ask p95 ms "
+            "| ask CPU ms | cold start s | cold CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = [head]
+    for name, res in results["corpora"].items():
+        for label, r in (("ragdiplo", res), ("Haystack", res["peer"])):
+            rows.append(f"| {name} | {label} | {r['passages']:,} | {r['build_s']:.1f} "
+                        f"| {r['build_passages_per_s']:.1f} | {r['build_passages_per_cpu_s']:.1f} | {r['ask_p50_ms']:.1f} | {r['ask_p95_ms']:.1f} | {r['ask_cpu_p50_ms']:.1f} "
+                        f"| {r['cold_start_s']:.2f} | {r['cold_start_cpu_s']:.2f} | {r['peak_rss_mb']:.0f} |")
+        x = res["ratio_to_peer"]
+        rows.append(f"| {name} | ratio | | | **{x['build_passages_per_s']:.2f}×** | {x['build_passages_per_cpu_s']:.2f}× "
+                    f"| **{x['ask_p50_ms']:.2f}×** | "
+                    f"| {x['ask_cpu_p50_ms']:.2f}× | **{x['cold_start_s']:.2f}×** | {x['cold_start_cpu_s']:.2f}× "
+                    f"| {x['peak_rss_mb']:.2f}× |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", required=True, help="where to write the results")
+    parser.add_argument("--corpora", default="seeds,squad,scifact", help="comma-separated: " + ",".join(CORPORA))
+    parser.add_argument("--quick", action="store_true", help="small samples, one repetition (for development)")
+    parser.add_argument("--sample", type=int, default=50, help="questions sampled from SQuAD and SciFact")
+    parser.add_argument("--scifact-docs", type=int, default=300, help="SciFact abstracts indexed (0: all 5,183)")
+    parser.add_argument("--reps", type=int, default=2, help="timed passes over the questions")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold starts per system (median reported)")
+    parser.add_argument("--workdir", help="where indexes are built (default: a temporary folder, removed)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sample, args.scifact_docs, args.reps, args.cold_runs = 20, 100, 1, 1
+    names = [n.strip() for n in args.corpora.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CORPORA]
+    if unknown:
+        parser.error(f"unknown corpora {unknown}; choose from {', '.join(CORPORA)}")
+    with tempfile.TemporaryDirectory(prefix="ragdiplo-bench-", dir=args.workdir) as tmp:
+        work = Path(tmp)
+        results: dict = {"machine": machine(), "loadavg_start": loadavg(), "settings": {
+            k: getattr(args, k) for k in ("sample", "scifact_docs", "reps", "cold_runs", "quick")}, "corpora": {}}
+        for name in names:
+            corpus, questions = CORPORA[name](work, args)
+            questions = questions[: args.sample] if args.quick else questions
+            res = {}
+            for system in SYSTEMS:
+                print(f"{name}: {system} ...", file=sys.stderr, flush=True)
+                res[system] = measure(system, corpus, questions, work, args)
+            entry = dict(res["ragdiplo"], questions=len(questions), peer=res["peer"])
+            entry["ratio_to_peer"] = ratios(res["ragdiplo"], res["peer"])
+            entry["loadavg_after"] = loadavg()
+            results["corpora"][name] = entry
+        results["loadavg_end"] = loadavg()
+    Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
+    m = results["machine"]
+    print(f"{m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}, "
+          f"onnxruntime {m['onnxruntime']}, haystack-ai {m['haystack-ai']}; "
+          f"load average {results['loadavg_start']} at start, {results['loadavg_end']} at end")
+    print(table(results))
+    print(f"written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The ONNX Runtime backend against the real bundled model (marked integration)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragdiplo.chunking import ChunkerConfig, chunk_document
+from ragdiplo.corpus import load_corpus
+from ragdiplo.index import build_index, save_index
+from ragdiplo.pipeline import QA
+from ragdiplo.sentences import sentence_spans
+from ragdiplo.types import Document
+from ragdiplo.update import add_documents, update_documents
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[1]
+BACKSTOP = "What backstop did Starmer ask for?"
+
+
+def _seed_texts(embedder) -> list[str]:
+    docs = load_corpus(REPO / "seeds")[:2]
+    sentences = [d.text[s:e] for d in docs for s, e in sentence_spans(d.text)]
+    passages = [p.text for d in docs for p in chunk_document(d, embedder, ChunkerConfig())]
+    return sentences + passages + [BACKSTOP, "How long was the partial truce?"]
+
+
+def test_onnx_vectors_and_tokens_equal_sentence_transformers(onnx_embedder, real_embedder):
+    texts = _seed_texts(real_embedder)
+    assert len(texts) > 50
+    ours, theirs = onnx_embedder.embed(texts), real_embedder.embed(texts)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape == (len(texts), 384)
+    assert np.abs(ours - theirs).max() < 1e-5
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-6)
+    for d in load_corpus(REPO / "seeds"):
+        assert onnx_embedder.token_spans(d.text) == real_embedder.token_spans(d.text)
+    assert onnx_embedder.max_tokens == real_embedder.max_tokens and onnx_embedder.dim == real_embedder.dim
+
+
+def test_rows_do_not_depend_on_order_or_batch(onnx_embedder):
+    texts = _seed_texts(onnx_embedder)[:40]
+    whole = onnx_embedder.embed(texts)
+    backwards = onnx_embedder.embed(texts[::-1])[::-1]
+    assert np.abs(whole - backwards).max() < 1e-6
+    assert onnx_embedder.embed([]).shape == (0, 384)
+
+
+def test_update_with_onnx_equals_a_full_rebuild_bit_for_bit(onnx_embedder):
+    docs = load_corpus(REPO / "seeds")[:3]
+    index, _ = add_documents(build_index(docs[:2], onnx_embedder), docs[2:], onnx_embedder)
+    changed = Document(docs[0].id, docs[0].text + "\nA sentence added later, about the backstop.\n")
+    index, changes = update_documents(index, [changed], onnx_embedder)
+    assert changes.embedded == 1
+    rebuilt = build_index([changed, *docs[1:]], onnx_embedder)
+    assert np.array_equal(index.passage_vectors, rebuilt.passage_vectors)
+    assert np.array_equal(index.sentence_vectors, rebuilt.sentence_vectors)
+    assert np.array_equal(index.passage_rows, rebuilt.passage_rows)
+
+
+def test_loading_and_asking_an_onnx_index_does_not_import_torch(onnx_embedder, tmp_path):
+    path = tmp_path / "idx"
+    save_index(build_index(load_corpus(REPO / "seeds"), onnx_embedder), path)
+    code = (
+        "import json, sys\nfrom ragdiplo import QA\n"
+        f"a = QA.load({str(path)!r}).ask({BACKSTOP!r})\n"
+        "print(json.dumps({'answer': a.text, 'torch': 'torch' in sys.modules}))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["torch"] is False
+    assert out["answer"] and "backstop" in out["answer"]
+
+
+def test_onnx_and_torch_answer_alike(onnx_embedder, real_embedder):
+    index = build_index(load_corpus(REPO / "seeds"), onnx_embedder)
+    by_torch, by_onnx = QA(index, real_embedder), QA(index, onnx_embedder)
+    for q in (BACKSTOP, "How long was the partial truce proposed by Macron and Starmer?"):
+        a, b = by_torch.ask(q), by_onnx.ask(q)
+        assert (a.text, [c.doc_id for c in a.citations]) == (b.text, [c.doc_id for c in b.citations])
+        assert [h.passage for h in a.retrieved] == [h.passage for h in b.retrieved]

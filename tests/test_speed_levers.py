@@ -1,0 +1,161 @@
+"""The speed levers: lazy imports, the question cache, the ONNX export cache and
+which backends may search which indexes. No model needed here; the ONNX
+backend against the real model is in test_onnx_integration.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from conftest import FakeEmbedder
+
+import ragdiplo
+from ragdiplo import onnx_export
+from ragdiplo.embedding import Backend, backend_of
+from ragdiplo.errors import IndexMismatchError
+from ragdiplo.index import check_compatible
+from ragdiplo.pipeline import QA
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_import_loads_no_heavy_module():
+    heavy = ("numpy", "faiss", "torch", "bm25s", "onnxruntime")
+    code = f"import sys, ragdiplo; print([m for m in {heavy!r} if m in sys.modules])"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_public_name_resolves():
+    for name in ragdiplo.__all__:
+        assert getattr(ragdiplo, name) is not None
+    assert set(ragdiplo.__all__) <= set(dir(ragdiplo))
+    with pytest.raises(AttributeError):
+        ragdiplo.no_such_name  # noqa: B018
+
+
+class Counting(FakeEmbedder):
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts, *, show_progress=False):
+        self.calls.append(list(texts))
+        return super().embed(texts)
+
+
+def test_a_repeated_question_is_embedded_once(tiny_corpus):
+    e = Counting()
+    qa = QA.build(tiny_corpus, embedder=e)
+    e.calls.clear()
+    first = qa.ask("What did the mayor sign?")
+    again = qa.ask("What did the mayor sign?")
+    qa.ask("How long will the dredging take?")
+    assert e.calls == [["What did the mayor sign?"], ["How long will the dredging take?"]]
+    assert first == again
+
+
+def _embedder(model_id: str, query_ids: set[str] | None = None, dim: int = 8) -> SimpleNamespace:
+    return SimpleNamespace(model_id=model_id, dim=dim, query_ids=frozenset(query_ids or {model_id}))
+
+
+def test_backends_search_each_others_indexes_but_not_another_models(tmp_path):
+    base = "sentence-transformers/all-MiniLM-L6-v2"
+    torch_index = SimpleNamespace(model_id=base, dim=8)
+    onnx_index = SimpleNamespace(model_id=base + "+onnx", dim=8)
+    onnx = _embedder(base + "+onnx", {base, base + "+onnx"})
+    check_compatible(torch_index, onnx, tmp_path)
+    check_compatible(onnx_index, _embedder(base, {base, base + "+onnx"}), tmp_path)
+    with pytest.raises(IndexMismatchError, match="other-model"):
+        check_compatible(SimpleNamespace(model_id="other-model", dim=8), onnx, tmp_path)
+    with pytest.raises(IndexMismatchError):
+        check_compatible(torch_index, _embedder(base + "+onnx", {base, base + "+onnx"}, dim=16), tmp_path)
+    assert [backend_of(m) for m in (base, base + "+onnx")] == [Backend.TORCH, Backend.ONNX]
+
+
+@pytest.fixture
+def fake_export(monkeypatch, tmp_path):
+    """A model folder and an exporter that writes known bytes instead of running torch."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    calls = []
+
+    def export(folder_, target, source):
+        calls.append(target)
+        onnx_export._write_atomically(target, onnx_export.ONNX_FILE, onnx_export.RECORD, source,
+                                      lambda tmp: Path(tmp).write_bytes(b"graph" * 100))
+
+    monkeypatch.setattr(onnx_export, "_export", export)
+    return folder, tmp_path / "cache", calls
+
+
+def test_export_is_made_once_and_reused(fake_export):
+    folder, cache, calls = fake_export
+    path = onnx_export.ensure_export(folder, cache)
+    assert path.read_bytes() == b"graph" * 100 and len(calls) == 1
+    assert onnx_export.ensure_export(folder, cache) == path and len(calls) == 1
+    record = json.loads((cache / onnx_export.RECORD).read_text())
+    assert record["bytes"] == 500 and record["source"]["bytes"] == len(b"weights")
+    assert not list(cache.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "delete_record", "bad_record", "new_weights"])
+def test_a_missing_or_corrupt_export_is_made_again(fake_export, damage):
+    folder, cache, calls = fake_export
+    path = onnx_export.ensure_export(folder, cache)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "flip":
+        data = bytearray(path.read_bytes())
+        data[10] ^= 1
+        path.write_bytes(bytes(data))
+    elif damage == "delete":
+        path.unlink()
+    elif damage == "delete_record":
+        (cache / onnx_export.RECORD).unlink()
+    elif damage == "bad_record":
+        (cache / onnx_export.RECORD).write_text("{not json")
+    else:
+        (folder / "model.safetensors").write_bytes(b"other weights")
+    assert onnx_export.ensure_export(folder, cache) == path
+    assert len(calls) == 2 and path.read_bytes() == b"graph" * 100
+
+
+def test_a_failed_export_leaves_no_file_and_no_record(monkeypatch, fake_export):
+    folder, cache, _ = fake_export
+
+    def failing(folder_, target, source):
+        def write(tmp):
+            Path(tmp).write_bytes(b"half")
+            raise RuntimeError("killed")
+
+        onnx_export._write_atomically(target, onnx_export.ONNX_FILE, onnx_export.RECORD, source, write)
+
+    monkeypatch.setattr(onnx_export, "_export", failing)
+    with pytest.raises(RuntimeError):
+        onnx_export.ensure_export(folder, cache)
+    assert sorted(p.name for p in cache.iterdir()) == ["export.lock"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batches_are_length_sorted_and_within_both_limits(seed):
+    import numpy as np
+
+    from ragdiplo.onnx_embedding import OnnxEmbedder
+
+    e = OnnxEmbedder.__new__(OnnxEmbedder)  # the batching needs no model
+    e.batch_size, e.batch_tokens = 8, 100
+    lengths = list(np.random.default_rng(seed).integers(1, 130, size=60))
+    batches = e._batches(lengths)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(60))
+    assert [lengths[i] for i in rows] == sorted(lengths)
+    for b in batches:
+        assert len(b) <= 8
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
