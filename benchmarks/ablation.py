@@ -43,14 +43,17 @@ COSINE_ONLY = {"w_lexical": 0.0, "w_type": 0.0, "w_rank": 0.0, "short_answers": 
 
 def rows() -> list[tuple[str, QAConfig]]:
     dense = RetrievalConfig(fusion=Fusion.DENSE)
+    rrf = RetrievalConfig(fusion=Fusion.RRF)
     return [
         ("dense retrieval, best sentence by cosine", QAConfig(retrieval=dense, **COSINE_ONLY, **NO_ABSTAIN)),
-        ("+ BM25 fused by RRF", QAConfig(**COSINE_ONLY, **NO_ABSTAIN)),
+        ("+ BM25 fused by RRF", QAConfig(retrieval=rrf, **COSINE_ONLY, **NO_ABSTAIN)),
+        ("+ convex fusion (0.6 dense) instead of RRF", QAConfig(**COSINE_ONLY, **NO_ABSTAIN)),
         ("+ sentence reranker (rare-word coverage, answer type, passage rank)", QAConfig(short_answers=False, **NO_ABSTAIN)),
         ("+ short typed answers", QAConfig(corroborate_margin=-1.0, **NO_ABSTAIN)),
         ("+ other articles stating the short answer cited too", QAConfig(**NO_ABSTAIN)),
         ("+ fitted abstention (default)", QAConfig()),
-        ("+ passages ranked by best sentence as a third RRF list", QAConfig(retrieval=RetrievalConfig(sentence_weight=1.0))),
+        ("default, but RRF with passages ranked by best sentence as a third list",
+         QAConfig(retrieval=RetrievalConfig(fusion=Fusion.RRF, sentence_weight=1.0))),
     ]
 
 
