@@ -154,11 +154,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError("--run writes the TREC run of a BEIR evaluation; the input is not a BEIR folder")
     if kind is InputKind.BEIR and (args.out or args.k is not None):
         raise ConfigError("a BEIR evaluation ranks documents only: --out and -k do not apply (use --run FILE)")
-    qa, result, inputs, settings = (_eval_beir if kind is InputKind.BEIR else _eval_answers)(args, kind)
-    from .evaluate import file_sha256, format_metrics, run_info, to_json, write_json, write_jsonl
+    qa, result, files, settings = (_eval_beir if kind is InputKind.BEIR else _eval_answers)(args, kind)
+    from .durable import sha256_file
+    from .evaluate import format_metrics, run_info, to_json, write_json, write_jsonl
 
-    inputs = {"kind": kind.value, "path": str(args.gold), "sha256": file_sha256(*inputs), **(
-        {"split": args.split} if kind is InputKind.BEIR else {})}
+    inputs = {"kind": kind.value, "path": str(args.gold), "sha256": {p.name: sha256_file(p) for p in files}}
+    if kind is InputKind.BEIR:
+        inputs["split"] = args.split
     info = run_info(qa.index, args.index, settings, inputs)
     if args.out:
         write_jsonl(result.predictions, args.out)

@@ -118,6 +118,7 @@ def question_outcome(q: GoldQuestion, p: dict[str, Any]) -> dict[str, Any]:
         "question": q.question,
         "answer": p["answer"],
         "gold": list(q.answers),
+        "evidence": [[e.doc, e.start, e.end] for e in q.evidence],
         "answerable": q.answerable,
         "passed": (contains and cites) if q.answerable else abstained,
         "contains": contains,
@@ -221,7 +222,8 @@ def score_ranking(
 ) -> Evaluation:
     """hit@k, recall@k, MRR@10, nDCG@10 and recall@100, averaged over the judged queries."""
     out, lat = [], latency or {}
-    for qid, qrels in beir.qrels.items():
+    for qid in beir.queries:
+        qrels = beir.qrels[qid]
         docs = [d for d, _ in ranking.get(qid, [])]
         first = next((r for r, d in enumerate(docs, 1) if qrels.get(d, 0) > 0), None)
         out.append({
@@ -230,7 +232,7 @@ def score_ranking(
             "hit_rank": first, "relevant": sorted(d for d, g in qrels.items() if g > 0), "top": docs[:10],
             "latency_ms": round(lat.get(qid, float("nan")), 3),
         })  # fmt: skip
-    runs = [([d for d, _ in ranking.get(q, [])], qrels) for q, qrels in beir.qrels.items()]
+    runs = [([d for d, _ in ranking.get(q, [])], beir.qrels[q]) for q in beir.queries]
     metrics: dict[str, float] = {"queries": len(runs)}
     for k in (1, 5, 10):
         metrics[f"hit@{k}"] = mean(hit_at_k(r, q, k) for r, q in runs)
@@ -255,15 +257,6 @@ def write_trec(ranking: dict[str, list[tuple[str, float]]], path: str | Path, ta
 
 
 # -- reproducibility -------------------------------------------------------------------------------
-
-
-def file_sha256(*paths: str | Path) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 def _plain(value: Any) -> Any:
