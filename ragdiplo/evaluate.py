@@ -187,21 +187,33 @@ def _thin(curve: list[tuple[float, float]]) -> list[list[float]]:
 
 
 def rank_documents(
-    index: Index, query: str, vector: np.ndarray, config: RetrievalConfig, depth: int = RUN_DEPTH
+    index: Index, query: str, vector: np.ndarray, config: RetrievalConfig, depth: int = RUN_DEPTH,
+    aliases: dict[str, list[str]] | None = None,
 ) -> list[tuple[str, float]]:
     """Documents ranked by their best passage under the library's fused ranking.
 
     Enough candidate passages are fused that ``depth`` documents usually come
-    out. Ties are ordered as trec_eval orders them (document id, descending), so
-    metrics computed here and from the written run file agree exactly.
+    out; a document stored once for several ids (``aliases``: stored id -> the
+    other ids) ranks under each. Ties are ordered as trec_eval orders them
+    (document id, descending), so metrics computed here and from the written
+    run file agree exactly.
     """
     wide = dataclasses.replace(config, candidates=max(config.candidates, 10 * depth))
+    aliases = alias_lists(index) if aliases is None else aliases
     best: dict[str, float] = {}
     for row, value in rank_rows(index, query, vector, wide):
         doc = index.documents[int(index.passage_rows[row, 0])].id
-        for d in (doc, *index.aliases(doc)):
+        for d in (doc, *aliases.get(doc, ())):
             best[d] = max(best.get(d, value), value)
     return sorted(best.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:depth]
+
+
+def alias_lists(index: Index) -> dict[str, list[str]]:
+    """Stored document id -> the other ids holding the same text."""
+    out: dict[str, list[str]] = {}
+    for alias, stored in sorted(index.alias_of.items()):
+        out.setdefault(stored, []).append(alias)
+    return out
 
 
 def rank_queries(
@@ -209,10 +221,10 @@ def rank_queries(
     progress: Progress = iter, depth: int = RUN_DEPTH,
 ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, float]]:
     """Every query's document ranking, and its latency in milliseconds."""
-    ranking, latency = {}, {}
+    ranking, latency, aliases = {}, {}, alias_lists(index)
     for qid in progress(list(queries)):
         t0 = time.perf_counter()
-        ranking[qid] = rank_documents(index, queries[qid], embed([queries[qid]])[0], config, depth)
+        ranking[qid] = rank_documents(index, queries[qid], embed([queries[qid]])[0], config, depth, aliases)
         latency[qid] = (time.perf_counter() - t0) * 1000
     return ranking, latency
 

@@ -18,12 +18,16 @@ from .evaluate import Evaluation
 from .index import Index
 
 CONTEXT_CHARS = 160  # source text shown on each side of a highlighted span
-W, H, PAD = 360, 220, 40  # plot size and margin, in SVG units
+LEGEND = ('<mark>cited span</mark> and <mark class="gold">gold evidence</mark>, inside their source text; '
+          "a question passes when its answer contains a gold answer and a citation overlaps the evidence "
+          "(unanswerable: when it is left unanswered; BEIR: a relevant document in the top 10)")
+OPEN_FAILURES = 3  # failed questions shown unfolded at the top
+W, H, PAD = 320, 200, 40  # plot size and margin, in SVG units
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 12px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:22px 0 8px} .meta{color:#666;font-size:12px}
-table.m{border-collapse:collapse} table.m td{padding:2px 14px 2px 0} table.m td.v{text-align:right;font-variant-numeric:tabular-nums}
+.sum{display:flex;gap:28px;flex-wrap:wrap;align-items:flex-start} table.m{border-collapse:collapse} table.m td{padding:2px 14px 2px 0} table.m td.v{text-align:right;font-variant-numeric:tabular-nums}
 .plots{display:flex;gap:18px;flex-wrap:wrap} figure{margin:0} figcaption{font-size:12px;color:#555;text-align:center}
 svg text{font-size:10px;fill:#444} .ax{stroke:#999} .grid{stroke:#eee} .line{fill:none;stroke:#2563eb;stroke-width:2} .bar{fill:#60a5fa}
 details{border-bottom:1px solid #eee;padding:3px 0} summary{cursor:pointer}
@@ -43,7 +47,7 @@ def _scale(value: float, top: float, size: int) -> float:
 
 def _frame(xmax: float, ymax: float, xlabel: str, ylabel: str, body: str) -> str:
     """Axes, a light grid with five ticks each way, labels, and ``body`` inside."""
-    parts = [f'<svg width="{W + PAD + 10}" height="{H + PAD + 10}" role="img">']
+    parts = [f'<svg width="{W + PAD + 24}" height="{H + PAD + 10}" role="img">']
     for i in range(6):
         y = 10 + H - H * i / 5
         x = PAD + W * i / 5
@@ -90,7 +94,7 @@ def histogram(values: Sequence[float], bins: int = 30) -> tuple[float, list[int]
 
 def bar_plot(values: Sequence[float], xlabel: str) -> str:
     width, counts = histogram(values)
-    top = max(counts) or 1
+    top = 5 * max(1, math.ceil(max(counts) / 5))  # whole-number ticks
     step = W / len(counts)
     bars = "".join(
         f'<rect class="bar" x="{PAD + i * step + 0.5:.1f}" y="{10 + H - _scale(c, top, H):.1f}" '
@@ -124,7 +128,7 @@ def _source(index: Index, doc: str, start: int, end: int, css: str = "") -> str:
     return f'<div class="src"><span class="k">{escape(doc)}:{start}-{end}</span>\n{highlight(text, start, end, css)}</div>'
 
 
-def _answer_row(q: dict[str, Any], pred: dict[str, Any], index: Index) -> str:
+def _answer_row(q: dict[str, Any], pred: dict[str, Any], index: Index, unfold: bool = False) -> str:
     answer = "(no answer)" if q["answer"] is None else q["answer"]
     gold = " | ".join(q["gold"]) if q["gold"] else "(none: the corpus does not answer it)"
     summary = (f'<span class="{"pass" if q["passed"] else "fail"}">{"pass" if q["passed"] else "fail"}</span>'
@@ -135,7 +139,7 @@ def _answer_row(q: dict[str, Any], pred: dict[str, Any], index: Index) -> str:
     cites = "".join(_source(index, c["doc"], c["start"], c["end"]) for c in pred.get("citations", []))
     gold_src = "".join(_source(index, d, s, e, "gold") for d, s, e in q.get("evidence", [])) if not q["cites_evidence"] else ""
     body = facts + (("<div>citations:</div>" + cites) if cites else "") + (("<div>gold evidence:</div>" + gold_src) if gold_src else "")
-    return f'<details><summary>{summary}</summary><div class="body">{body}</div></details>'
+    return f'<details{" open" if unfold else ""}><summary>{summary}</summary><div class="body">{body}</div></details>'
 
 
 def _ranking_row(q: dict[str, Any], index: Index) -> str:
@@ -161,14 +165,15 @@ def _ranking_row(q: dict[str, Any], index: Index) -> str:
 
 
 def _summary(info: dict[str, Any], metrics: dict[str, Any]) -> str:
-    rows = "".join(
+    cells = [
         f'<tr><td>{escape(k)}</td><td class="v">{"-" if v is None else (f"{v:.4f}" if isinstance(v, float) else v)}</td></tr>'
         for k, v in metrics.items()
-    )
+    ]
+    rows = "".join(f'<table class="m">{"".join(cells[i : i + 7])}</table>' for i in range(0, len(cells), 7))
     inp, idx = info["input"], info["index"]
     meta = (f'{escape(inp["kind"])} {escape(inp["path"])} · model {escape(info["model_id"])} · ragdiplo {escape(info["library_version"])} · '
             f'{idx["documents"]} documents, {idx["passages"]} passages · corpus sha256 {idx["corpus_sha256"][:12]}…')  # fmt: skip
-    return f'<h1>ragdiplo evaluation</h1><div class="meta">{meta}</div><h2>Summary</h2><table class="m">{rows}</table>'
+    return f'<h1>ragdiplo evaluation</h1><div class="meta">{meta}</div><h2>Summary</h2><div class="sum">{rows}</div>'
 
 
 def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
@@ -188,13 +193,15 @@ def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
     if result.ranking or not preds:
         rows = [_ranking_row(q, index) for q in ordered]
     else:
-        rows = [_answer_row(q, preds.get(q["id"], {}), index) for q in ordered]
+        rows = [_answer_row(q, preds.get(q["id"], {}), index, i < OPEN_FAILURES and not q["passed"])
+                for i, q in enumerate(ordered)]
     failed = sum(not q["passed"] for q in result.questions)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>ragdiplo evaluation</title>'
         f"<style>{CSS}</style></head><body>{_summary(info, result.metrics)}"
         f'<h2>Plots</h2><div class="plots">{figures}</div>'
-        f"<h2>Questions ({failed} failed of {len(result.questions)}, failures first)</h2>{''.join(rows)}"
+        f"<h2>Questions ({failed} failed of {len(result.questions)}, failures first)</h2>"
+        f'<p class="meta">{LEGEND}</p>{"".join(rows)}'
         "</body></html>\n"
     )
 

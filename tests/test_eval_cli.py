@@ -185,7 +185,7 @@ def test_report_escapes_corpus_and_question_text(tmp_path):
     assert "<script" not in page and "&lt;script&gt;" in page and "&lt;b&gt;harbour&lt;/b&gt;" in page
     assert "http://" not in page and "https://" not in page
     assert page.count("<svg") == 3  # hit@k, risk-coverage, latency
-    assert page.count("<details>") == 2 and "<mark>" in page
+    assert page.count("<details") == 2 and "<mark>" in page
     assert "40 million" in page
 
 
@@ -193,4 +193,4 @@ def test_report_for_beir(tmp_path):
     report = tmp_path / "r.html"
     assert cli.main(["eval", str(beir_fixture(tmp_path)), "--report", str(report), "-q"]) == 0
     page = report.read_text(encoding="utf-8")
-    assert "recall@k" in page and page.count("<details>") == 3 and "Harbour deal" in page
+    assert "recall@k" in page and page.count("<details") == 3 and "Harbour deal" in page
