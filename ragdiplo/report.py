@@ -120,12 +120,12 @@ def highlight(text: str, start: int, end: int, css: str = "", context: int = CON
     )
 
 
-def _source(index: Index, doc: str, start: int, end: int, css: str = "") -> str:
+def _source(index: Index, doc: str, start: int, end: int, css: str = "", context: int = CONTEXT_CHARS) -> str:
     try:
         text = index.document(doc).text
     except KeyError:
         return f'<div class="src">{escape(doc)}: not in the index</div>'
-    return f'<div class="src"><span class="k">{escape(doc)}:{start}-{end}</span>\n{highlight(text, start, end, css)}</div>'
+    return f'<div class="src"><span class="k">{escape(doc)}:{start}-{end}</span>\n{highlight(text, start, end, css, context)}</div>'
 
 
 def _answer_row(q: dict[str, Any], pred: dict[str, Any], index: Index, unfold: bool = False) -> str:
@@ -136,7 +136,8 @@ def _answer_row(q: dict[str, Any], pred: dict[str, Any], index: Index, unfold: b
     facts = (f'gold: <b>{escape(gold)}</b> · F1 {q["f1"]:.2f} · contains {"yes" if q["contains"] else "no"} · '
              f'cites evidence {"yes" if q["cites_evidence"] else "no"} · confidence {q["confidence"]:.2f} · '
              f'evidence passage rank {q["hit_rank"] or "-"}')  # fmt: skip
-    cites = "".join(_source(index, c["doc"], c["start"], c["end"]) for c in pred.get("citations", []))
+    context = CONTEXT_CHARS if not q["passed"] else CONTEXT_CHARS // 2  # keeps a page of thousands small
+    cites = "".join(_source(index, c["doc"], c["start"], c["end"], context=context) for c in pred.get("citations", []))
     gold_src = "".join(_source(index, d, s, e, "gold") for d, s, e in q.get("evidence", [])) if not q["cites_evidence"] else ""
     body = facts + (("<div>citations:</div>" + cites) if cites else "") + (("<div>gold evidence:</div>" + gold_src) if gold_src else "")
     return f'<details{" open" if unfold else ""}><summary>{summary}</summary><div class="body">{body}</div></details>'
@@ -164,9 +165,15 @@ def _ranking_row(q: dict[str, Any], index: Index) -> str:
 # -- the page --------------------------------------------------------------------------------------
 
 
+def _number(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def _summary(info: dict[str, Any], metrics: dict[str, Any]) -> str:
     cells = [
-        f'<tr><td>{escape(k)}</td><td class="v">{"-" if v is None else (f"{v:.4f}" if isinstance(v, float) else v)}</td></tr>'
+        f'<tr><td>{escape(k)}</td><td class="v">{_number(v)}</td></tr>'
         for k, v in metrics.items()
     ]
     rows = "".join(f'<table class="m">{"".join(cells[i : i + 7])}</table>' for i in range(0, len(cells), 7))

@@ -194,3 +194,22 @@ def test_report_for_beir(tmp_path):
     assert cli.main(["eval", str(beir_fixture(tmp_path)), "--report", str(report), "-q"]) == 0
     page = report.read_text(encoding="utf-8")
     assert "recall@k" in page and page.count("<details") == 3 and "Harbour deal" in page
+
+
+def test_beir_duplicate_texts_rank_under_each_id_in_trec_tie_order(tmp_path):
+    beir = beir_fixture(tmp_path)
+    with open(beir / "corpus.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"_id": "d0", "title": "Harbour deal", "text": "Port Vesta signed a harbour deal worth $40 million."}) + "\n")
+    run = tmp_path / "run.trec"
+    assert cli.main(["eval", str(beir), "--run", str(run), "-q"]) == 0
+    top = [r for r in _read_run(run) if r[0] == "1"][:2]
+    assert [r[2] for r in top] == ["d1", "d0"] and top[0][4] == top[1][4]  # equal scores: id descending
+
+
+def test_report_helpers_hand_computed():
+    from ragdiplo.report import highlight, histogram
+
+    width, counts = histogram([0.0, 1.0, 2.5, 10.0, float("nan")], bins=4)
+    assert width == 2.5 and counts == [2, 1, 0, 1]  # 2.5 opens the second bin; the maximum closes the last
+    assert highlight("abc<d>efgh", 3, 6, context=2) == "…bc<mark>&lt;d&gt;</mark>ef…"
+    assert highlight("abc", 0, 3, "gold") == '<mark class="gold">abc</mark>'
