@@ -125,21 +125,28 @@ def _source(index: Index, doc: str, start: int, end: int, css: str = "", context
         text = index.document(doc).text
     except KeyError:
         return f'<div class="src">{escape(doc)}: not in the index</div>'
-    return f'<div class="src"><span class="k">{escape(doc)}:{start}-{end}</span>\n{highlight(text, start, end, css, context)}</div>'
+    where = f'<span class="k">{escape(doc)}:{start}-{end}</span>'
+    return f'<div class="src">{where}\n{highlight(text, start, end, css, context)}</div>'
+
+
+def _badge(passed: bool) -> str:
+    word = "pass" if passed else "fail"
+    return f'<span class="{word}">{word}</span>'
 
 
 def _answer_row(q: dict[str, Any], pred: dict[str, Any], index: Index, unfold: bool = False) -> str:
     answer = "(no answer)" if q["answer"] is None else q["answer"]
     gold = " | ".join(q["gold"]) if q["gold"] else "(none: the corpus does not answer it)"
-    summary = (f'<span class="{"pass" if q["passed"] else "fail"}">{"pass" if q["passed"] else "fail"}</span>'
-               f'{escape(q["question"])} → <span class="ans">{escape(answer)}</span> <span class="id">{escape(q["id"])}</span>')  # fmt: skip
+    summary = (f'{_badge(q["passed"])}{escape(q["question"])} → <span class="ans">{escape(answer)}</span> '
+               f'<span class="id">{escape(q["id"])}</span>')  # fmt: skip
     facts = (f'gold: <b>{escape(gold)}</b> · F1 {q["f1"]:.2f} · contains {"yes" if q["contains"] else "no"} · '
              f'cites evidence {"yes" if q["cites_evidence"] else "no"} · confidence {q["confidence"]:.2f} · '
              f'evidence passage rank {q["hit_rank"] or "-"}')  # fmt: skip
     context = CONTEXT_CHARS if not q["passed"] else CONTEXT_CHARS // 2  # keeps a page of thousands small
-    cites = "".join(_source(index, c["doc"], c["start"], c["end"], context=context) for c in pred.get("citations", []))
-    gold_src = "".join(_source(index, d, s, e, "gold") for d, s, e in q.get("evidence", [])) if not q["cites_evidence"] else ""
-    body = facts + (("<div>citations:</div>" + cites) if cites else "") + (("<div>gold evidence:</div>" + gold_src) if gold_src else "")
+    cites = [_source(index, c["doc"], c["start"], c["end"], context=context) for c in pred.get("citations", [])]
+    evidence = [] if q["cites_evidence"] else [_source(index, d, s, e, "gold") for d, s, e in q.get("evidence", [])]
+    body = facts + "".join(f"<div>{name}:</div>{''.join(parts)}" for name, parts in
+                           (("citations", cites), ("gold evidence", evidence)) if parts)  # fmt: skip
     return f'<details{" open" if unfold else ""}><summary>{summary}</summary><div class="body">{body}</div></details>'
 
 
@@ -154,8 +161,7 @@ def _ranking_row(q: dict[str, Any], index: Index) -> str:
         name = doc.title or doc.text[:100]
         return f'{"<mark>" if d in relevant else ""}{escape(d)}: {escape(name)}{"</mark>" if d in relevant else ""}'
 
-    summary = (f'<span class="{"pass" if q["passed"] else "fail"}">{"pass" if q["passed"] else "fail"}</span>'
-               f'{escape(q["question"])} <span class="id">{escape(q["id"])} · nDCG@10 {q["ndcg@10"]:.3f} · '
+    summary = (f'{_badge(q["passed"])}{escape(q["question"])} <span class="id">{escape(q["id"])} · nDCG@10 {q["ndcg@10"]:.3f} · '
                f'first relevant at {q["hit_rank"] or "-"}</span>')  # fmt: skip
     top = "".join(f"<li>{title(d)}</li>" for d in q["top"])
     rel = ", ".join(title(d) for d in q["relevant"])
@@ -197,7 +203,7 @@ def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
     figures = "".join(f"<figure>{svg}<figcaption>{escape(cap)}</figcaption></figure>" for cap, svg in plots)
     preds = {p["id"]: p for p in result.predictions}
     ordered = sorted(result.questions, key=lambda q: q["passed"])  # failures first, otherwise input order
-    if result.ranking or not preds:
+    if result.ranking:
         rows = [_ranking_row(q, index) for q in ordered]
     else:
         rows = [_answer_row(q, preds.get(q["id"], {}), index, i < OPEN_FAILURES and not q["passed"])
