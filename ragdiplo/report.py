@@ -92,9 +92,18 @@ def histogram(values: Sequence[float], bins: int = 30) -> tuple[float, list[int]
     return width, counts
 
 
+def nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 5 or 10 times a power of ten that is at least ``raw``
+    (at least 1): axis ticks at multiples of it read as round numbers."""
+    if raw <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
 def bar_plot(values: Sequence[float], xlabel: str) -> str:
     width, counts = histogram(values)
-    top = 5 * max(1, math.ceil(max(counts) / 5))  # whole-number ticks
+    top = 5 * nice_step(max(counts) / 5)
     step = W / len(counts)
     bars = "".join(
         f'<rect class="bar" x="{PAD + i * step + 0.5:.1f}" y="{10 + H - _scale(c, top, H):.1f}" '

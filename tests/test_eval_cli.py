@@ -207,9 +207,10 @@ def test_beir_duplicate_texts_rank_under_each_id_in_trec_tie_order(tmp_path):
 
 
 def test_report_helpers_hand_computed():
-    from ragdiplo.report import highlight, histogram
+    from ragdiplo.report import highlight, histogram, nice_step
 
     width, counts = histogram([0.0, 1.0, 2.5, 10.0, float("nan")], bins=4)
     assert width == 2.5 and counts == [2, 1, 0, 1]  # 2.5 opens the second bin; the maximum closes the last
     assert highlight("abc<d>efgh", 3, 6, context=2) == "…bc<mark>&lt;d&gt;</mark>ef…"
+    assert [nice_step(x) for x in (0.3, 1, 3, 87, 100, 101, 600)] == [1, 1, 5, 100, 100, 200, 1000]
     assert highlight("abc", 0, 3, "gold") == '<mark class="gold">abc</mark>'
