@@ -54,7 +54,7 @@ def format_comparison(a: dict[str, Any], b: dict[str, Any], names: tuple[str, st
     width = max([len(r[0]) for r in rows] + [6])
     lines.append(f"{'metric':<{width}}  {names[0]:>10}  {names[1]:>10}  {'delta':>10}")
     for name, x, y, d in rows:
-        delta = "-" if d is None else f"{d:+.4f}"
+        delta = "-" if d is None else (f"{d:+d}" if isinstance(d, int) else f"{d:+.4f}")
         lines.append(f"{name:<{width}}  {_cell(x):>10}  {_cell(y):>10}  {delta:>10}")
     broke, fixed = flipped(a["questions"], b["questions"])
     for title, qs in ((f"pass -> fail ({len(broke)})", broke), (f"fail -> pass ({len(fixed)})", fixed)):
