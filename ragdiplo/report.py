@@ -20,7 +20,8 @@ from .index import Index
 CONTEXT_CHARS = 160  # source text shown on each side of a highlighted span
 LEGEND = ('<mark>cited span</mark> and <mark class="gold">gold evidence</mark>, inside their source text; '
           "a question passes when its answer contains a gold answer and a citation overlaps the evidence "
-          "(unanswerable: when it is left unanswered; BEIR: a relevant document in the top 10)")
+          "(an unanswerable one: when it is left unanswered)")
+RANKING_LEGEND = "<mark>relevant documents</mark> in each query's top 10; a query passes when one is there"
 OPEN_FAILURES = 3  # failed questions shown unfolded at the top
 W, H, PAD = 320, 200, 40  # plot size and margin, in SVG units
 
@@ -223,7 +224,7 @@ def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
         f"<style>{CSS}</style></head><body>{_summary(info, result.metrics)}"
         f'<h2>Plots</h2><div class="plots">{figures}</div>'
         f"<h2>Questions ({failed} failed of {len(result.questions)}, failures first)</h2>"
-        f'<p class="meta">{LEGEND}</p>{"".join(rows)}'
+        f'<p class="meta">{RANKING_LEGEND if result.ranking else LEGEND}</p>{"".join(rows)}'
         "</body></html>\n"
     )
 
