@@ -28,6 +28,7 @@ from common import open_qa  # noqa: E402
 
 from ragdiplo import QAConfig, SentenceTransformerEmbedder  # noqa: E402
 from ragdiplo.evaluate import contains_answer, overlaps, read_gold  # noqa: E402
+from ragdiplo.metrics import aurc, risk_coverage  # noqa: E402
 from ragdiplo.qa import Calibration, evidence_features, score_sentences  # noqa: E402
 from ragdiplo.retrieval import rank_rows  # noqa: E402
 
@@ -63,14 +64,6 @@ def handled_well(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, thres
     return float(np.mean(np.where(answerable, answered & right, ~answered)))
 
 
-def risk_coverage(p: np.ndarray, right: np.ndarray) -> list[tuple[float, float]]:
-    """(coverage, risk) after answering only the most confident questions first."""
-    order = np.argsort(-p, kind="stable")
-    wrong = np.cumsum(~right[order])
-    n = np.arange(1, len(p) + 1)
-    return [(float(c), float(r)) for c, r in zip(n / len(p), wrong / n)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", nargs=2, action="append", metavar=("GOLD", "CORPUS"), required=True)
@@ -90,11 +83,10 @@ def main() -> None:
     print(f"\n{'set':<40} {'handled well':>12} {'coverage':>9} {'risk':>6} {'AURC':>6}")
     for p, (gold, _, right_s, answerable) in zip(probs, sets):
         curve = risk_coverage(p, right_s)
-        aurc = float(np.mean([r for _, r in curve]))
         answered = p >= threshold
         risk = float(np.mean(~right_s[answered])) if answered.any() else 0.0
         well = handled_well(p, right_s, answerable, threshold)
-        print(f"{os.path.basename(gold):<40} {well:>12.3f} {answered.mean():>9.3f} {risk:>6.3f} {aurc:>6.3f}")
+        print(f"{os.path.basename(gold):<40} {well:>12.3f} {answered.mean():>9.3f} {risk:>6.3f} {aurc(curve):>6.3f}")
         for c in (0.2, 0.4, 0.6, 0.8, 1.0):
             i = max(0, int(round(c * len(curve))) - 1)
             print(f"    coverage {curve[i][0]:.2f}: risk {curve[i][1]:.3f}")

@@ -160,20 +160,104 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a gold JSONL, SQuAD JSON or BEIR input; or compare two ``--json`` results."""
+    from .datasets import InputKind, input_kind
+
+    if args.compare:
+        from .compare import compare_files
+
+        print(compare_files(*args.compare))
+        return 0
+    if not args.gold:
+        raise ConfigError("eval needs a gold .jsonl, a SQuAD .json or a BEIR folder (or --compare A.json B.json)")
+    kind = input_kind(args.gold, args.split)
+    if kind is not InputKind.GOLD and args.corpus:
+        raise ConfigError(f"--corpus applies to gold JSONL; a {kind.value} input brings its own documents")
+    if args.run is not None and kind is not InputKind.BEIR:
+        raise ConfigError("--run writes the TREC run of a BEIR evaluation; the input is not a BEIR folder")
+    if kind is InputKind.BEIR and (args.out or args.k is not None):
+        raise ConfigError("a BEIR evaluation ranks documents only: --out and -k do not apply (use --run FILE)")
+    qa, result, files, settings = (_eval_beir if kind is InputKind.BEIR else _eval_answers)(args, kind)
+    from .durable import sha256_file
+    from .evaluate import format_metrics, run_info, to_json, write_json, write_jsonl
+
+    inputs = {"kind": kind.value, "path": str(args.gold), "sha256": {p.name: sha256_file(p) for p in files}}
+    if kind is InputKind.BEIR:
+        inputs["split"] = args.split
+    info = run_info(qa.index, args.index, settings, inputs)
+    if args.out:
+        write_jsonl(result.predictions, args.out)
+    if args.json:
+        write_json(to_json(info, result), args.json)
+    if args.report:
+        from .report import write_report
+
+        write_report(args.report, info, result, qa.index)
+    print(format_metrics(result.metrics))
+    return 0
+
+
+def _eval_answers(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path], dict[str, Any]]:
+    """Answer every gold question (gold JSONL or SQuAD) and score the answers."""
     from tqdm import tqdm
 
-    from .evaluate import predict, read_gold, score, write_jsonl
-    qa = build(args, args.corpus, None) if args.corpus else open_qa(args)
+    from .datasets import InputKind, read_squad
+    from .evaluate import predict, read_gold, score_answers
+
+    if kind is InputKind.SQUAD:
+        documents, gold = read_squad(args.gold)
+        qa = _dataset_qa(args, documents)
+    else:
+        if args.corpus:
+            qa = build(args, args.corpus, None)
+        else:
+            args.index = args.index or DEFAULT_INDEX
+            qa = open_qa(args)
+        gold = read_gold(args.gold, {i: qa.index.document(i) for i in qa.index.ids})
     k = resolve_k(args.k, len(qa.index))
-    gold = read_gold(args.gold, {i: qa.index.document(i) for i in qa.index.ids})
     rows = predict(gold, lambda q: qa.ask(q, k=k), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
-    if args.out:
-        write_jsonl(rows, args.out)
-    metrics = score(gold, rows)
-    width = max(map(len, metrics))
-    for name, value in metrics.items():
-        print(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}")
-    return 0
+    return qa, score_answers(gold, rows), [Path(args.gold)], {"k": k, "qa": qa.config}
+
+
+def _eval_beir(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path], dict[str, Any]]:
+    """Rank the corpus for every judged query of the split; write the TREC run."""
+    from tqdm import tqdm
+
+    from .datasets import read_beir
+    from .evaluate import RUN_DEPTH, rank_queries, score_ranking, write_trec
+
+    beir = read_beir(args.gold, args.split)
+    qa = _dataset_qa(args, beir.documents)
+    progress = lambda xs: tqdm(xs, disable=args.quiet, desc="queries")  # noqa: E731
+    ranking, latency = rank_queries(qa.index, qa.embedder.embed, beir.queries, qa.config.retrieval, progress)
+    if args.run:
+        write_trec(ranking, args.run)
+    root = Path(args.gold)
+    files = [root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{args.split}.tsv"]
+    return qa, score_ranking(beir, ranking, latency), files, {"depth": RUN_DEPTH, "retrieval": qa.config.retrieval}
+
+
+def _dataset_qa(args: argparse.Namespace, documents: list[Any]) -> Any:
+    """The index of a SQuAD or BEIR input's own documents: in memory, or in the
+    folder given with ``--index`` (built there once, then reused). The default
+    index/ is never touched, and a folder holding other documents is refused."""
+    from .index import build_index, load_index, read_manifest
+    from .pipeline import QA
+    from .update import edit_index
+
+    embedder = _embedder(args)
+    if args.index is None:
+        return QA(build_index(documents, embedder, show_progress=not args.quiet), embedder)
+    expected = {d.id: d.sha256 for d in documents}
+    if (Path(args.index) / "manifest.json").is_file():
+        if read_manifest(args.index).get("documents") != expected:
+            raise ConfigError(f"{args.index}: this index holds other documents than the input; "
+                              "pass an empty or new folder with --index, or leave --index out")
+        return QA(load_index(args.index), embedder, index_path=args.index)
+    with edit_index(args.index, embedder, show_progress=not args.quiet) as editor:
+        editor.sync(documents)
+    _log(args, f"indexed {len(editor.index.ids)} documents in {args.index}/ for this evaluation")
+    return QA(editor.index, embedder, index_path=args.index)
 
 
 def cmd_repl(args: argparse.Namespace) -> int:
@@ -215,13 +299,18 @@ def parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_ask)
 
-    sp = sub.add_parser("eval", help="evaluate on a gold JSONL question set")
-    sp.add_argument("gold")
+    sp = sub.add_parser("eval", help="evaluate on a gold JSONL, SQuAD JSON or BEIR question set")
+    sp.add_argument("gold", nargs="?", help="gold .jsonl, SQuAD v1.1 .json, or a BEIR folder")
     sp.add_argument("--out", help="write predictions JSONL here")
     sp.add_argument("--corpus", help="build a temporary index of this corpus instead of using --index")
     sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
+    sp.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
+    sp.add_argument("--run", help="BEIR: write the TREC run file (top 100 documents per query) here")
+    sp.add_argument("--json", help="write all metrics, settings, hashes and per-question outcomes here")
+    sp.add_argument("--report", help="write a self-contained HTML report here")
+    sp.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two --json results")
     common(sp)
-    sp.set_defaults(func=cmd_eval)
+    sp.set_defaults(func=cmd_eval, index=None)  # None: index/ for gold JSONL; SQuAD/BEIR never use it
 
     sp = sub.add_parser("repl", help="ask questions interactively")
     sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")

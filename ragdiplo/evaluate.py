@@ -1,125 +1,70 @@
-"""Batch evaluation against a gold question set (format: shared gold README).
+"""Batch evaluation: run a question set through the library and score it.
 
-Metrics are pure functions over plain data. A retrieved passage or a citation
-"hits" evidence when it overlaps an evidence quote, in the same document, by at
-least min(20, len(quote)) characters.
+Two kinds of run share one result shape (``Evaluation``): answering gold
+questions (gold JSONL or SQuAD; answers, citations, abstention, calibration)
+and ranking documents for BEIR queries (retrieval only). The metrics themselves
+are pure functions in metrics.py; the input readers live in datasets.py.
+
+A retrieved passage or a citation "hits" evidence when it overlaps an evidence
+quote, in the same document, by at least min(20, len(quote)) characters.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
-import re
-import string
 import time
-import unicodedata
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .errors import CorpusError, GoldError
-from .types import Answer, Document
+import numpy as np
 
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+from ._version import __version__
+from .datasets import BeirSet, Evidence, GoldQuestion, read_gold
+from .index import Index, corpus_hashes
+from .metrics import (
+    aurc,
+    contains_answer,
+    exact_match,
+    hit_at_k,
+    mean,
+    ndcg_at_k,
+    normalize_answer,
+    percentile,
+    recall_at_k,
+    reciprocal_rank,
+    risk_coverage,
+    span_overlap,
+    token_f1,
+)
+from .retrieval import RetrievalConfig, rank_rows
+from .types import Answer
+
+__all__ = [
+    "Evaluation", "Evidence", "GoldQuestion", "contains_answer", "exact_match", "first_hit_rank", "normalize_answer",
+    "overlaps", "predict", "prediction_row", "rank_documents", "read_gold", "run_info", "score", "score_answers",
+    "score_ranking", "rank_queries", "format_metrics", "token_f1", "write_jsonl", "write_trec",
+]  # fmt: skip
+
+RUN_DEPTH = 100  # documents per query in a TREC run: enough for recall@100
+CURVE_POINTS = 101  # risk-coverage points kept in the JSON and the report
+Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
 
 @dataclass(frozen=True)
-class Evidence:
-    doc: str
-    start: int
-    end: int
+class Evaluation:
+    """What a run measured: named metrics, curves for plotting, and one outcome
+    per question (``passed`` is what ``--compare`` follows)."""
 
-
-@dataclass(frozen=True)
-class GoldQuestion:
-    id: str
-    question: str
-    answers: tuple[str, ...]
-    evidence: tuple[Evidence, ...]
-
-    @property
-    def answerable(self) -> bool:
-        return bool(self.answers)
-
-
-def _read_lines(path: str | Path) -> list[str]:
-    try:
-        return Path(path).read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldError(f"{path}: cannot read the gold file ({err})") from None
-
-
-def read_gold(path: str | Path, documents: dict[str, Document]) -> list[GoldQuestion]:
-    """Read gold JSONL, locating each evidence quote in its document."""
-    gold = []
-    for lineno, line in enumerate(_read_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            gold.append(_gold_question(row, documents))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
-            raise GoldError(f"{path}:{lineno}: not a gold question ({type(err).__name__}: {err}); see the gold format") from None
-        except CorpusError as err:
-            raise CorpusError(f"{path}:{lineno}: {err}") from None
-    return gold
-
-
-def _gold_question(row: dict[str, Any], documents: dict[str, Document]) -> GoldQuestion:
-    evidence = []
-    for ev in row.get("evidence", []):
-        doc = documents.get(ev["doc"])
-        start = doc.text.find(ev["quote"]) if doc else -1
-        if start < 0:
-            raise CorpusError(f"evidence quote not found in {ev['doc']!r}; is the index built from the right corpus?")
-        evidence.append(Evidence(ev["doc"], start, start + len(ev["quote"])))
-    if not isinstance(row["question"], str):
-        raise TypeError("question must be a string")
-    return GoldQuestion(str(row["id"]), row["question"], tuple(row.get("answers", [])), tuple(evidence))
-
-
-# -- normalisation and matching ------------------------------------------------------------------
-
-
-def normalize_answer(text: str, *, split_punctuation: bool = False) -> str:
-    """SQuAD normalisation (lower case, punctuation, articles and extra space
-    removed), with curly quotes and dashes folded first. ``split_punctuation``
-    turns punctuation into spaces instead, so "30-day" also matches "30 day"."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-    text = "".join((" " if split_punctuation else "") if ch in string.punctuation else ch for ch in text)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def contains_answer(prediction: str | None, answers: Iterable[str]) -> bool:
-    """True when a gold phrase stands in the prediction as whole words, under
-    either way of treating punctuation ("U.S." ~ "US", "30-day" ~ "30 day")."""
-    if not prediction:
-        return False
-    answers = list(answers)
-    for split in (False, True):
-        pred = f" {normalize_answer(prediction, split_punctuation=split)} "
-        if any(n and f" {n} " in pred for n in (normalize_answer(a, split_punctuation=split) for a in answers)):
-            return True
-    return False
-
-
-def token_f1(prediction: str | None, answers: Iterable[str]) -> float:
-    """Best SQuAD token F1 of the prediction over the gold answers."""
-    pred = normalize_answer(prediction or "").split()
-    best = 0.0
-    for gold in answers:
-        ref = normalize_answer(gold).split()
-        common = sum((Counter(pred) & Counter(ref)).values())
-        if common:
-            p, r = common / len(pred), common / len(ref)
-            best = max(best, 2 * p * r / (p + r))
-    return best
-
-
-def exact_match(prediction: str | None, answers: Iterable[str]) -> bool:
-    return prediction is not None and any(normalize_answer(prediction) == normalize_answer(a) for a in answers)
+    metrics: dict[str, float]
+    curves: dict[str, list[Any]]
+    questions: list[dict[str, Any]]
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    ranking: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
 
 def overlaps(doc: str, start: int, end: int, evidence: Iterable[Evidence]) -> bool:
@@ -136,7 +81,7 @@ def first_hit_rank(retrieved: list[dict[str, Any]], evidence: tuple[Evidence, ..
     return None
 
 
-# -- a run -----------------------------------------------------------------------------------------
+# -- answering gold questions ----------------------------------------------------------------------
 
 
 def prediction_row(q: GoldQuestion, answer: Answer, latency_ms: float) -> dict[str, Any]:
@@ -151,9 +96,7 @@ def prediction_row(q: GoldQuestion, answer: Answer, latency_ms: float) -> dict[s
     }
 
 
-def predict(
-    gold: list[GoldQuestion], ask: Callable[[str], Answer], progress: Callable[[Iterable[Any]], Iterable[Any]] = iter
-) -> list[dict[str, Any]]:
+def predict(gold: list[GoldQuestion], ask: Callable[[str], Answer], progress: Progress = iter) -> list[dict[str, Any]]:
     rows = []
     for q in progress(gold):
         t0 = time.perf_counter()
@@ -162,45 +105,217 @@ def predict(
     return rows
 
 
-def score(gold: list[GoldQuestion], predictions: list[dict[str, Any]]) -> dict[str, float]:
-    """The gold README's metrics, as a flat dict of named numbers."""
-    answerable = [(q, p) for q, p in zip(gold, predictions) if q.answerable]
-    unanswerable = [(q, p) for q, p in zip(gold, predictions) if not q.answerable]
-    n = max(len(answerable), 1)
-    ranks = [first_hit_rank(p["retrieved"], q.evidence) for q, p in answerable]
-    ans_ok = [contains_answer(p["answer"], q.answers) for q, p in answerable]
-    cite_ok = [any(overlaps(c["doc"], c["start"], c["end"], q.evidence) for c in p["citations"]) for q, p in answerable]
-    answered = [p["answer"] for _, p in answerable if p["answer"] is not None]
+def question_outcome(q: GoldQuestion, p: dict[str, Any]) -> dict[str, Any]:
+    """One question's verdicts. It passes when answered right with a citation of
+    the evidence, or, having no answer in the corpus, left unanswered."""
+    cited = [(c["doc"], c["start"], c["end"]) for c in p["citations"]]
+    precision, recall = span_overlap(cited, [(e.doc, e.start, e.end) for e in q.evidence])
+    contains = contains_answer(p["answer"], q.answers)
+    cites = any(overlaps(d, s, e, q.evidence) for d, s, e in cited)
+    abstained = p["answer"] is None
     return {
-        "questions": len(gold),
-        "answerable": len(answerable),
-        "hit@1": sum(r == 1 for r in ranks) / n,
-        "hit@5": sum(r is not None and r <= 5 for r in ranks) / n,
-        "mrr@10": sum(1 / r for r in ranks if r is not None and r <= 10) / n,
-        "answer_accuracy": sum(ans_ok) / n,
-        "citation_accuracy": sum(cite_ok) / n,
-        "correct_with_citation": sum(a and c for a, c in zip(ans_ok, cite_ok)) / n,
-        "exact_match": sum(exact_match(p["answer"], q.answers) for q, p in answerable) / n,
-        "token_f1": sum(token_f1(p["answer"], q.answers) for q, p in answerable) / n,
-        "mean_answer_chars": sum(map(len, answered)) / max(len(answered), 1),
-        "unanswerable": len(unanswerable),
-        "abstention_accuracy": (
-            sum(p["answer"] is None for _, p in unanswerable) / len(unanswerable) if unanswerable else float("nan")
-        ),
-        "false_abstention": sum(p["answer"] is None for _, p in answerable) / n,
-        "latency_p50_ms": _percentile([p["latency_ms"] for p in predictions], 50),
-        "latency_p95_ms": _percentile([p["latency_ms"] for p in predictions], 95),
+        "id": q.id,
+        "question": q.question,
+        "answer": p["answer"],
+        "gold": list(q.answers),
+        "evidence": [[e.doc, e.start, e.end] for e in q.evidence],
+        "answerable": q.answerable,
+        "passed": (contains and cites) if q.answerable else abstained,
+        "contains": contains,
+        "cites_evidence": cites,
+        "exact": exact_match(p["answer"], q.answers),
+        "f1": round(token_f1(p["answer"], q.answers), 6),
+        "citation_precision": round(precision, 6) if cited else None,
+        "citation_recall": round(recall, 6),
+        "abstained": abstained,
+        "confidence": float(p.get("confidence") or 0.0),
+        "hit_rank": first_hit_rank(p["retrieved"], q.evidence),
+        "latency_ms": p.get("latency_ms"),
     }
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    pos = (len(values) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+def score(gold: list[GoldQuestion], predictions: list[dict[str, Any]]) -> dict[str, float]:
+    """The gold README's metrics, as a flat dict of named numbers."""
+    return score_answers(gold, predictions).metrics
+
+
+def score_answers(gold: list[GoldQuestion], predictions: list[dict[str, Any]]) -> Evaluation:
+    """All answer, citation, abstention, calibration and latency metrics of a run."""
+    out = [question_outcome(q, p) for q, p in zip(gold, predictions)]
+    ok = [o for o in out if o["answerable"]]
+    no = [o for o in out if not o["answerable"]]
+    n = max(len(ok), 1)
+    ranks = [o["hit_rank"] for o in ok]
+    answered = [o["answer"] for o in ok if o["answer"] is not None]
+    curve = risk_coverage([o["confidence"] for o in out], [o["passed"] and o["answerable"] for o in out])
+    latencies = [o["latency_ms"] for o in out if o["latency_ms"] is not None]
+    metrics = {
+        "questions": len(gold),
+        "answerable": len(ok),
+        "hit@1": sum(r == 1 for r in ranks) / n,
+        "hit@5": sum(r is not None and r <= 5 for r in ranks) / n,
+        "mrr@10": sum(1 / r for r in ranks if r is not None and r <= 10) / n,
+        "answer_accuracy": sum(o["contains"] for o in ok) / n,
+        "citation_accuracy": sum(o["cites_evidence"] for o in ok) / n,
+        "correct_with_citation": sum(o["passed"] for o in ok) / n,
+        "exact_match": sum(o["exact"] for o in ok) / n,
+        "token_f1": sum(o["f1"] for o in ok) / n,
+        "citation_precision": mean(o["citation_precision"] for o in ok if o["citation_precision"] is not None),
+        "citation_recall": sum(o["citation_recall"] for o in ok) / n,
+        "mean_answer_chars": sum(map(len, answered)) / max(len(answered), 1),
+        "unanswerable": len(no),
+        "abstention_accuracy": sum(o["abstained"] for o in no) / len(no) if no else float("nan"),
+        "false_abstention": sum(o["abstained"] for o in ok) / n,
+        "aurc": aurc(curve),
+        "latency_p50_ms": percentile(latencies, 50),
+        "latency_p95_ms": percentile(latencies, 95),
+    }
+    depth = max((len(p["retrieved"]) for p in predictions), default=0)
+    hits = [[k, sum(r is not None and r <= k for r in ranks) / n] for k in range(1, depth + 1)]
+    return Evaluation(metrics, {"hit@k": hits, "risk_coverage": _thin(curve), "latency_ms": latencies}, out, predictions)
+
+
+def _thin(curve: list[tuple[float, float]]) -> list[list[float]]:
+    """At most CURVE_POINTS evenly spaced points of a curve, its ends kept."""
+    if len(curve) <= CURVE_POINTS:
+        return [[round(c, 6), round(r, 6)] for c, r in curve]
+    picks = np.unique(np.linspace(0, len(curve) - 1, CURVE_POINTS).round().astype(int))
+    return [[round(curve[i][0], 6), round(curve[i][1], 6)] for i in picks]
+
+
+# -- ranking documents (BEIR) ----------------------------------------------------------------------
+
+
+def rank_documents(
+    index: Index, query: str, vector: np.ndarray, config: RetrievalConfig, depth: int = RUN_DEPTH,
+    aliases: dict[str, list[str]] | None = None,
+) -> list[tuple[str, float]]:
+    """Documents ranked by their best passage under the library's fused ranking.
+
+    Enough candidate passages are fused that ``depth`` documents usually come
+    out; a document stored once for several ids (``aliases``: stored id -> the
+    other ids) ranks under each. Ties are ordered as trec_eval orders them
+    (document id, descending), so metrics computed here and from the written
+    run file agree exactly.
+    """
+    wide = dataclasses.replace(config, candidates=max(config.candidates, 10 * depth))
+    aliases = alias_lists(index) if aliases is None else aliases
+    best: dict[str, float] = {}
+    for row, value in rank_rows(index, query, vector, wide):
+        doc = index.documents[int(index.passage_rows[row, 0])].id
+        for d in (doc, *aliases.get(doc, ())):
+            best[d] = max(best.get(d, value), value)
+    return sorted(best.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:depth]
+
+
+def alias_lists(index: Index) -> dict[str, list[str]]:
+    """Stored document id -> the other ids holding the same text."""
+    out: dict[str, list[str]] = {}
+    for alias, stored in sorted(index.alias_of.items()):
+        out.setdefault(stored, []).append(alias)
+    return out
+
+
+def rank_queries(
+    index: Index, embed: Callable[[list[str]], np.ndarray], queries: dict[str, str], config: RetrievalConfig,
+    progress: Progress = iter, depth: int = RUN_DEPTH,
+) -> tuple[dict[str, list[tuple[str, float]]], dict[str, float]]:
+    """Every query's document ranking, and its latency in milliseconds."""
+    ranking, latency, aliases = {}, {}, alias_lists(index)
+    for qid in progress(list(queries)):
+        t0 = time.perf_counter()
+        ranking[qid] = rank_documents(index, queries[qid], embed([queries[qid]])[0], config, depth, aliases)
+        latency[qid] = (time.perf_counter() - t0) * 1000
+    return ranking, latency
+
+
+def score_ranking(
+    beir: BeirSet, ranking: dict[str, list[tuple[str, float]]], latency: dict[str, float] | None = None
+) -> Evaluation:
+    """hit@k, recall@k, MRR@10, nDCG@10 and recall@100, averaged over the judged queries."""
+    out, lat = [], latency or {}
+    for qid in beir.queries:
+        qrels = beir.qrels[qid]
+        docs = [d for d, _ in ranking.get(qid, [])]
+        first = next((r for r, d in enumerate(docs, 1) if qrels.get(d, 0) > 0), None)
+        out.append({
+            "id": qid, "question": beir.queries[qid], "passed": first is not None and first <= 10,
+            "ndcg@10": round(ndcg_at_k(docs, qrels, 10), 6), "recall@100": round(recall_at_k(docs, qrels, 100), 6),
+            "hit_rank": first, "relevant": sorted(d for d, g in qrels.items() if g > 0), "top": docs[:10],
+            "latency_ms": round(lat.get(qid, float("nan")), 3),
+        })  # fmt: skip
+    runs = [([d for d, _ in ranking.get(q, [])], beir.qrels[q]) for q in beir.queries]
+    metrics: dict[str, float] = {"queries": len(runs)}
+    for k in (1, 5, 10):
+        metrics[f"hit@{k}"] = mean(hit_at_k(r, q, k) for r, q in runs)
+    for k in (1, 5, 10):
+        metrics[f"recall@{k}"] = mean(recall_at_k(r, q, k) for r, q in runs)
+    metrics["mrr@10"] = mean(reciprocal_rank(r, q, 10) for r, q in runs)
+    metrics["ndcg@10"] = mean(ndcg_at_k(r, q, 10) for r, q in runs)
+    metrics["recall@100"] = mean(recall_at_k(r, q, 100) for r, q in runs)
+    metrics["latency_p50_ms"] = percentile(list(lat.values()), 50)
+    metrics["latency_p95_ms"] = percentile(list(lat.values()), 95)
+    curve = [[k, round(mean(recall_at_k(r, q, k) for r, q in runs), 6)] for k in range(1, RUN_DEPTH + 1)]
+    return Evaluation(metrics, {"recall@k": curve, "latency_ms": [round(x, 3) for x in lat.values()]}, out, ranking=ranking)
+
+
+def write_trec(ranking: dict[str, list[tuple[str, float]]], path: str | Path, tag: str = "ragdiplo") -> None:
+    """A TREC run file, ``qid Q0 docid rank score tag``; scores are written in full
+    precision so a reader re-sorting by score gets the same order."""
+    with open(path, "w", encoding="utf-8") as f:
+        for qid, docs in ranking.items():
+            for rank, (doc, value) in enumerate(docs, 1):
+                f.write(f"{qid} Q0 {doc} {rank} {value!r} {tag}\n")
+
+
+# -- reproducibility -------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def run_info(index: Index, index_path: str | None, settings: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """What makes a run reproducible: code, model, index, settings and input hashes."""
+    manifest = json.dumps(index.manifest, sort_keys=True).encode() if index.manifest else None
+    return {
+        "library_version": __version__,
+        "model_id": index.model_id,
+        "index": {
+            "path": index_path,
+            "manifest_sha256": hashlib.sha256(manifest).hexdigest() if manifest else None,
+            "corpus_sha256": hashlib.sha256(json.dumps(corpus_hashes(index), sort_keys=True).encode()).hexdigest(),
+            "documents": len(index.documents),
+            "passages": len(index),
+            "chunker": index.chunker.to_dict(),
+        },
+        "settings": {k: _plain(dataclasses.asdict(v)) if dataclasses.is_dataclass(v) else v for k, v in settings.items()},
+        "input": inputs,
+    }
+
+
+def to_json(info: dict[str, Any], result: Evaluation) -> dict[str, Any]:
+    """The ``--json`` document; NaN becomes null so it stays strict JSON."""
+    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in result.metrics.items()}
+    return {"format": "ragdiplo-eval", "version": 1, "run": info, "metrics": clean, "curves": result.curves,
+            "questions": result.questions}  # fmt: skip
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """One ``name  value`` line per metric, names padded to a column."""
+    width = max(map(len, metrics), default=0)
+    return "\n".join(
+        f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}"
+        for name, value in metrics.items()
+    )
+
+
+def write_json(doc: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def write_jsonl(rows: list[dict[str, Any]], path: str | Path) -> None:

@@ -182,6 +182,10 @@ def test_score_hand_computed():
         "false_abstention": 0.0,
         "latency_p50_ms": 20.0,
         "latency_p95_ms": 29.0,  # position 1.9 between 20 and 30
+        "citation_precision": (50 / 70 + 1.0) / 2,  # q1 cites 70 chars, 50 of them evidence
+        "citation_recall": 1.0,
+        # no confidences: input order; right = q1 only -> risks 0/1, 1/2, 2/3
+        "aurc": (0 + 1 / 2 + 2 / 3) / 3,
     }
     assert set(m) == set(expected)
     for name, value in expected.items():
