@@ -47,7 +47,7 @@ def test_beir_run_file_json_and_stdout(tmp_path, capsys, monkeypatch):
     assert doc["run"]["input"]["kind"] == "beir" and doc["run"]["input"]["split"] == "test"
     assert set(doc["run"]["input"]["sha256"]) == {"corpus.jsonl", "queries.jsonl", "test.tsv"}
     assert doc["run"]["index"]["path"] is None and doc["run"]["model_id"] == "fake-hash-64"
-    assert doc["run"]["settings"]["retrieval"]["fusion"] == "rrf"
+    assert doc["run"]["settings"]["retrieval"]["fusion"] == "convex"
     m = doc["metrics"]
     assert m["queries"] == 3 and 0 <= m["ndcg@10"] <= 1 and m["recall@100"] == 1.0  # 3 documents: all retrieved
     assert [q["id"] for q in doc["questions"]] == ["1", "2", "10"]
