@@ -37,14 +37,14 @@ class Calibration:
     of another kind with the same script.
     """
 
-    bias: float = 0.9315
-    score: float = -0.9594
-    dense: float = -0.7215
-    lexical: float = 1.1519
-    type_missing: float = -1.0997
-    unknown_name: float = -3.7474
-    margin: float = 4.7688
-    threshold: float = 0.45
+    bias: float = 0.8902
+    score: float = -0.2756
+    dense: float = -0.9059
+    lexical: float = 0.0673
+    type_missing: float = -1.3185
+    unknown_name: float = -3.6191
+    margin: float = 5.0549
+    threshold: float = 0.43
 
     @property
     def weights(self) -> np.ndarray:
