@@ -198,3 +198,12 @@ def test_bad_gold_file_exits_2(index_dir, tmp_path, capsys, content):
         gold.write_text(content, encoding="utf-8")
     assert cli.main(["eval", str(gold), "--index", str(index_dir), "-q"]) == 2
     _one_line_error(capsys)
+
+
+def test_a_closed_stdout_pipe_stops_quietly(monkeypatch, capsys):
+    def broken(args):
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli, "cmd_ask", broken)
+    assert cli.main(["ask", "anything"]) == 141
+    assert "Traceback" not in capsys.readouterr().err
