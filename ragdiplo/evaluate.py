@@ -242,7 +242,7 @@ def score_ranking(
             "id": qid, "question": beir.queries[qid], "passed": first is not None and first <= 10,
             "ndcg@10": round(ndcg_at_k(docs, qrels, 10), 6), "recall@100": round(recall_at_k(docs, qrels, 100), 6),
             "hit_rank": first, "relevant": sorted(d for d, g in qrels.items() if g > 0), "top": docs[:10],
-            "latency_ms": round(lat.get(qid, float("nan")), 3),
+            "latency_ms": round(lat[qid], 3) if qid in lat else None,
         })  # fmt: skip
     runs = [([d for d, _ in ranking.get(q, [])], beir.qrels[q]) for q in beir.queries]
     metrics: dict[str, float] = {"queries": len(runs)}

@@ -120,10 +120,13 @@ _QUESTION_WORDS = frozenset(
 
 def named_words(question: str) -> list[str]:
     """Capitalised words of a question other than its first word (capitalised
-    because it opens the sentence, as in "Roughly how much ...") and question
+    because it opens the sentence, as in "Roughly how much ...", unless it is an
+    acronym) and question
     words: the names it asks about. Only the capitalised parts of a hyphenated
     word count, so "NATO-style" names NATO, not "style"."""
-    parts = [p for w in re.findall(r"[^\W\d_][\w’'\-]*", question)[1:] for p in w.split("-")]
+    words = re.findall(r"[^\W\d_][\w’'\-]*", question)
+    words = words[1:] if words and not words[0].isupper() else words  # "NATO said what?" keeps NATO
+    parts = [p for w in words for p in w.split("-")]
     return [p for p in parts if p[:1].isupper() and p.lower() not in _QUESTION_WORDS]
 
 

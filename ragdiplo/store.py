@@ -111,6 +111,7 @@ class FaissStore:
         if self._source is not None:
             self._source.seek(0)
             self._index = faiss.deserialize_index(np.frombuffer(self._source.read(), dtype=np.uint8))
+            self._source.close()
             self._source = None
 
     def add(self, vectors: np.ndarray, passages: Sequence[Passage] | None = None) -> None:

@@ -37,6 +37,7 @@ def test_named_words_are_the_capitalised_names_not_question_words():
 def test_an_opening_word_and_the_lower_case_half_of_a_compound_are_not_names():
     assert named_words("Roughly how much aid did Kyiv get?") == ["Kyiv"]
     assert named_words("What NATO-style safeguard did Moscow accept?") == ["NATO", "Moscow"]
+    assert named_words("NATO said what to Kyiv?") == ["NATO", "Kyiv"]
 
 
 def test_a_name_the_corpus_never_mentions_is_flagged(qa):
