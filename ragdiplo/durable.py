@@ -54,12 +54,14 @@ def fsync_tree(folder: Path) -> None:
         fsync_path(path)
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Replace ``path`` by ``obj`` as JSON: readers see the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Replace ``path`` by ``text``: readers, and a run interrupted half-way, see
+    the old file or the new one, never a truncated one that parses."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=True, ensure_ascii=False)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -67,6 +69,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_path(path.parent)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Replace ``path`` by ``obj`` as JSON: readers see the old file or the new one."""
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False))
 
 
 def read_json_capped(path: Path, max_bytes: int, remedy: str) -> Any:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ._version import __version__
 from .datasets import BeirSet, Evidence, GoldQuestion, read_gold
+from .durable import atomic_write_text
 from .index import Index, corpus_hashes
 from .metrics import (
     aurc,
@@ -262,10 +263,8 @@ def score_ranking(
 def write_trec(ranking: dict[str, list[tuple[str, float]]], path: str | Path, tag: str = "ragdiplo") -> None:
     """A TREC run file, ``qid Q0 docid rank score tag``; scores are written in full
     precision so a reader re-sorting by score gets the same order."""
-    with open(path, "w", encoding="utf-8") as f:
-        for qid, docs in ranking.items():
-            for rank, (doc, value) in enumerate(docs, 1):
-                f.write(f"{qid} Q0 {doc} {rank} {value!r} {tag}\n")
+    lines = (f"{qid} Q0 {doc} {rank} {value!r} {tag}\n" for qid, docs in ranking.items() for rank, (doc, value) in enumerate(docs, 1))
+    atomic_write_text(path, "".join(lines))
 
 
 # -- reproducibility -------------------------------------------------------------------------------
@@ -315,10 +314,8 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 
 def write_json(doc: Any, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n")
 
 
 def write_jsonl(rows: list[dict[str, Any]], path: str | Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

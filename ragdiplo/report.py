@@ -14,6 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .durable import atomic_write_text
 from .evaluate import Evaluation
 from .index import Index
 
@@ -230,4 +231,4 @@ def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
 
 
 def write_report(path: str | Path, info: dict[str, Any], result: Evaluation, index: Index) -> None:
-    Path(path).write_text(render(info, result, index), encoding="utf-8")
+    atomic_write_text(path, render(info, result, index))
