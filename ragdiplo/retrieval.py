@@ -30,7 +30,8 @@ class RetrievalConfig:
     """How the two rankings are joined. The default, a convex combination with
     0.6 on the dense side, was chosen on BEIR SciFact's train split (nDCG@10
     0.734 against 0.719 for RRF; flat from 0.55 to 0.7) and the SQuAD dev-open
-    slice (hit@5 0.948 against 0.923)."""
+    slice (hit@5 0.948 against 0.923). ``rrf_k``, ``bm25_weight`` and
+    ``sentence_weight`` apply to RRF only; ``dense_weight`` to CONVEX only."""
 
     fusion: Fusion = Fusion.CONVEX
     rrf_k: int = 60
