@@ -184,11 +184,16 @@ def _date_part(question: str) -> re.Pattern[str] | None:
     return None
 
 
+APPOSITION_BONUS = 0.2
+
+
 def ranked_spans(question: str, sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     """Candidates the question does not already contain, nearest to the
     question's words first."""
     asked = set(terms(question))
-    positions = [m.start() for m in re.finditer(r"\w+", sentence) if set(terms(m.group())) & asked]
+    words = [m for m in re.finditer(r"\w+", sentence) if set(terms(m.group())) & asked]
+    positions = [m.start() for m in words]
+    ends = {m.end() for m in words}
     part = _date_part(question) if kind is AnswerType.DATE else None
     scored = []
     for s, e in candidates(sentence, kind):
@@ -200,7 +205,12 @@ def ranked_spans(question: str, sentence: str, kind: AnswerType) -> list[tuple[i
         if not sentence[s:e].strip() or (span_terms and span_terms <= asked):
             continue
         distance = min((min(abs(p - s), abs(p - e)) for p in positions), default=len(sentence))
-        scored.append((-distance / max(len(sentence), 1) - 0.3 * len(span_terms & asked), -s, (s, e)))
+        # a name right after the question's words is their apposition ("envoy, Steve Witkoff")
+        apposed = PATTERNS[kind] is PATTERNS[AnswerType.NAME] and any(
+            s - end <= 2 and not sentence[end:s].strip(" ,") for end in ends if end <= s
+        )
+        score = -distance / max(len(sentence), 1) - 0.3 * len(span_terms & asked) + APPOSITION_BONUS * apposed
+        scored.append((score, -s, (s, e)))
     scored.sort(reverse=True)
     return [span for *_, span in scored]
 

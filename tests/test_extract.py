@@ -46,3 +46,8 @@ def test_abbreviated_months_are_dates():
 
 def test_a_year_question_without_a_year_in_the_sentence_has_no_span():
     assert _answer("In what year was it signed?", "It was signed this week, on Thursday.") is None
+
+
+def test_a_name_in_apposition_to_the_question_s_words_wins_over_a_nearer_possessor():
+    sentence = "Trump’s special envoy, Steve Witkoff, indicated that talks would go on."
+    assert _answer("Who is the US special envoy?", sentence) == "Steve Witkoff"
