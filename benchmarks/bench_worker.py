@@ -139,14 +139,6 @@ def peer_cold(out: str, question: str) -> str | None:
 # -- jobs ----------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def build_job(system: str, corpus: str, out: str, questions_file: str, reps: int) -> dict[str, object]:
     os.makedirs(out, exist_ok=True)
     ask, stats = (ragdiplo_build if system == "ragdiplo" else peer_build)(corpus, out)
@@ -161,9 +153,11 @@ def build_job(system: str, corpus: str, out: str, questions_file: str, reps: int
             ask(q)
             times.append((time.perf_counter() - start) * 1000)
             cpu.append((time.process_time() - start_cpu) * 1000)
+    from ragdiplo.metrics import percentile  # after the build, so it does not weigh on what was measured
+
     result: dict[str, object] = dict(stats)
-    result.update(ask_p50_ms=percentile(times, 0.5), ask_p95_ms=percentile(times, 0.95), asks=len(times),
-                  ask_cpu_p50_ms=percentile(cpu, 0.5))
+    result.update(ask_p50_ms=percentile(times, 50), ask_p95_ms=percentile(times, 95), asks=len(times),
+                  ask_cpu_p50_ms=percentile(cpu, 50))
     if system == "ragdiplo":  # each question asked again right away, its vector remembered
         cached = []
         for q in questions:
@@ -171,7 +165,7 @@ def build_job(system: str, corpus: str, out: str, questions_file: str, reps: int
             start = time.perf_counter()
             ask(q, cached=True)
             cached.append((time.perf_counter() - start) * 1000)
-        result["ask_repeated_p50_ms"] = percentile(cached, 0.5)
+        result["ask_repeated_p50_ms"] = percentile(cached, 50)
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 

@@ -60,22 +60,28 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Replace ``path`` by ``text``: readers, and a run interrupted half-way, see
-    the old file or the new one, never a truncated one that parses."""
+def atomic_replace(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
+    """Make ``path`` by ``write(tmp)`` into a temporary sibling, fsynced, then one
+    rename: readers, and a run interrupted half-way, see the old file or the new
+    one, never a truncated one that parses."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        write(tmp)
         os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a written file gets the usual permissions
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     fsync_path(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Replace ``path`` by ``text`` atomically (see :func:`atomic_replace`)."""
+    atomic_replace(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

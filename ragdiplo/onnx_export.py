@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
-from .durable import atomic_write_json, fsync_path, read_json_capped, sha256_file
+from .durable import atomic_replace, atomic_write_json, read_json_capped, sha256_file
 from .errors import IndexCorruptError, ModelError
 
 FORMAT = "ragdiplo-onnx-export"
@@ -94,18 +93,8 @@ def _write_atomically(target: Path, name: str, record_name: str, source: dict[st
     """``write(tmp_path)`` makes the file; it becomes ``name`` by one rename, and its
     record (size, SHA-256, what it was made from) is replaced after it."""
     (target / record_name).unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=target)
-    os.close(fd)
-    os.chmod(tmp, 0o644)
-    try:
-        write(tmp)
-        fsync_path(Path(tmp))
-        os.replace(tmp, target / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_path(target)
     file = target / name
+    atomic_replace(file, lambda tmp: write(str(tmp)))
     record = {"format": FORMAT, "version": FORMAT_VERSION, "source": source,
               "bytes": file.stat().st_size, "sha256": sha256_file(file)}
     atomic_write_json(target / record_name, record)
