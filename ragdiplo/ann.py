@@ -7,8 +7,11 @@ passages the store therefore keeps an IVF-PQ index instead (FAISS's fast-scan
 variant: 96 4-bit codes, 48 bytes, and an 8-byte id a passage, scanned with SIMD
 lookups) and re-scores its best ``max(k, rerank)`` candidates
 exactly against the passage vectors the index keeps anyway
-(``passage_vectors.npy``, memory-mapped for big indexes): returned scores are
-exact inner products, and only the candidates' rows are read from disk.
+(``passage_vectors.npy``): returned scores are exact inner products. A big
+index leaves that file on disk and reads only the candidates' rows, with
+``pread`` (rowfile.py), as disk-resident ANN indexes such as DiskANN do: the
+codes are in RAM, the full vectors read per query, and the rows read are cached
+by the kernel's page cache, not kept in the process.
 It was chosen by measurement (README, section "Scale"): HNSW and IVF-SQ8 reach
 the same recall but need the full vectors or 8 times the codes in RAM, and
 plain 8-bit IVF-PQ needed 11 ms a query at 1M passages where fast scan needs 1.3.
@@ -29,6 +32,7 @@ import faiss
 import numpy as np
 
 from .errors import ConfigError
+from .rowfile import Vectors
 
 FLAT = "flat-ip"
 IVF_PQ = "ivf-pq-fastscan-rerank"
@@ -80,7 +84,7 @@ def _pq_m(dim: int, wanted_m: int) -> int:
     return next((m for m in range(min(wanted_m, dim), 1, -1) if dim % m == 0 and m % 2 == 0), 2)
 
 
-def train_ivfpq(vectors: np.ndarray, config: AnnConfig) -> tuple[faiss.Index, dict[str, Any]]:
+def train_ivfpq(vectors: Vectors, config: AnnConfig) -> tuple[faiss.Index, dict[str, Any]]:
     """An IVF-PQ index over ``vectors`` (rows = ids) and its parameters."""
     n, dim = vectors.shape
     nlist = int(max(1, min(round(np.sqrt(n)), n // 39 or 1)))  # FAISS wants >= 39 training rows a list
@@ -93,20 +97,20 @@ def train_ivfpq(vectors: np.ndarray, config: AnnConfig) -> tuple[faiss.Index, di
     index.cp.seed = index.pq.cp.seed = config.seed + 1234
     index.pq.cp.min_points_per_centroid = 1  # 16 centroids: a small corpus trains them well enough, unwarned
     index.train(train)
-    for start in range(0, n, 1 << 16):  # bounded copies of a memory-mapped array
+    for start in range(0, n, 1 << 16):  # bounded copies of vectors that may be on disk
         index.add(np.ascontiguousarray(vectors[start : start + (1 << 16)], dtype=np.float32))
     return index, {"nlist": nlist, "pq_m": m, "pq_bits": 4, "train_rows": len(train)}
 
 
 def rerank_search(
-    index: faiss.Index, vectors: np.ndarray, queries: np.ndarray, k: int, depth: int
+    index: faiss.Index, vectors: Vectors, queries: np.ndarray, k: int, depth: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` by exact inner product among the index's top-``depth`` candidates."""
     _, cands = index.search(queries, max(k, depth))
     scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
     rows = np.full((len(queries), k), -1, dtype=np.int64)
     for i, c in enumerate(cands):
-        c = np.sort(c[c >= 0])  # ascending rows: reads of a memory-mapped file in order
+        c = np.sort(c[c >= 0])  # ascending rows: ties go to the lower row
         exact = np.asarray(vectors[c], dtype=np.float32) @ queries[i]
         best = np.lexsort((c, -exact))[:k]
         scores[i, : len(best)], rows[i, : len(best)] = exact[best], c[best]
@@ -114,7 +118,7 @@ def rerank_search(
 
 
 def recall_at_10(
-    vectors: np.ndarray, search: Any, sample: int, seed: int, exact: tuple[np.ndarray, np.ndarray] | None = None
+    vectors: Vectors, search: Any, sample: int, seed: int, exact: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
     """Mean recall@10 of ``search(queries, k)`` against exact search, each sampled
     passage querying for its 10 nearest other passages (itself left out of both)."""
@@ -136,7 +140,7 @@ def recall_at_10(
     return float(np.mean(hits)), exact
 
 
-def build_ivfpq(vectors: np.ndarray, config: AnnConfig) -> tuple[faiss.Index, dict[str, Any]]:
+def build_ivfpq(vectors: Vectors, config: AnnConfig) -> tuple[faiss.Index, dict[str, Any]]:
     """The trained and filled index, with the smallest ``nprobe`` reaching the
     target recall; the parameters include the measured recall@10."""
     index, params = train_ivfpq(vectors, config)

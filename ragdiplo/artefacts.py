@@ -17,6 +17,7 @@ import numpy as np
 from .chunking import ChunkerConfig, segment_document
 from .embedding import Embedder
 from .errors import DocumentIdError
+from .rowfile import Vectors
 from .types import Document
 
 
@@ -26,8 +27,8 @@ class DocArtefacts:
 
     sentences: np.ndarray  # int64 (m, 2): start, end
     passages: np.ndarray  # int64 (n, 2): start, end
-    sentence_vectors: np.ndarray  # float32 (m, dim)
-    passage_vectors: np.ndarray  # float32 (n, dim)
+    sentence_vectors: Vectors  # float32 (m, dim); a RowFile window when taken from a loaded index
+    passage_vectors: Vectors  # float32 (n, dim)
 
 
 def canonical(documents: Iterable[Document]) -> tuple[list[Document], dict[str, str]]:

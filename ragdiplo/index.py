@@ -18,10 +18,12 @@ Layout of an index folder::
                              parameters and measured recall, ``ann`` the settings
         bm25/                bm25s arrays and JSON
 
-Big indexes are memory-mapped on load (``load_index(mmap=...)``): the FAISS
-file, the .npy arrays and BM25's arrays stay on disk and only the pages a
-query touches are read. For the same reason ``verify`` hashes big files only
-when asked: sizes are always checked (see ``load_index``).
+Big indexes stay on disk when loaded (``load_index(mmap=...)``): the FAISS
+file, the row arrays and BM25's arrays are memory-mapped, and the two vector
+files, by far the biggest, are read a few rows at a time with ``pread``
+(rowfile.py), so the rows a query reads do not stay in the process's memory.
+For the same reason ``verify`` hashes big files only when asked: sizes are
+always checked (see ``load_index``).
 
 Everything derived from a document depends only on its text, so it is kept per
 text (``DocArtefacts``) and an index is always assembled from those in one
@@ -64,6 +66,7 @@ from .ann import FLAT, AnnConfig
 from .doctable import MappedDocuments, read_documents
 from .lexical import BM25
 from .store import FaissStore, StoreConfig, StoreKind, VectorStore
+from .rowfile import RowFile, Vectors, save_rows
 from .types import Document, Passage
 
 FORMAT = "ragdiplo-index"
@@ -83,8 +86,8 @@ class Index:
     documents: Sequence[Document]  # one per distinct text, in id order (MappedDocuments when memory-mapped)
     passage_rows: np.ndarray  # int64 (n, 3): doc row, start, end
     sentence_rows: np.ndarray  # int64 (m, 3): doc row, start, end
-    passage_vectors: np.ndarray  # float32 (n, dim); kept so an update never re-embeds them
-    sentence_vectors: np.ndarray  # float32 (m, dim)
+    passage_vectors: Vectors  # float32 (n, dim); kept so an update never re-embeds them
+    sentence_vectors: Vectors  # float32 (m, dim); both a RowFile when loaded from disk with mmap
     store: VectorStore
     bm25: BM25
     model_id: str
@@ -140,7 +143,9 @@ class Index:
         return self.documents[d], s, e
 
     def artefacts(self) -> dict[str, DocArtefacts]:
-        """The per-text artefacts this index was assembled from, by text SHA-256."""
+        """The per-text artefacts this index was assembled from, by text SHA-256.
+        Their vectors are views (windows of a RowFile): nothing is read until an
+        update copies them into the new index."""
         rows = np.arange(len(self.documents) + 1)
         p = np.searchsorted(self.passage_rows[:, 0], rows)
         s = np.searchsorted(self.sentence_rows[:, 0], rows)
@@ -148,11 +153,15 @@ class Index:
             d.sha256: DocArtefacts(
                 self.sentence_rows[s[i] : s[i + 1], 1:],
                 self.passage_rows[p[i] : p[i + 1], 1:],
-                self.sentence_vectors[s[i] : s[i + 1]],
-                self.passage_vectors[p[i] : p[i + 1]],
+                _span(self.sentence_vectors, int(s[i]), int(s[i + 1])),
+                _span(self.passage_vectors, int(p[i]), int(p[i + 1])),
             )
             for i, d in enumerate(self.documents)
         }
+
+
+def _span(vectors: Vectors, start: int, stop: int) -> Vectors:
+    return vectors.window(start, stop) if isinstance(vectors, RowFile) else vectors[start:stop]
 
 
 _SHIFT = 40  # document row above, character offset below: offsets stay under 2**40
@@ -173,8 +182,16 @@ def default_chunker(
     return ChunkerConfig(size, overlap)
 
 
-def _rows(parts: list[np.ndarray], width: int, dtype: type) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, width), dtype=dtype)
+def _rows(parts: Sequence[Vectors], width: int, dtype: type) -> np.ndarray:
+    """The parts one under the other, copied in one by one: a part read from disk
+    (a RowFile window) is read only here, so an update of a big index holds its
+    vectors in RAM once, not once in parts and again joined."""
+    out = np.empty((sum(len(p) for p in parts), width), dtype=dtype)
+    at = 0
+    for part in parts:
+        out[at : at + len(part)] = part
+        at += len(part)
+    return out
 
 
 def assemble(
@@ -287,8 +304,8 @@ def _write_data(index: Index, folder: Path, config: StoreConfig, show_progress: 
             f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text}, ensure_ascii=False) + "\n")
     np.save(folder / "passages.npy", index.passage_rows, allow_pickle=False)
     np.save(folder / "sentences.npy", index.sentence_rows, allow_pickle=False)
-    np.save(folder / "passage_vectors.npy", index.passage_vectors, allow_pickle=False)
-    np.save(folder / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
+    save_rows(folder / "passage_vectors.npy", index.passage_vectors)
+    save_rows(folder / "sentence_vectors.npy", index.sentence_vectors)
     _write_store(index, folder, config, show_progress)
     index.bm25.save(folder / "bm25")
 
@@ -390,10 +407,12 @@ def load_index(
     million passages would take longer than the rest of loading. ``store`` may
     give another address for the Milvus collection the manifest names.
 
-    ``mmap`` maps the arrays, BM25 and the FAISS file instead of reading them, so
-    a big index need not fit in RAM; by default (None) an approximate index is
-    mapped and an exact one read. A mapped index is read-only on disk: updates
-    make new files, as always.
+    ``mmap`` leaves a big index on disk instead of reading it, so it need not fit
+    in RAM: the row arrays, BM25 and the FAISS file are memory-mapped, and the
+    vectors (``RowFile``) read a few rows at a time with ``pread``, which keeps
+    the rows queries read out of the process's RSS. By default (None) an
+    approximate index is left on disk and an exact one read. Such an index is
+    read-only on disk: updates make new files, as always.
 
     A writer may swap in a new generation and delete this one while it is being
     read; then the new one is read instead (a few times at most), so a reader
@@ -423,6 +442,12 @@ def _open_store(
     from .milvus_store import MilvusStore
 
     return MilvusStore.connect(config, int(manifest["dim"]), [index.passage(i) for i in range(len(index))], verify)
+
+
+def _load_vectors(file: Path, mmap: bool) -> Vectors:
+    """Vectors read whole, or left on disk and read by row when used (rowfile.py);
+    where ``pread`` is missing (Windows), memory-mapped instead."""
+    return RowFile(file) if mmap and hasattr(os, "pread") else _load_array(file, mmap)
 
 
 def _load_array(file: Path, mmap: bool) -> np.ndarray:
@@ -468,8 +493,8 @@ def _load_generation(
             documents=(MappedDocuments if mapped else read_documents)(data / "documents.jsonl"),
             passage_rows=_load_array(data / "passages.npy", mapped),
             sentence_rows=_load_array(data / "sentences.npy", mapped),
-            passage_vectors=_load_array(data / "passage_vectors.npy", mapped),
-            sentence_vectors=_load_array(data / "sentence_vectors.npy", mapped),
+            passage_vectors=_load_vectors(data / "passage_vectors.npy", mapped),
+            sentence_vectors=_load_vectors(data / "sentence_vectors.npy", mapped),
             store=FaissStore.create(int(manifest["dim"])),  # replaced below, once passages can be read
             bm25=BM25.load(data / "bm25", int(manifest["counts"]["passages"]), mmap=mapped),
             model_id=str(manifest["model_id"]),

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, IndexLoadError, IndexMismatchError
+from .rowfile import Vectors
 from .store import StoreConfig
 from .types import Passage
 
@@ -146,7 +147,7 @@ class MilvusStore:
 
     @classmethod
     def sync(
-        cls, config: StoreConfig, vectors: np.ndarray, passages: Sequence[Passage], *, show_progress: bool = False
+        cls, config: StoreConfig, vectors: Vectors, passages: Sequence[Passage], *, show_progress: bool = False
     ) -> MilvusStore:
         """Make the collection hold every passage (inserting only missing keys), creating
         it when absent; keys no longer used stay until ``prune``, so readers of the

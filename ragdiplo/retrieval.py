@@ -15,6 +15,7 @@ from enum import Enum
 import numpy as np
 
 from .index import Index
+from .rowfile import chunked_matmul
 from .types import Hit
 
 
@@ -53,7 +54,7 @@ def _sentence_ranked_passages(index: Index, query_vector: np.ndarray, n: int) ->
     A passage vector averages all its sentences, so one sentence that answers the
     question can drown among others about something else; its own vector does not.
     """
-    sims = index.sentence_vectors @ query_vector.reshape(-1)
+    sims = chunked_matmul(index.sentence_vectors, query_vector.reshape(-1))  # bounded reads of a RowFile
     keys = index.passage_rows[:, 0] * (1 << 40) + index.passage_rows[:, 1]
     order: list[int] = []
     seen: set[int] = set()

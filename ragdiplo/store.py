@@ -23,6 +23,7 @@ import numpy as np
 
 from .ann import FLAT, IVF_PQ, AnnConfig, build_ivfpq, rerank_search
 from .errors import ConfigError, IndexMismatchError
+from .rowfile import Vectors
 from .types import Passage
 
 
@@ -68,7 +69,7 @@ class FaissStore:
     def __init__(
         self,
         index: faiss.Index,
-        vectors: np.ndarray | None = None,
+        vectors: Vectors | None = None,
         info: dict[str, Any] | None = None,
         source: BinaryIO | None = None,
     ) -> None:
@@ -152,7 +153,7 @@ class FaissStore:
 
     @classmethod
     def load(
-        cls, path: Path, vectors: np.ndarray | None = None, info: dict[str, Any] | None = None, mmap: bool = False
+        cls, path: Path, vectors: Vectors | None = None, info: dict[str, Any] | None = None, mmap: bool = False
     ) -> FaissStore:
         """Open ``path``; ``info`` (the manifest's ``vector_index``) says its type,
         and an approximate index needs its ``vectors`` to re-rank with."""

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import gc
 import io
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ragdiplo import rowfile
+from ragdiplo.durable import file_record
+from ragdiplo.errors import IndexCorruptError
+from ragdiplo.index import MANIFEST, build_index, load_index, save_index
 from ragdiplo.rowfile import RowFile, chunked_matmul, save_rows
 
 
@@ -158,3 +163,21 @@ def test_a_bad_file_fails_when_opened(tmp_path, data, message):
     (tmp_path / "bad.npy").write_bytes(data)
     with pytest.raises(ValueError, match=message):
         RowFile(tmp_path / "bad.npy")
+
+
+def test_a_short_vector_file_is_corrupt_at_load(tmp_path):
+    """Even re-signed in the manifest (so the size check passes), a file holding
+    fewer rows than its header promises fails the load with the specific error."""
+    from conftest import TINY_DOCS, FakeEmbedder
+
+    from ragdiplo.types import Document
+
+    docs = [Document(name, text) for name, text in TINY_DOCS.items()]
+    root = save_index(build_index(docs, FakeEmbedder()), tmp_path / "idx")
+    manifest = json.loads((root / MANIFEST).read_text())
+    path = Path(root / manifest["data"] / "sentence_vectors.npy")
+    path.write_bytes(path.read_bytes()[:-4])
+    manifest["files"]["sentence_vectors.npy"] = file_record(path)
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="header promises"):
+        load_index(root, mmap=True)

@@ -14,6 +14,9 @@ from ragdiplo import index as index_module
 from ragdiplo.ann import FLAT, IVF_PQ, AnnConfig
 from ragdiplo.errors import ConfigError, IndexCorruptError
 from ragdiplo.index import MANIFEST, build_index, load_index, save_index
+from ragdiplo.qa import QAConfig, answer
+from ragdiplo.retrieval import Fusion, RetrievalConfig
+from ragdiplo.rowfile import RowFile
 from ragdiplo.store import FaissStore
 from ragdiplo.types import Document
 from ragdiplo.update import edit_index
@@ -125,8 +128,8 @@ def test_mmap_load_gives_the_same_results(corpus, fake_embedder, tmp_path, thres
     built = build_index(corpus, fake_embedder, ann=AnnConfig(exact_below=threshold))
     root = save_index(built, tmp_path / "idx")
     plain, mapped = load_index(root, mmap=False), load_index(root, mmap=True)
-    assert isinstance(mapped.passage_vectors, np.memmap) and isinstance(mapped.sentence_vectors, np.memmap)
-    assert not isinstance(plain.passage_vectors, np.memmap)
+    assert isinstance(mapped.passage_vectors, RowFile) and isinstance(mapped.sentence_vectors, RowFile)
+    assert not isinstance(plain.passage_vectors, RowFile)
     _same_search(plain, mapped, built.passage_vectors[::7])
     _same_search(built, mapped, built.passage_vectors[::7])
     for question in ("wheat harvest drought", "judge trial verdict"):
@@ -136,7 +139,22 @@ def test_mmap_load_gives_the_same_results(corpus, fake_embedder, tmp_path, thres
     assert mapped.documents[-1] == plain.documents[-1] and mapped.aliases("doc001.txt") == ()
     # by default an approximate index is mapped and an exact one read
     default = load_index(root)
-    assert isinstance(default.passage_vectors, np.memmap) == (threshold == 100)
+    assert isinstance(default.passage_vectors, RowFile) == (threshold == 100)
+
+
+@pytest.mark.parametrize(
+    "retrieval",
+    [RetrievalConfig(), RetrievalConfig(Fusion.DENSE), RetrievalConfig(Fusion.RRF, sentence_weight=0.5)],
+)
+def test_answers_read_from_disk_equal_answers_read_into_ram(saved, fake_embedder, retrieval):
+    """Vectors read by row (RowFile) are the stored bytes, so every answer, score
+    and citation is the same as with the whole index in RAM."""
+    on_disk, in_ram = load_index(saved, mmap=True), load_index(saved, mmap=False)
+    assert isinstance(on_disk.sentence_vectors, RowFile) and isinstance(in_ram.sentence_vectors, np.ndarray)
+    config = QAConfig(retrieval=retrieval)
+    for question in ("What did the wheat harvest lose to drought?", "Who heard the appeal in court?", "dock cargo"):
+        vector = fake_embedder.embed([question])[0]
+        assert answer(on_disk, question, vector, config=config) == answer(in_ram, question, vector, config=config)
 
 
 def test_mapped_store_is_copied_before_a_change(saved, approx, tmp_path):
