@@ -19,12 +19,15 @@ What it makes (all from fixed seeds, nothing downloaded):
 
 Then, as a user of the library would: ``FaissStore.build`` (the index type is
 chosen by size), ``BM25.build``, ``save_index``; and in a fresh process (so the
-build's memory does not count) ``load_index`` (memory-mapped: the index is
-approximate), dense search and the hybrid retrieval path with the sentence
-vectors answer scoring reads. Reported: index type and parameters, build times,
-recall@10 against exact search, single-query warm latency p50/p95, and peak RSS
-of the loading and searching process per passage (file-backed pages that the
-process touched count: they are part of VmHWM).
+build's memory does not count) ``load_index`` (left on disk, as the index is
+approximate: vectors read by row, the rest memory-mapped), dense search and the
+hybrid retrieval path with the sentence vectors answer scoring reads. Reported:
+index type and parameters, build times, recall@10 against exact search,
+single-query warm latency p50/p95, and peak RSS of the loading and searching
+process per passage (file-backed pages the process mapped and touched count:
+they are part of VmHWM), with the resident pages of each mapped file at the end.
+``--reuse`` measures an index built before; with ``--json`` naming that run's
+results, its build figures and load averages are kept and the rest replaced.
 """
 
 from __future__ import annotations
@@ -225,6 +228,19 @@ def status() -> dict[str, float]:
     return fields
 
 
+def mapped_rss() -> dict[str, float]:
+    """Resident MB of each memory-mapped file (1 MB or more), from /proc/self/smaps."""
+    sizes: dict[str, float] = {}
+    name = None
+    for line in open("/proc/self/smaps"):
+        head = line.split()
+        if "-" in head[0] and len(head) >= 5:  # a mapping's first line: range perms offset dev inode [path]
+            name = os.path.basename(head[5]) if len(head) > 5 and head[5].startswith("/") else None
+        elif head[0] == "Rss:" and name:
+            sizes[name] = sizes.get(name, 0.0) + int(head[1]) / 1024
+    return {k: round(v, 1) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]) if v >= 1}
+
+
 def percentiles(times: list[float]) -> tuple[float, float]:
     ms = np.array(times) * 1e3
     return round(float(np.percentile(ms, 50)), 3), round(float(np.percentile(ms, 95)), 3)
@@ -265,6 +281,7 @@ def serve(work: Path) -> dict[str, object]:
         times.append(time.perf_counter() - t)
     out["hybrid_p50_ms"], out["hybrid_p95_ms"] = percentiles(times)
     out["rss_end"] = status()
+    out["mapped_rss_end_mb"] = mapped_rss()
     out["peak_rss_mb"] = out["rss_end"]["VmHWM"]  # not ru_maxrss: Linux carries it over from the forking parent
     return out
 
@@ -298,10 +315,11 @@ def main() -> None:
     out: dict[str, object] = {"passages": n, "machine": machine(), "loadavg_start": loadavg()}
     out["omp_wait_policy"] = os.environ["OMP_WAIT_POLICY"]
     if args.reuse and args.json and args.json.is_file():  # keep the build figures of the run that built it
-        out = {**json.loads(args.json.read_text()), "loadavg_start": loadavg()}
+        out = {**json.loads(args.json.read_text()), "reused_build": True}
     if not args.reuse:
         build(n, args.workdir, out, args.exact_below)
-    out["build_loadavg"] = loadavg()
+        out["build_loadavg"] = loadavg()
+    out["serve_loadavg_start"] = loadavg()
     evict(args.workdir / "index")
     cmd = [sys.executable, __file__, "--serve", "--workdir", str(args.workdir)]
     run = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
