@@ -65,8 +65,8 @@ from .errors import ConfigError, CorpusError, IndexCorruptError, IndexLoadError,
 from .ann import FLAT, AnnConfig
 from .doctable import MappedDocuments, read_documents
 from .lexical import BM25
-from .store import FaissStore, StoreConfig, StoreKind, VectorStore
 from .rowfile import RowFile, Vectors, save_rows
+from .store import FaissStore, StoreConfig, StoreKind, VectorStore
 from .types import Document, Passage
 
 FORMAT = "ragdiplo-index"

@@ -157,6 +157,13 @@ def test_answers_read_from_disk_equal_answers_read_into_ram(saved, fake_embedder
         assert answer(on_disk, question, vector, config=config) == answer(in_ram, question, vector, config=config)
 
 
+def test_an_index_read_from_disk_saves_the_same_files(saved, tmp_path):
+    """Saving copies the vector files in chunks (save_rows), byte for byte as np.save writes them."""
+    copy = save_index(load_index(saved, mmap=True), tmp_path / "copy")
+    for name in ("passage_vectors.npy", "sentence_vectors.npy", "passages.faiss", "passages.npy"):
+        assert (_data(copy) / name).read_bytes() == (_data(saved) / name).read_bytes()
+
+
 def test_mapped_store_is_copied_before_a_change(saved, approx, tmp_path):
     mapped = load_index(saved, mmap=True)
     copy = tmp_path / "copy.faiss"
