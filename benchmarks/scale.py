@@ -249,8 +249,8 @@ def percentiles(times: list[float]) -> tuple[float, float]:
 def serve(work: Path) -> dict[str, object]:
     """Load the saved index memory-mapped, then time searches; prints JSON."""
     out: dict[str, object] = {}
-    import ragdiplo.index  # noqa: F401  (imports first, so their memory is measured on its own)
-    from ragdiplo.index import load_index
+    import ragdiplo.loading  # noqa: F401  (imports first, so their memory is measured on its own)
+    from ragdiplo.loading import load_index
     from ragdiplo.retrieval import rank_rows
 
     queries, truth = np.load(work / "queries.npy"), np.load(work / "truth.npy")

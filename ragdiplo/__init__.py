@@ -22,7 +22,8 @@ _MODULE_OF = {
     "IndexLoadError": "errors", "IndexLockedError": "errors", "IndexMismatchError": "errors",
     "IndexNotFoundError": "errors", "IndexWriteError": "errors", "ModelError": "errors", "QuestionError": "errors",
     "RagdiploError": "errors",
-    "Index": "index", "build_index": "index", "load_index": "index", "save_index": "index",
+    "Index": "index", "build_index": "index", "save_index": "index",
+    "load_index": "loading",
     "FaissStore": "store", "StoreConfig": "store", "StoreKind": "store", "VectorStore": "store",
     "Changes": "update", "add_documents": "update", "delete_documents": "update", "edit_index": "update",
     "sync_documents": "update", "update_documents": "update",
@@ -54,7 +55,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from .errors import ConfigError, CorpusError, DocumentIdError, IndexCorruptError, IndexLoadError
     from .errors import IndexLockedError, IndexMismatchError, IndexNotFoundError, IndexWriteError, ModelError
     from .errors import QuestionError, RagdiploError
-    from .index import Index, build_index, load_index, save_index
+    from .index import Index, build_index, save_index
+    from .loading import load_index
     from .onnx_embedding import OnnxEmbedder
     from .pipeline import QA
     from .qa import Calibration, QAConfig

@@ -49,7 +49,7 @@ def _embedder(args: argparse.Namespace) -> Any:
 
     model_id = None
     if getattr(args, "command", None) == "index":
-        from .index import read_manifest
+        from .loading import read_manifest
 
         try:
             model_id = read_manifest(args.index).get("model_id")
@@ -120,7 +120,7 @@ def resolve_k(k: int | None, size: int) -> int:
 
 def open_qa(args: argparse.Namespace) -> Any:
     """Load the index; the default one is built from seeds/ when missing."""
-    from .index import load_index
+    from .loading import load_index
     from .pipeline import QA
 
     try:
@@ -242,7 +242,8 @@ def _dataset_qa(args: argparse.Namespace, documents: list[Any]) -> Any:
     """The index of a SQuAD or BEIR input's own documents: in memory, or in the
     folder given with ``--index`` (built there once, then reused). The default
     index/ is never touched, and a folder holding other documents is refused."""
-    from .index import build_index, load_index, read_manifest
+    from .index import build_index
+    from .loading import load_index, read_manifest
     from .pipeline import QA
     from .update import edit_index
 

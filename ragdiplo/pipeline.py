@@ -11,7 +11,8 @@ import numpy as np
 from .chunking import ChunkerConfig
 from .corpus import load_corpus
 from .embedding import Embedder, default_embedder, query_embedder
-from .index import Index, build_index, check_compatible, load_index, save_index
+from .index import Index, build_index, check_compatible, save_index
+from .loading import load_index
 from .qa import QAConfig, answer, check_question
 from .reader import Reader
 from .types import Answer

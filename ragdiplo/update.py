@@ -23,7 +23,8 @@ from .chunking import ChunkerConfig
 from .durable import DEFAULT_LOCK_TIMEOUT, write_lock
 from .embedding import Embedder
 from .errors import DocumentIdError, IndexLoadError, IndexMismatchError, IndexNotFoundError
-from .index import Index, assemble, check_chunker, load_index, save_locked, store_config
+from .index import Index, assemble, check_chunker, save_locked, store_config
+from .loading import load_index
 from .store import StoreConfig
 from .types import Document
 

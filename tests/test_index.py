@@ -12,7 +12,8 @@ from conftest import FakeEmbedder
 from ragdiplo.chunking import ChunkerConfig
 from ragdiplo.corpus import load_corpus
 from ragdiplo.errors import IndexLoadError, IndexMismatchError, IndexNotFoundError, IndexWriteError
-from ragdiplo.index import FORMAT_VERSION, MANIFEST, build_index, check_compatible, load_index, save_index
+from ragdiplo.index import FORMAT_VERSION, MANIFEST, build_index, check_compatible, save_index
+from ragdiplo.loading import load_index
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from conftest import TINY_DOCS, FakeEmbedder
 from ragdiplo import cli
 from ragdiplo.corpus import load_corpus
 from ragdiplo.errors import ConfigError, IndexMismatchError
-from ragdiplo.index import MANIFEST, build_index, load_index, save_index
+from ragdiplo.index import MANIFEST, build_index, save_index
+from ragdiplo.loading import load_index
 from ragdiplo.pipeline import QA
 from ragdiplo.store import DEFAULT_COLLECTION, FaissStore, StoreConfig, StoreKind, normalise_uri
 from ragdiplo.types import Document, Passage

@@ -15,7 +15,8 @@ import pytest
 from ragdiplo import rowfile
 from ragdiplo.durable import file_record
 from ragdiplo.errors import IndexCorruptError
-from ragdiplo.index import MANIFEST, build_index, load_index, save_index
+from ragdiplo.index import MANIFEST, build_index, save_index
+from ragdiplo.loading import load_index
 from ragdiplo.rowfile import RowFile, chunked_matmul, save_rows
 
 

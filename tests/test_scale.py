@@ -11,9 +11,11 @@ import pytest
 
 from ragdiplo import ann as ann_module
 from ragdiplo import index as index_module
+from ragdiplo import loading as loading_module
 from ragdiplo.ann import FLAT, IVF_PQ, AnnConfig
 from ragdiplo.errors import ConfigError, IndexCorruptError
-from ragdiplo.index import MANIFEST, build_index, load_index, save_index
+from ragdiplo.index import MANIFEST, build_index, save_index
+from ragdiplo.loading import load_index
 from ragdiplo.qa import QAConfig, answer
 from ragdiplo.retrieval import Fusion, RetrievalConfig
 from ragdiplo.rowfile import RowFile
@@ -222,7 +224,7 @@ def test_big_files_are_hashed_on_demand(saved, monkeypatch):
     path.write_bytes(bytes(data))
     with pytest.raises(IndexCorruptError, match="checksum mismatch"):
         load_index(saved)
-    monkeypatch.setattr(index_module, "HASH_ALWAYS_BELOW", path.stat().st_size)
+    monkeypatch.setattr(loading_module, "HASH_ALWAYS_BELOW", path.stat().st_size)
     load_index(saved)  # big file: not hashed by default
     with pytest.raises(IndexCorruptError, match="checksum mismatch"):
         load_index(saved, verify=True)

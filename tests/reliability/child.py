@@ -22,7 +22,8 @@ from conftest import FakeEmbedder
 
 from ragdiplo import cli
 from ragdiplo.durable import write_lock
-from ragdiplo.index import load_index, save_index
+from ragdiplo.index import save_index
+from ragdiplo.loading import load_index
 from ragdiplo.types import Document
 from ragdiplo.update import edit_index
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import FakeEmbedder
 
 from ragdiplo import cli
-from ragdiplo.index import load_index
+from ragdiplo.loading import load_index
 
 from .helpers import child, one_line_error, snapshot
 

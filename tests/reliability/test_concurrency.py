@@ -10,7 +10,8 @@ from conftest import FakeEmbedder
 
 from ragdiplo import cli
 from ragdiplo.errors import IndexLockedError
-from ragdiplo.index import build_index, load_index, save_index
+from ragdiplo.index import build_index, save_index
+from ragdiplo.loading import load_index
 from ragdiplo.types import Document
 from ragdiplo.update import edit_index
 

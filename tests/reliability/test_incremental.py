@@ -14,7 +14,8 @@ from ragdiplo import cli
 from ragdiplo.chunking import ChunkerConfig
 from ragdiplo.corpus import load_corpus
 from ragdiplo.errors import ConfigError, DocumentIdError, IndexCorruptError, IndexMismatchError
-from ragdiplo.index import MANIFEST, build_index, load_index, save_index
+from ragdiplo.index import MANIFEST, build_index, save_index
+from ragdiplo.loading import load_index
 from ragdiplo.types import Document
 from ragdiplo.update import add_documents, delete_documents, edit_index, sync_documents, update_documents
 

@@ -11,7 +11,8 @@ from conftest import FakeEmbedder
 
 from ragdiplo import cli
 from ragdiplo.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from ragdiplo.index import FORMAT_VERSION, MANIFEST, load_index
+from ragdiplo.index import FORMAT_VERSION, MANIFEST
+from ragdiplo.loading import load_index
 
 from .helpers import one_line_error
 

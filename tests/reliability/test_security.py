@@ -19,7 +19,8 @@ from ragdiplo import cli, repl
 from ragdiplo.corpus import load_corpus
 from ragdiplo.durable import file_record
 from ragdiplo.errors import CorpusError, IndexCorruptError
-from ragdiplo.index import MANIFEST, MAX_MANIFEST_BYTES, build_index, load_index, save_index
+from ragdiplo.index import MANIFEST, build_index, save_index
+from ragdiplo.loading import MAX_MANIFEST_BYTES, load_index
 from ragdiplo.pipeline import QA
 
 from .helpers import one_line_error
