@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 _MODULE_OF = {
+    "AnnConfig": "ann",
     "ChunkerConfig": "chunking", "chunk_document": "chunking",
     "load_corpus": "corpus",
     "Backend": "embedding", "Embedder": "embedding", "SentenceTransformerEmbedder": "embedding",
@@ -49,6 +50,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time
+    from .ann import AnnConfig
     from .chunking import ChunkerConfig, chunk_document
     from .corpus import load_corpus
     from .embedding import Backend, Embedder, SentenceTransformerEmbedder, default_embedder
@@ -72,6 +74,7 @@ __all__ = [
     "Reader",
     "ReaderSpan",
     "TransformersReader",
+    "AnnConfig",
     "Answer",
     "Backend",
     "Changes",
