@@ -41,21 +41,27 @@ def store_option(args: argparse.Namespace) -> Any:
 
 
 def _embedder(args: argparse.Namespace) -> Any:
-    """The default backend (ONNX Runtime, or ``$RAGDIPLO_BACKEND``), except that
-    ``ragdiplo index`` on an existing index keeps the backend it was built with,
-    so an update never mixes vectors of two backends. Questions use the default
-    one on any index of the same model (the vectors agree within 2e-7)."""
-    from .embedding import backend_of, default_embedder
+    """The model for this command. Building uses the default backend (OpenVINO,
+    or ``$RAGDIPLO_BACKEND``), except that ``ragdiplo index`` on an existing
+    index keeps the backend it was built with, so an update never mixes vectors
+    of two backends. Other commands on an existing index only embed questions:
+    ``query_embedder``, the quickest to start."""
+    from .embedding import backend_of, default_embedder, query_embedder
 
     model_id = None
-    if getattr(args, "command", None) == "index":
+    index = getattr(args, "index", None)
+    if index is not None and (Path(index) / "manifest.json").is_file():
         from .loading import read_manifest
 
         try:
-            model_id = read_manifest(args.index).get("model_id")
+            model_id = read_manifest(index).get("model_id")
         except RagdiploError:
             pass
-    return default_embedder(args.model, backend_of(model_id) if isinstance(model_id, str) else None)
+    if not isinstance(model_id, str):
+        return default_embedder(args.model)
+    if getattr(args, "command", None) == "index":
+        return default_embedder(args.model, backend_of(model_id))
+    return query_embedder(model_id, args.model)
 
 
 def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:

@@ -13,18 +13,24 @@ vectors still record which backend made them (``model_id`` ends in ``+onnx``),
 so an index is never updated with vectors of another backend and an update stays
 identical to a full rebuild bit for bit; ``query_ids`` says which indexes its
 question vectors are exact enough to search.
+
+Texts are never padded: a batch holds texts of one token count only. A text's
+vector then depends on its own tokens alone, bit for bit, whatever else is in the
+call (tested), so the index embeds many documents per call and still gives an
+update exactly what a rebuild gives (``batch_invariant``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .embedding import DEFAULT_MODEL_ID, ONNX_SUFFIX, default_model_path, normalize
+from .embedding import DEFAULT_MODEL_ID, ONNX_SUFFIX, default_model_path, normalize, same_model_ids
 from .errors import ModelError
 
 def supports(folder: Path) -> bool:
@@ -57,7 +63,11 @@ class OnnxEmbedder:
     the cores this process may use; on an idle 2-core machine two threads embed
     a build's batches a third faster than one, with identical vectors, while on
     a machine crowded by other jobs ``threads=1`` is faster; see README,
-    Performance)."""
+    Performance). ``batch_tokens`` caps the tokens of a batch (default: what
+    measured fastest for the runtime)."""
+
+    batch_invariant = True  # a text's vector does not depend on the other texts of a call
+    default_batch_tokens = 512  # a 200-token passage a batch keeps ONNX Runtime's activations in cache
 
     def __init__(
         self,
@@ -65,7 +75,7 @@ class OnnxEmbedder:
         *,
         threads: int | None = None,
         batch_size: int = 32,
-        batch_tokens: int = 512,
+        batch_tokens: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         folder = default_model_path() if model is None else Path(model)
@@ -77,20 +87,29 @@ class OnnxEmbedder:
         from .onnx_export import ensure_export
 
         base = DEFAULT_MODEL_ID if model is None else folder.name
-        self.model_id = base + ONNX_SUFFIX
-        self.query_ids = frozenset({base, self.model_id})
         self.batch_size = batch_size
-        self.batch_tokens = batch_tokens
+        self.batch_tokens = batch_tokens or self.default_batch_tokens
         self.max_tokens = _max_seq_length(folder) - 2
         self._tokenizer = _load_tokenizer(folder, self.max_tokens + 2)
         self._span_tokenizer = _load_tokenizer(folder, None)
-        self._session = _load_session(ensure_export(folder, cache_dir), threads or _usable_cores())
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self.dim = int(self._session.get_outputs()[0].shape[-1])
+        self._infer, self.dim, suffix = self._open(ensure_export(folder, cache_dir), threads or _usable_cores())
+        self.model_id = base + suffix
+        self.query_ids = same_model_ids(base)
+
+    def _open(self, path: Path, threads: int) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], int, str]:
+        """The runtime: a function from the graph's inputs to its last hidden
+        state, the vector dimension, and the model-id suffix of its vectors."""
+        session = _load_session(path, threads)
+        inputs = {i.name for i in session.get_inputs()}
+
+        def infer(feed: dict[str, np.ndarray]) -> np.ndarray:
+            return session.run(None, {k: v for k, v in feed.items() if k in inputs})[0]
+
+        return infer, int(session.get_outputs()[0].shape[-1]), ONNX_SUFFIX
 
     def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
-        """Embed in batches of similar length (sorted by token count), so little
-        of each batch is padding; rows come back in the order given."""
+        """Embed in batches of texts of equal token count; rows come back in the
+        order given."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -100,30 +119,25 @@ class OnnxEmbedder:
         return normalize(out)
 
     def _batches(self, lengths: list[int]) -> list[np.ndarray]:
-        """Rows sorted by length, cut into batches of at most ``batch_size`` texts
-        and ``batch_tokens`` padded tokens: small batches of long texts keep the
-        activations in the CPU's caches (a third less CPU time on the seeds' texts)."""
-        order = np.argsort(lengths, kind="stable")
-        batches, start = [], 0
-        for end in range(1, len(order) + 1):
-            full = end - start > self.batch_size or (end - start) * lengths[order[end - 1]] > self.batch_tokens
-            if full and end - 1 > start:
-                batches.append(order[start : end - 1])
-                start = end - 1
-        batches.append(order[start:])
+        """Rows grouped by token count, each group cut into batches of at most
+        ``batch_size`` texts and ``batch_tokens`` tokens. No batch is padded:
+        padding changes the shapes of the model's sums, and with them the last
+        bits of a vector (in bfloat16 the third decimal), so a padded text's
+        vector would depend on its neighbours in the call."""
+        counts = np.asarray(lengths, dtype=np.int64)
+        order = np.argsort(counts, kind="stable")
+        batches: list[np.ndarray] = []
+        for group in np.split(order, np.flatnonzero(np.diff(counts[order])) + 1):
+            if len(group):
+                step = max(1, min(self.batch_size, self.batch_tokens // max(1, int(counts[group[0]]))))
+                batches.extend(group[i : i + step] for i in range(0, len(group), step))
         return batches
 
     def _run(self, encodings: list[Any]) -> np.ndarray:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for i, e in enumerate(encodings):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
-        weights = mask[:, :, None].astype(np.float32)
-        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)  # one token count: no padding
+        mask = np.ones_like(ids)
+        hidden = self._infer({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        return hidden.mean(axis=1)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         enc = self._span_tokenizer.encode(text, add_special_tokens=False)

@@ -24,6 +24,7 @@ class FakeEmbedder:
     similar, and no model, network or torch is needed."""
 
     model_id = "fake-hash-64"
+    batch_invariant = True  # each row depends on its own text only: documents may share calls
     dim = 64
     max_tokens = 64
 
@@ -102,3 +103,11 @@ def onnx_embedder():
     from ragdiplo.onnx_embedding import OnnxEmbedder
 
     return OnnxEmbedder()
+
+
+@pytest.fixture(scope="session")
+def openvino_embedder():
+    """The bundled model run by OpenVINO (bfloat16 where the CPU has it)."""
+    from ragdiplo.openvino_embedding import OpenVinoEmbedder
+
+    return OpenVinoEmbedder()

@@ -1,4 +1,4 @@
-"""The ONNX Runtime backend against the real bundled model (marked integration)."""
+"""The ONNX Runtime and OpenVINO backends against the real bundled model (marked integration)."""
 
 from __future__ import annotations
 
@@ -44,15 +44,48 @@ def test_onnx_vectors_and_tokens_equal_sentence_transformers(onnx_embedder, real
     assert onnx_embedder.max_tokens == real_embedder.max_tokens and onnx_embedder.dim == real_embedder.dim
 
 
-def test_rows_do_not_depend_on_order_or_batch(onnx_embedder):
-    texts = _seed_texts(onnx_embedder)[:40]
-    whole = onnx_embedder.embed(texts)
-    backwards = onnx_embedder.embed(texts[::-1])[::-1]
-    assert np.abs(whole - backwards).max() < 1e-6
-    assert onnx_embedder.embed([]).shape == (0, 384)
+@pytest.fixture(params=["onnx", "openvino"])
+def runtime_embedder(request):
+    return request.getfixturevalue(f"{request.param}_embedder")
 
 
-def test_update_with_onnx_equals_a_full_rebuild_bit_for_bit(onnx_embedder):
+def test_a_vector_depends_on_its_own_text_only_bit_for_bit(runtime_embedder):
+    """What lets documents share embedding calls: a text gets the same bits alone,
+    in another order, and among texts of every length."""
+    e = runtime_embedder
+    texts = _seed_texts(e)[:40] + ["Starmer.", "Trump and Starmer.", "Trump and Starmer."]
+    whole = e.embed(texts)
+    assert np.array_equal(whole, e.embed(texts[::-1])[::-1])
+    for i in (0, 7, 39, 40, 41):
+        assert np.array_equal(e.embed([texts[i]])[0], whole[i])
+    assert np.array_equal(whole[41], whole[42])
+    assert e.embed([]).shape == (0, 384)
+    assert e.batch_invariant
+
+
+def test_openvino_vectors_agree_with_onnx_runtime(openvino_embedder, onnx_embedder):
+    texts = _seed_texts(onnx_embedder)
+    ours, exact = openvino_embedder.embed(texts), onnx_embedder.embed(texts)
+    assert ours.dtype == np.float32 and np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    bf16 = openvino_embedder.model_id.endswith("+openvino-bf16")
+    assert float((ours * exact).sum(axis=1).min()) > (0.9999 if bf16 else 0.999999)
+    assert openvino_embedder.query_ids == onnx_embedder.query_ids
+    assert openvino_embedder.token_spans(texts[0]) == onnx_embedder.token_spans(texts[0])
+
+
+def test_an_openvino_index_answers_as_an_onnx_runtime_one(openvino_embedder, onnx_embedder):
+    """Built in bfloat16, asked with ONNX Runtime's question vectors (what QA.load does)."""
+    docs = load_corpus(REPO / "seeds")
+    fast, exact = build_index(docs, openvino_embedder), build_index(docs, onnx_embedder)
+    for q in (BACKSTOP, "How long was the partial truce proposed by Macron and Starmer?", "Who is Mark Rutte?"):
+        a, b = QA(fast, onnx_embedder).ask(q), QA(exact, onnx_embedder).ask(q)
+        assert (a.text, [(c.doc_id, c.start) for c in a.citations]) == (b.text, [(c.doc_id, c.start) for c in b.citations])
+        # the passages answers are read from; near-ties further down may swap
+        assert [h.passage for h in a.retrieved[:5]] == [h.passage for h in b.retrieved[:5]]
+
+
+def test_update_equals_a_full_rebuild_bit_for_bit(runtime_embedder):
+    onnx_embedder = runtime_embedder
     docs = load_corpus(REPO / "seeds")[:3]
     index, _ = add_documents(build_index(docs[:2], onnx_embedder), docs[2:], onnx_embedder)
     changed = Document(docs[0].id, docs[0].text + "\nA sentence added later, about the backstop.\n")

@@ -75,7 +75,9 @@ def test_backends_search_each_others_indexes_but_not_another_models(tmp_path):
         check_compatible(SimpleNamespace(model_id="other-model", dim=8), onnx, tmp_path)
     with pytest.raises(IndexMismatchError):
         check_compatible(torch_index, _embedder(base + "+onnx", {base, base + "+onnx"}, dim=16), tmp_path)
-    assert [backend_of(m) for m in (base, base + "+onnx")] == [Backend.TORCH, Backend.ONNX]
+    ids = (base, base + "+onnx", base + "+openvino", base + "+openvino-bf16")
+    assert [backend_of(m) for m in ids] == [Backend.TORCH, Backend.ONNX, Backend.OPENVINO, Backend.OPENVINO]
+    check_compatible(SimpleNamespace(model_id=base + "+openvino-bf16", dim=8), _embedder(base + "+onnx", set(ids)), tmp_path)
 
 
 @pytest.fixture
@@ -144,7 +146,7 @@ def test_a_failed_export_leaves_no_file_and_no_record(monkeypatch, fake_export):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_batches_are_length_sorted_and_within_both_limits(seed):
+def test_batches_hold_one_token_count_within_both_limits(seed):
     import numpy as np
 
     from ragdiplo.onnx_embedding import OnnxEmbedder
@@ -157,5 +159,33 @@ def test_batches_are_length_sorted_and_within_both_limits(seed):
     assert sorted(rows.tolist()) == list(range(60))
     assert [lengths[i] for i in rows] == sorted(lengths)
     for b in batches:
+        assert len({lengths[i] for i in b}) == 1  # never padded
         assert len(b) <= 8
-        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
+        assert len(b) == 1 or len(b) * lengths[b[0]] <= 100
+    assert e._batches([]) == []
+
+
+def test_documents_sharing_calls_get_what_one_call_each_gives(fake_embedder, monkeypatch):
+    """The grouped path (a batch-invariant embedder) and the one-call-per-document
+    path make the same artefacts; calls hold about TEXTS_PER_CALL texts."""
+    import numpy as np
+
+    from ragdiplo import artefacts
+    from ragdiplo.chunking import ChunkerConfig
+    from ragdiplo.types import Document
+
+    docs = [Document(f"d{i}", f"Sentence {i} about Starmer. Another one on Trump {i % 3}. Same line.") for i in range(30)]
+    calls = []
+    embed = fake_embedder.embed
+    monkeypatch.setattr(fake_embedder, "embed", lambda texts, **kw: calls.append(len(texts)) or embed(texts))
+    monkeypatch.setattr(artefacts, "TEXTS_PER_CALL", 20)
+    grouped = artefacts.segment_and_embed(docs, fake_embedder, ChunkerConfig(max_tokens=8, overlap_tokens=0))
+    assert len(calls) < len(docs) and sum(calls) < 4 * len(docs)  # "Same line." is embedded once
+    monkeypatch.setattr(type(fake_embedder), "batch_invariant", False)
+    calls.clear()
+    single = artefacts.segment_and_embed(docs, fake_embedder, ChunkerConfig(max_tokens=8, overlap_tokens=0))
+    assert len(calls) == len(docs)
+    assert grouped.keys() == single.keys()
+    for key, a in grouped.items():
+        b = single[key]
+        assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)

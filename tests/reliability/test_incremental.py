@@ -226,8 +226,10 @@ def test_unreadable_index_is_not_edited_piecemeal(tiny_corpus, tmp_path):
 
 
 class BatchSensitive(FakeEmbedder):
-    """Like real models, whose output for a text can change in the last bits with
-    the other texts of its batch (padding changes the shapes of the sums)."""
+    """Like sentence-transformers, whose output for a text can change in the last
+    bits with the other texts of its batch (padding changes the shapes of the sums)."""
+
+    batch_invariant = False
 
     def embed(self, texts, *, show_progress=False):
         out = super().embed(texts)
