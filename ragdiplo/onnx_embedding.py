@@ -14,10 +14,11 @@ so an index is never updated with vectors of another backend and an update stays
 identical to a full rebuild bit for bit; ``query_ids`` says which indexes its
 question vectors are exact enough to search.
 
-Texts are never padded: a batch holds texts of one token count only. A text's
-vector then depends on its own tokens alone, bit for bit, whatever else is in the
-call (tested), so the index embeds many documents per call and still gives an
-update exactly what a rebuild gives (``batch_invariant``).
+A text is always run at the same width: its token count rounded up to
+``pad_to``, in a batch of texts of that width only. Its vector then depends on
+its own tokens alone, bit for bit, whatever else is in the call (tested), so the
+index embeds many documents per call and still gives an update exactly what a
+rebuild gives (``batch_invariant``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class OnnxEmbedder:
 
     batch_invariant = True  # a text's vector does not depend on the other texts of a call
     default_batch_tokens = 512  # a 200-token passage a batch keeps ONNX Runtime's activations in cache
+    pad_to = 1  # ONNX Runtime pays nothing for a new shape: no padding at all
 
     def __init__(
         self,
@@ -119,25 +121,33 @@ class OnnxEmbedder:
         return normalize(out)
 
     def _batches(self, lengths: list[int]) -> list[np.ndarray]:
-        """Rows grouped by token count, each group cut into batches of at most
-        ``batch_size`` texts and ``batch_tokens`` tokens. No batch is padded:
-        padding changes the shapes of the model's sums, and with them the last
-        bits of a vector (in bfloat16 the third decimal), so a padded text's
-        vector would depend on its neighbours in the call."""
-        counts = np.asarray(lengths, dtype=np.int64)
-        order = np.argsort(counts, kind="stable")
+        """Rows grouped by width (token count rounded up to ``pad_to``), each group
+        cut into batches of at most ``batch_size`` texts and ``batch_tokens``
+        tokens. A text is never padded to suit its neighbours: padding changes
+        the shapes of the model's sums, and with them the last bits of a vector
+        (in bfloat16 the third decimal)."""
+        widths = self._width(np.asarray(lengths, dtype=np.int64))
+        order = np.argsort(widths, kind="stable")
         batches: list[np.ndarray] = []
-        for group in np.split(order, np.flatnonzero(np.diff(counts[order])) + 1):
+        for group in np.split(order, np.flatnonzero(np.diff(widths[order])) + 1):
             if len(group):
-                step = max(1, min(self.batch_size, self.batch_tokens // max(1, int(counts[group[0]]))))
+                step = max(1, min(self.batch_size, self.batch_tokens // max(1, int(widths[group[0]]))))
                 batches.extend(group[i : i + step] for i in range(0, len(group), step))
         return batches
 
+    def _width(self, lengths: np.ndarray) -> np.ndarray:
+        return -(-lengths // self.pad_to) * self.pad_to
+
     def _run(self, encodings: list[Any]) -> np.ndarray:
-        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)  # one token count: no padding
-        mask = np.ones_like(ids)
+        width = int(self._width(np.asarray([len(encodings[0].ids)]))[0])  # the same for the whole batch
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for i, e in enumerate(encodings):
+            ids[i, : len(e.ids)] = e.ids
+            mask[i, : len(e.ids)] = 1
         hidden = self._infer({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
-        return hidden.mean(axis=1)
+        weights = mask[:, :, None].astype(np.float32)
+        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         enc = self._span_tokenizer.encode(text, add_special_tokens=False)

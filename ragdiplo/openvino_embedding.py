@@ -10,8 +10,8 @@ Elsewhere it computes in float32, like ONNX Runtime.
 The precision is part of the vectors' identity: ``model_id`` ends in
 ``+openvino-bf16`` or ``+openvino``, so an index is only ever updated with
 vectors of its own kind (a machine without bfloat16 rebuilds instead). Batches
-are unpadded, as in ``OnnxEmbedder``, which is what keeps a text's vector
-independent of its neighbours in bfloat16 too (tested).
+hold texts of one width only, as in ``OnnxEmbedder``, which is what keeps a
+text's vector independent of its neighbours in bfloat16 too (tested).
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ class OpenVinoEmbedder(OnnxEmbedder):
     has it; ``False`` keeps float32 everywhere. Other arguments as ``OnnxEmbedder``."""
 
     default_batch_tokens = 2048  # bfloat16 kernels gain from bigger batches: 2048 measured fastest
+    # OpenVINO prepares its kernels for each new input shape (a fifth of a small
+    # build); widths in steps of 16 tokens make 3-4 times fewer shapes, and RAM
+    # 0.5 GB instead of 0.9 at SQuAD's size, for the same steady speed
+    pad_to = 16
 
     def __init__(self, *args: object, bf16: bool | None = None, **kwargs: object) -> None:
         self._bf16 = bf16
