@@ -73,12 +73,13 @@ CORPORA = {"seeds": seeds_set, "squad": squad_set, "scifact": scifact_set}
 
 
 def machine() -> dict[str, object]:
-    cpu = "unknown"
+    cpu, flags = "unknown", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == "unknown":
                 cpu = line.split(":", 1)[1].strip()
-                break
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
 
@@ -91,9 +92,10 @@ def machine() -> dict[str, object]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "bf16": sorted(flags & {"avx512_bf16", "amx_bf16"}),  # what OpenVINO's bfloat16 builds need
         "python": platform.python_version(),
         "platform": platform.platform(),
-        **{name: version(name) for name in ("torch", "onnxruntime", "sentence-transformers", "transformers",
+        **{name: version(name) for name in ("torch", "onnxruntime", "openvino", "sentence-transformers", "transformers",
                                             "haystack-ai", "faiss-cpu", "bm25s", "numpy")},
     }
 
@@ -217,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
     m = results["machine"]
     print(f"{m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}, "
-          f"onnxruntime {m['onnxruntime']}, haystack-ai {m['haystack-ai']}; "
+          f"onnxruntime {m['onnxruntime']}, openvino {m['openvino']}, haystack-ai {m['haystack-ai']}; "
+          f"bfloat16: {', '.join(m['bf16']) or 'no'}; "
           f"load average {results['loadavg_start']} at start, {results['loadavg_end']} at end")
     print(table(results))
     print(f"written to {args.json}")
