@@ -19,6 +19,7 @@ _MODULE_OF = {
     "Backend": "embedding", "Embedder": "embedding", "SentenceTransformerEmbedder": "embedding",
     "default_embedder": "embedding",
     "OnnxEmbedder": "onnx_embedding",
+    "OpenVinoEmbedder": "openvino_embedding",
     "ConfigError": "errors", "CorpusError": "errors", "DocumentIdError": "errors", "IndexCorruptError": "errors",
     "IndexLoadError": "errors", "IndexLockedError": "errors", "IndexMismatchError": "errors",
     "IndexNotFoundError": "errors", "IndexWriteError": "errors", "ModelError": "errors", "QuestionError": "errors",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from .index import Index, build_index, save_index
     from .loading import load_index
     from .onnx_embedding import OnnxEmbedder
+    from .openvino_embedding import OpenVinoEmbedder
     from .pipeline import QA
     from .qa import Calibration, QAConfig
     from .reader import Reader, ReaderSpan, TransformersReader
@@ -97,6 +99,7 @@ __all__ = [
     "IndexWriteError",
     "ModelError",
     "OnnxEmbedder",
+    "OpenVinoEmbedder",
     "Passage",
     "QAConfig",
     "QuestionError",

@@ -16,6 +16,7 @@ text's vector independent of its neighbours in bfloat16 too (tested).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -38,9 +39,18 @@ class OpenVinoEmbedder(OnnxEmbedder):
     # 0.5 GB instead of 0.9 at SQuAD's size, for the same steady speed
     pad_to = 16
 
-    def __init__(self, *args: object, bf16: bool | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        bf16: bool | None = None,
+        threads: int | None = None,
+        batch_size: int = 32,
+        batch_tokens: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self._bf16 = bf16
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(model, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, cache_dir=cache_dir)
 
     def _open(self, path: Path, threads: int) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], int, str]:
         try:
@@ -56,7 +66,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
             compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         except Exception as err:  # OpenVINO raises its own untyped errors
             raise ModelError(f"{path}: OpenVINO cannot load it ({err}); delete it to export it again") from None
-        used_bf16 = str(compiled.get_property("INFERENCE_PRECISION_HINT")).find("bfloat16") >= 0
+        used_bf16 = "bfloat16" in str(compiled.get_property("INFERENCE_PRECISION_HINT"))
         request, output = compiled.create_infer_request(), compiled.outputs[0]
         inputs = {i.get_any_name() for i in compiled.inputs}
         lock = threading.Lock()  # one infer request: calls from several threads take turns

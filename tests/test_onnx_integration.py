@@ -120,3 +120,17 @@ def test_onnx_and_torch_answer_alike(onnx_embedder, real_embedder):
         a, b = by_torch.ask(q), by_onnx.ask(q)
         assert (a.text, [c.doc_id for c in a.citations]) == (b.text, [c.doc_id for c in b.citations])
         assert [h.passage for h in a.retrieved] == [h.passage for h in b.retrieved]
+
+
+def test_openvino_in_float32_on_request_and_the_backend_choice(onnx_embedder, monkeypatch):
+    from ragdiplo.embedding import default_embedder
+    from ragdiplo.openvino_embedding import OpenVinoEmbedder
+
+    exact = OpenVinoEmbedder(bf16=False)
+    assert exact.model_id.endswith("+openvino")
+    texts = _seed_texts(onnx_embedder)[:20]
+    assert np.abs(exact.embed(texts) - onnx_embedder.embed(texts)).max() < 1e-5
+    monkeypatch.delenv("RAGDIPLO_BACKEND", raising=False)
+    assert type(default_embedder()).__name__ == "OpenVinoEmbedder"
+    monkeypatch.setenv("RAGDIPLO_BACKEND", "onnx")
+    assert type(default_embedder()).__name__ == "OnnxEmbedder"
