@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from common import open_qa  # noqa: E402
 
-from ragdiplo import Fusion, QAConfig, RetrievalConfig, SentenceTransformerEmbedder  # noqa: E402
+from ragdiplo import QA, Fusion, QAConfig, RetrievalConfig, SentenceTransformerEmbedder  # noqa: E402
 from ragdiplo.evaluate import prediction_row, read_gold, score  # noqa: E402
 from ragdiplo.qa import Calibration, answer  # noqa: E402
 

@@ -55,9 +55,20 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from .chunking import ChunkerConfig, chunk_document
     from .corpus import load_corpus
     from .embedding import Backend, Embedder, SentenceTransformerEmbedder, default_embedder
-    from .errors import ConfigError, CorpusError, DocumentIdError, IndexCorruptError, IndexLoadError
-    from .errors import IndexLockedError, IndexMismatchError, IndexNotFoundError, IndexWriteError, ModelError
-    from .errors import QuestionError, RagdiploError
+    from .errors import (
+        ConfigError,
+        CorpusError,
+        DocumentIdError,
+        IndexCorruptError,
+        IndexLoadError,
+        IndexLockedError,
+        IndexMismatchError,
+        IndexNotFoundError,
+        IndexWriteError,
+        ModelError,
+        QuestionError,
+        RagdiploError,
+    )
     from .index import Index, build_index, save_index
     from .loading import load_index
     from .onnx_embedding import OnnxEmbedder

@@ -122,6 +122,11 @@ class Index:
         d, s, e = (int(x) for x in self.sentence_rows[row])
         return self.documents[d], s, e
 
+    def sentence_at(self, doc_row: int, pos: int) -> int:
+        """Row of the last sentence of document ``doc_row`` starting at or before
+        character ``pos`` (the one holding it, unless ``pos`` falls between two)."""
+        return int(np.searchsorted(self._sent_keys, (doc_row << _SHIFT) + pos, side="right")) - 1
+
     def artefacts(self) -> dict[str, DocArtefacts]:
         """The per-text artefacts this index was assembled from, by text SHA-256.
         Their vectors are views (windows of a RowFile): nothing is read until an

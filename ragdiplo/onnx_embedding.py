@@ -34,6 +34,7 @@ import numpy as np
 from .embedding import DEFAULT_MODEL_ID, ONNX_SUFFIX, default_model_path, normalize, same_model_ids
 from .errors import ModelError
 
+
 def supports(folder: Path) -> bool:
     """True when the folder is Transformer -> mean Pooling (-> Normalize), the only
     layout this embedder reproduces."""

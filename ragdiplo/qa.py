@@ -241,11 +241,6 @@ def confidence(features: np.ndarray, calibration: Calibration) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def _sentence_at(index: Index, doc_row: int, pos: int) -> int:
-    keys = index.sentence_rows[:, 0] * (1 << 40) + index.sentence_rows[:, 1]
-    return int(np.searchsorted(keys, doc_row * (1 << 40) + pos, side="right")) - 1
-
-
 def read_answer(
     index: Index, question: str, ranked: list[tuple[int, float]], reader: Reader, config: QAConfig
 ) -> tuple[str, Citation] | None | bool:
@@ -267,8 +262,8 @@ def read_answer(
         return None
     score, row, passage, (s, e) = max(located, key=lambda x: x[0])
     doc_row = int(index.passage_rows[row, 0])
-    first = _sentence_at(index, doc_row, passage.start + s)
-    last = max(first, _sentence_at(index, doc_row, passage.start + e - 1))
+    first = index.sentence_at(doc_row, passage.start + s)
+    last = max(first, index.sentence_at(doc_row, passage.start + e - 1))
     doc, start, _ = index.sentence(first)
     end = int(index.sentence_rows[last, 2])
     text = doc.text[passage.start + s : passage.start + e]
