@@ -127,23 +127,26 @@ def _load_sentence_transformer(name: str, local: bool) -> Any:
 
 def default_embedder(model: str | os.PathLike[str] | None = None, backend: Backend | str | None = None) -> Any:
     """The embedder the command line and ``QA`` use for a local mean-pooling model
-    (the bundled one): OpenVINO when installed, else ONNX Runtime; any other model
-    runs in sentence-transformers. ``backend`` (or ``$RAGDIPLO_BACKEND``) forces
+    (the bundled one): OpenVINO when installed and able to run here, else ONNX
+    Runtime; any other model runs in sentence-transformers. ``backend`` (or ``$RAGDIPLO_BACKEND``) forces
     one. OpenVINO is the default because it builds indexes about twice as fast
     (bfloat16 on CPUs that compute it natively) with answers unchanged; both
     start without importing torch (README, Performance)."""
-    choice = Backend(backend or os.environ.get("RAGDIPLO_BACKEND") or _fastest_runtime())
+    forced = backend or os.environ.get("RAGDIPLO_BACKEND")
+    choice = Backend(forced or _fastest_runtime())
     if choice is not Backend.TORCH and (model is None or Path(model).is_dir()):
-        from .onnx_embedding import supports
+        from .onnx_embedding import OnnxEmbedder, supports
 
         if supports(default_model_path() if model is None else Path(model)):
             if choice is Backend.OPENVINO:
                 from .openvino_embedding import OpenVinoEmbedder
 
-                return OpenVinoEmbedder(model)
-            from .onnx_embedding import OnnxEmbedder
-
-            return OnnxEmbedder(model)
+                try:
+                    return OpenVinoEmbedder(model)
+                except ModelError:
+                    if forced:
+                        raise  # asked for by name: say why it cannot run
+            return OnnxEmbedder(model)  # also where OpenVINO is installed but cannot run here
     return SentenceTransformerEmbedder(model)
 
 

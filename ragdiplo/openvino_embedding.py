@@ -58,14 +58,15 @@ class OpenVinoEmbedder(OnnxEmbedder):
         except ImportError as err:
             raise ModelError(f"openvino is not installed ({err}); run `pip install openvino` "
                              "or set RAGDIPLO_BACKEND=onnx") from None
-        core = ov.Core()
-        bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") if self._bf16 is None else self._bf16
-        config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "INFERENCE_NUM_THREADS": threads,
-                  "PERFORMANCE_HINT": "LATENCY"}
         try:
+            core = ov.Core()
+            bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") if self._bf16 is None else self._bf16
+            config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "INFERENCE_NUM_THREADS": threads,
+                      "PERFORMANCE_HINT": "LATENCY"}
             compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         except Exception as err:  # OpenVINO raises its own untyped errors
-            raise ModelError(f"{path}: OpenVINO cannot load it ({err}); delete it to export it again") from None
+            raise ModelError(f"{path}: OpenVINO cannot run it on this CPU ({err}); set RAGDIPLO_BACKEND=onnx, "
+                             "or delete the file to export it again") from None
         used_bf16 = "bfloat16" in str(compiled.get_property("INFERENCE_PRECISION_HINT"))
         request, output = compiled.create_infer_request(), compiled.outputs[0]
         inputs = {i.get_any_name() for i in compiled.inputs}

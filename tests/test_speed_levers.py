@@ -192,3 +192,24 @@ def test_documents_sharing_calls_get_what_one_call_each_gives(fake_embedder, mon
     for key, a in grouped.items():
         b = single[key]
         assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)
+
+
+def test_the_default_falls_back_to_onnx_runtime_when_openvino_cannot_run(monkeypatch):
+    from ragdiplo import embedding, onnx_embedding, openvino_embedding
+    from ragdiplo.errors import ModelError
+
+    class Broken:
+        def __init__(self, model=None):
+            raise ModelError("no OpenVINO CPU plugin here")
+
+    class Onnx:
+        def __init__(self, model=None):
+            self.model = model
+
+    monkeypatch.setattr(openvino_embedding, "OpenVinoEmbedder", Broken)
+    monkeypatch.setattr(onnx_embedding, "OnnxEmbedder", Onnx)
+    monkeypatch.delenv("RAGDIPLO_BACKEND", raising=False)
+    monkeypatch.setattr(embedding, "_fastest_runtime", lambda: embedding.Backend.OPENVINO)
+    assert isinstance(embedding.default_embedder(), Onnx)
+    with pytest.raises(ModelError, match="plugin"):
+        embedding.default_embedder(backend="openvino")
