@@ -111,8 +111,7 @@ class OnnxEmbedder:
         return infer, int(session.get_outputs()[0].shape[-1]), ONNX_SUFFIX
 
     def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
-        """Embed in batches of texts of equal token count; rows come back in the
-        order given."""
+        """Embed in batches of texts of one width; rows come back in the order given."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -137,7 +136,9 @@ class OnnxEmbedder:
         return batches
 
     def _width(self, lengths: np.ndarray) -> np.ndarray:
-        return -(-lengths // self.pad_to) * self.pad_to
+        """A text's width: its own token count, rounded up to ``pad_to`` but never
+        past what the model reads (texts are truncated to that already)."""
+        return np.minimum(-(-lengths // self.pad_to) * self.pad_to, np.maximum(lengths, self.max_tokens + 2))
 
     def _run(self, encodings: list[Any]) -> np.ndarray:
         width = int(self._width(np.asarray([len(encodings[0].ids)]))[0])  # the same for the whole batch

@@ -152,7 +152,7 @@ def test_batches_hold_one_token_count_within_both_limits(seed):
     from ragdiplo.onnx_embedding import OnnxEmbedder
 
     e = OnnxEmbedder.__new__(OnnxEmbedder)  # the batching needs no model
-    e.batch_size, e.batch_tokens = 8, 100
+    e.batch_size, e.batch_tokens, e.max_tokens = 8, 100, 510
     lengths = list(np.random.default_rng(seed).integers(1, 130, size=60))
     for pad_to in (1, 16):
         e.pad_to = pad_to
