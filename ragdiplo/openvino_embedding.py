@@ -17,15 +17,42 @@ text's vector independent of its neighbours in bfloat16 too (tested).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .embedding import BF16, OPENVINO_SUFFIX
 from .errors import ModelError
 from .onnx_embedding import OnnxEmbedder
+
+
+def _import_openvino() -> Any:
+    """``openvino``, imported without its usage telemetry.
+
+    The package's ``__init__`` imports its model converter, which on every import
+    sends an event to Google Analytics from a forked process (the
+    ``openvino-telemetry`` package; on unless the user opted out) and writes a
+    client id under ``~/intel``. An offline library must not phone home: while
+    ``openvino_telemetry`` cannot be imported, OpenVINO falls back to its own
+    no-op stub. Nothing else changes; if the caller imported OpenVINO before,
+    its choice stands.
+    """
+    blocked = "openvino" not in sys.modules and "openvino_telemetry" not in sys.modules
+    if blocked:
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import fails -> OpenVINO's stub
+    try:
+        import openvino
+    except ImportError as err:
+        raise ModelError(f"openvino is not installed ({err}); run `pip install openvino` "
+                         "or set RAGDIPLO_BACKEND=onnx") from None
+    finally:
+        if blocked:
+            del sys.modules["openvino_telemetry"]
+    return openvino
 
 
 class OpenVinoEmbedder(OnnxEmbedder):
@@ -53,11 +80,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
         super().__init__(model, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, cache_dir=cache_dir)
 
     def _open(self, path: Path, threads: int) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], int, str]:
-        try:
-            import openvino as ov
-        except ImportError as err:
-            raise ModelError(f"openvino is not installed ({err}); run `pip install openvino` "
-                             "or set RAGDIPLO_BACKEND=onnx") from None
+        ov = _import_openvino()
         try:
             core = ov.Core()
             bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") if self._bf16 is None else self._bf16

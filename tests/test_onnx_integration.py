@@ -134,3 +134,22 @@ def test_openvino_in_float32_on_request_and_the_backend_choice(onnx_embedder, mo
     assert type(default_embedder()).__name__ == "OpenVinoEmbedder"
     monkeypatch.setenv("RAGDIPLO_BACKEND", "onnx")
     assert type(default_embedder()).__name__ == "OnnxEmbedder"
+
+
+def test_openvino_is_used_without_its_telemetry(openvino_embedder, tmp_path):
+    """OpenVINO's package import sends a usage event and writes a client id under
+    ~/intel; ragdiplo imports it with that switched off (and leaves no trace)."""
+    from ragdiplo.onnx_export import cache_root
+
+    code = (
+        "import sys\nfrom ragdiplo.openvino_embedding import OpenVinoEmbedder\n"
+        "e = OpenVinoEmbedder()\nassert e.embed(['a backstop']).shape == (1, 384)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('openvino_telemetry')))\n"
+        "import openvino_telemetry\n"  # the user's own imports still work afterwards
+    )
+    env = dict(os.environ, HOME=str(tmp_path), RAGDIPLO_CACHE=str(cache_root()), PYTHONPATH=str(REPO))
+    env.pop("CI", None)  # OpenVINO skips its telemetry in CI; the test must not depend on that
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"  # no sender, no backend was ever loaded
+    assert not (tmp_path / "intel").exists()
