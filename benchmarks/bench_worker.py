@@ -1,6 +1,6 @@
 """One measured job of benchmarks/run.py, in a process of its own.
 
-    python benchmarks/bench_worker.py build ragdiplo|peer CORPUS OUT QUESTIONS.json REPS
+    python benchmarks/bench_worker.py build ragdiplo|peer CORPUS OUT QUESTIONS.json REPS   (REPS 0: build only)
     python benchmarks/bench_worker.py cold  ragdiplo|peer OUT QUESTION
 
 ``build`` indexes CORPUS into OUT (timed from reading the corpus to the index on
@@ -142,6 +142,8 @@ def peer_cold(out: str, question: str) -> str | None:
 def build_job(system: str, corpus: str, out: str, questions_file: str, reps: int) -> dict[str, object]:
     os.makedirs(out, exist_ok=True)
     ask, stats = (ragdiplo_build if system == "ragdiplo" else peer_build)(corpus, out)
+    if reps == 0:  # a build-only run: run.py takes the median build of several processes
+        return dict(stats)
     with open(questions_file, encoding="utf-8") as f:
         questions = json.load(f)
     for q in questions[:WARMUP]:
