@@ -40,17 +40,17 @@ def store_option(args: argparse.Namespace) -> Any:
     return None if kind is None else StoreConfig(StoreKind(kind), uri, collection)
 
 
-def _embedder(args: argparse.Namespace) -> Any:
+def _embedder(args: argparse.Namespace, model_id: str | None = None) -> Any:
     """The model for this command. Building uses the default backend (OpenVINO,
     or ``$RAGDIPLO_BACKEND``), except that ``ragdiplo index`` on an existing
     index keeps the backend it was built with, so an update never mixes vectors
     of two backends. Other commands on an existing index only embed questions:
-    ``query_embedder``, the quickest to start."""
+    ``query_embedder``, the quickest to start. ``model_id``: the existing index's,
+    when the caller has loaded it (its manifest is then not read again)."""
     from .embedding import backend_of, default_embedder, query_embedder
 
-    model_id = None
     index = getattr(args, "index", None)
-    if index is not None and (Path(index) / "manifest.json").is_file():
+    if model_id is None and index is not None and (Path(index) / "manifest.json").is_file():
         from .loading import read_manifest
 
         try:
@@ -136,7 +136,7 @@ def open_qa(args: argparse.Namespace) -> Any:
             raise
         _log(args, f"no index in {DEFAULT_INDEX}/: building it from {DEFAULT_CORPUS}/ first")
         return build(args, DEFAULT_CORPUS, DEFAULT_INDEX)
-    return QA(index, _embedder(args), index_path=args.index)
+    return QA(index, _embedder(args, index.model_id), index_path=args.index)
 
 
 def format_answer(answer: Answer) -> str:
@@ -253,15 +253,17 @@ def _dataset_qa(args: argparse.Namespace, documents: list[Any]) -> Any:
     from .pipeline import QA
     from .update import edit_index
 
-    embedder = _embedder(args)
     if args.index is None:
+        embedder = _embedder(args)
         return QA(build_index(documents, embedder, show_progress=not args.quiet), embedder)
     expected = {d.id: d.sha256 for d in documents}
     if (Path(args.index) / "manifest.json").is_file():
-        if read_manifest(args.index).get("documents") != expected:
+        manifest = read_manifest(args.index)
+        if manifest.get("documents") != expected:
             raise ConfigError(f"{args.index}: this index holds other documents than the input; "
                               "pass an empty or new folder with --index, or leave --index out")
-        return QA(load_index(args.index), embedder, index_path=args.index)
+        return QA(load_index(args.index), _embedder(args, manifest.get("model_id")), index_path=args.index)
+    embedder = _embedder(args)
     with edit_index(args.index, embedder, show_progress=not args.quiet) as editor:
         editor.sync(documents)
     _log(args, f"indexed {len(editor.index.ids)} documents in {args.index}/ for this evaluation")

@@ -12,7 +12,7 @@ from ragdiplo import cli
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch):
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ def test_index_built_with_another_model_exits_2(index_dir, capsys, monkeypatch):
     class Other(FakeEmbedder):
         model_id = "other"
 
-    monkeypatch.setattr(cli, "_embedder", lambda args: Other())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: Other())
     assert cli.main(["ask", "Who?", "--index", str(index_dir)]) == 2
     assert "rebuild" in _one_line_error(capsys)
 

@@ -15,7 +15,7 @@ from ragdiplo.compare import flipped, format_comparison, metric_deltas
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch):
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
 
 
 def _one_line_error(capsys) -> str:

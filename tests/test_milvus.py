@@ -237,7 +237,7 @@ def test_a_collection_of_another_dimension_is_refused(milvus, tmp_path, fake_emb
 
 
 def test_cli_index_and_ask_with_milvus_lite(tiny_corpus, milvus, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
     flags = ["--store", "milvus", "--milvus-uri", str(milvus.uri), "--milvus-collection", str(milvus.collection)]
     assert cli.main(["index", str(tiny_corpus), "--index", str(tmp_path / "m"), "-q", *flags]) == 0
     assert cli.main(["index", str(tiny_corpus), "--index", str(tmp_path / "f"), "-q"]) == 0

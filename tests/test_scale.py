@@ -251,7 +251,7 @@ def test_cli_index_prints_the_recall_of_an_approximate_index(corpus, approx, tmp
 
     from ragdiplo import cli
 
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
     folder = tmp_path / "corpus"
     folder.mkdir()
     for d in corpus:

@@ -26,7 +26,7 @@ settings.register_profile(
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch):
     """No reliability test needs the real model: the CLI gets the fake one."""
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ class Counting(FakeEmbedder):
 @pytest.fixture
 def embedder(monkeypatch) -> Counting:
     e = Counting()
-    monkeypatch.setattr(cli, "_embedder", lambda args: e)
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: e)
     return e
 
 
@@ -128,14 +128,14 @@ def test_changed_model_rebuilds(tiny_corpus, tmp_path, capsys, embedder, monkeyp
     class Other(FakeEmbedder):
         model_id = "other-model"
 
-    monkeypatch.setattr(cli, "_embedder", lambda args: Other())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: Other())
     assert "full rebuild: the model changed from 'fake-hash-64' to 'other-model'" in _index(capsys, tiny_corpus, root)
     assert load_index(root).model_id == "other-model"
 
     class Short(FakeEmbedder):
         model_id, max_tokens = "short-model", 24
 
-    monkeypatch.setattr(cli, "_embedder", lambda args: Short())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: Short())
     assert "the model changed from 'other-model' to 'short-model'" in _index(capsys, tiny_corpus, root)
     assert load_index(root).chunker.max_tokens == 24, "a smaller model gets its own default chunker"
 

@@ -124,7 +124,7 @@ def test_index_of_another_model(root, capsys, monkeypatch):
     class Other(FakeEmbedder):
         model_id = "another-model"
 
-    monkeypatch.setattr(cli, "_embedder", lambda args: Other())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: Other())
     line = _cli_error(capsys, root)
     assert "fake-hash-64" in line and "another-model" in line and "rebuild" in line
 

@@ -125,7 +125,7 @@ def test_jsonl_ids_cannot_escape_the_corpus(tmp_path, capsys, monkeypatch, doc_i
     )
     with pytest.raises(CorpusError, match=r"c\.jsonl:2"):
         load_corpus(path)
-    monkeypatch.setattr(cli, "_embedder", lambda args: FakeEmbedder())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
     assert cli.main(["index", str(path), "--index", str(tmp_path / "i"), "-q"]) == 2
     assert "c.jsonl:2" in one_line_error(capsys.readouterr().err)
 
