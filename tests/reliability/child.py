@@ -77,7 +77,7 @@ def add(root: str, prefix: str, n: str) -> None:
 
 
 def run_cli(*args: str) -> int:
-    cli._embedder = lambda _args: FakeEmbedder()  # type: ignore[assignment]
+    cli._embedder = lambda _args, model_id=None: FakeEmbedder()  # type: ignore[assignment]
     return cli.main(list(args))
 
 
