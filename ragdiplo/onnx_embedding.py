@@ -14,11 +14,11 @@ so an index is never updated with vectors of another backend and an update stays
 identical to a full rebuild bit for bit; ``query_ids`` says which indexes its
 question vectors are exact enough to search.
 
-A text is always run at the same width: its token count rounded up to
-``pad_to``, in a batch of texts of that width only. Its vector then depends on
-its own tokens alone, bit for bit, whatever else is in the call (tested), so the
-index embeds many documents per call and still gives an update exactly what a
-rebuild gives (``batch_invariant``).
+A text is always run at the same width, its own token count, in a batch of
+texts of that width only: no padding. Its vector then depends on its own tokens
+alone, bit for bit, whatever else is in the call (tested), so the index embeds
+many documents per call and still gives an update exactly what a rebuild gives
+(``batch_invariant``).
 """
 
 from __future__ import annotations
@@ -36,19 +36,22 @@ from .errors import ModelError
 
 
 def supports(folder: Path) -> bool:
-    """True when the folder is Transformer -> mean Pooling (-> Normalize), the only
-    layout this embedder reproduces."""
+    """True when the folder is a BERT transformer -> mean Pooling (-> Normalize),
+    what this embedder reproduces. BERT because the exported graph is given each
+    token's position, counted from 0 in its own text; other families count
+    differently (RoBERTa from its padding id) and run in sentence-transformers."""
     try:
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
         kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
         pooling = next(m for m in modules if m["type"].endswith("Pooling"))
         config = json.loads((folder / pooling["path"] / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, StopIteration):
+        family = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, KeyError, StopIteration, AttributeError):
         return False
     others = [k for k in kinds if k not in ("Transformer", "Pooling", "Normalize")]
     modes = [k for k, v in config.items() if k.startswith("pooling_mode_") and v]
     layout = kinds[:2] == ["Transformer", "Pooling"] and not others and modes == ["pooling_mode_mean_tokens"]
-    return layout and (folder / "tokenizer.json").is_file()
+    return layout and family == "bert" and (folder / "tokenizer.json").is_file()
 
 
 def _max_seq_length(folder: Path) -> int:
@@ -70,7 +73,6 @@ class OnnxEmbedder:
 
     batch_invariant = True  # a text's vector does not depend on the other texts of a call
     default_batch_tokens = 512  # a 200-token passage a batch keeps ONNX Runtime's activations in cache
-    pad_to = 1  # ONNX Runtime pays nothing for a new shape: no padding at all
 
     def __init__(
         self,
@@ -103,10 +105,9 @@ class OnnxEmbedder:
         """The runtime: a function from the graph's inputs to its last hidden
         state, the vector dimension, and the model-id suffix of its vectors."""
         session = _load_session(path, threads)
-        inputs = {i.name for i in session.get_inputs()}
 
         def infer(feed: dict[str, np.ndarray]) -> np.ndarray:
-            return session.run(None, {k: v for k, v in feed.items() if k in inputs})[0]
+            return session.run(None, feed)[0]
 
         return infer, int(session.get_outputs()[0].shape[-1]), ONNX_SUFFIX
 
@@ -121,12 +122,12 @@ class OnnxEmbedder:
         return normalize(out)
 
     def _batches(self, lengths: list[int]) -> list[np.ndarray]:
-        """Rows grouped by width (token count rounded up to ``pad_to``), each group
-        cut into batches of at most ``batch_size`` texts and ``batch_tokens``
-        tokens. A text is never padded to suit its neighbours: padding changes
-        the shapes of the model's sums, and with them the last bits of a vector
-        (in bfloat16 the third decimal)."""
-        widths = self._width(np.asarray(lengths, dtype=np.int64))
+        """Rows grouped by token count, each group cut into batches of at most
+        ``batch_size`` texts and ``batch_tokens`` tokens. A text is never padded to
+        suit its neighbours: padding changes the shapes of the model's sums, and
+        with them the last bits of a vector. (ONNX Runtime pays nothing for a new
+        shape; OpenVINO, which does, packs texts into fixed rows instead.)"""
+        widths = np.asarray(lengths, dtype=np.int64)
         order = np.argsort(widths, kind="stable")
         batches: list[np.ndarray] = []
         for group in np.split(order, np.flatnonzero(np.diff(widths[order])) + 1):
@@ -135,21 +136,12 @@ class OnnxEmbedder:
                 batches.extend(group[i : i + step] for i in range(0, len(group), step))
         return batches
 
-    def _width(self, lengths: np.ndarray) -> np.ndarray:
-        """A text's width: its own token count, rounded up to ``pad_to`` but never
-        past what the model reads (texts are truncated to that already)."""
-        return np.minimum(-(-lengths // self.pad_to) * self.pad_to, np.maximum(lengths, self.max_tokens + 2))
-
     def _run(self, encodings: list[Any]) -> np.ndarray:
-        width = int(self._width(np.asarray([len(encodings[0].ids)]))[0])  # the same for the whole batch
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for i, e in enumerate(encodings):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
-        hidden = self._infer({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
-        weights = mask[:, :, None].astype(np.float32)
-        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        """Mean of the last hidden state of texts of one token count, one a row."""
+        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+        positions = np.broadcast_to(np.arange(ids.shape[1], dtype=np.int64), ids.shape)
+        hidden = self._infer({"input_ids": ids, "position_ids": positions, "segment_ids": np.ones_like(ids)})
+        return hidden.mean(axis=1)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         enc = self._span_tokenizer.encode(text, add_special_tokens=False)

@@ -1,7 +1,11 @@
 """Export a local model folder's transformer to ONNX, once, into a cache folder.
 
 The graph is made here from the weights already on disk (torch.onnx.export),
-never downloaded. It is written like index data: to a temporary name, fsynced,
+never downloaded. It reads packed rows: besides the token ids it takes each
+token's position and segment, and a token attends only to tokens of its own
+segment. One row can then carry several texts, each computed exactly as if it
+were alone (OpenVINO fills fixed-size rows that way); a plain batch is the case
+of one segment per row (ONNX Runtime). It is written like index data: to a temporary name, fsynced,
 renamed into place, then recorded (size and SHA-256) in ``export.json``, which is
 itself replaced atomically. A missing, truncated or altered export does not match
 its record and is made again; two processes exporting at once take turns on a
@@ -20,9 +24,10 @@ from .durable import atomic_replace, atomic_write_json, read_json_capped, sha256
 from .errors import IndexCorruptError, ModelError
 
 FORMAT = "ragdiplo-onnx-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: packed rows (input_ids, position_ids, segment_ids)
 ONNX_FILE = "model.onnx"
 RECORD = "export.json"
+GRAPH_INPUTS = ("input_ids", "position_ids", "segment_ids")  # int64 (rows, tokens) each
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -106,10 +111,18 @@ def _export(folder: Path, target: Path, source: dict[str, Any]) -> None:
         from transformers import AutoModel
     except ImportError as err:
         raise ModelError(f"exporting to ONNX needs torch and transformers ({err})") from None
-    model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    example = tuple(torch.ones((1, 8), dtype=torch.long) for _ in names)
-    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a one-time export, not worth a progress bar among ours
+    try:  # eager attention takes the per-row (tokens x tokens) mask the segments make
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager").eval()
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+    names = list(GRAPH_INPUTS)
+    example = (torch.ones((2, 8), dtype=torch.long), torch.arange(8).repeat(2, 1), torch.ones((2, 8), dtype=torch.long))
+    axes = {n: {0: "rows", 1: "tokens"} for n in [*names, "last_hidden_state"]}
 
     def write(tmp: str) -> None:
         with warnings.catch_warnings(), torch.no_grad():
@@ -126,15 +139,19 @@ def _hidden_module() -> Any:
     import torch
 
     class Hidden(torch.nn.Module):
-        """The transformer's last hidden state; pooling is done outside the graph."""
+        """The transformer's last hidden state for packed rows; pooling is done
+        outside the graph. Padding is a segment of its own (0), so it attends to
+        itself and never reaches a text."""
 
         def __init__(self, model: Any) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, input_ids: Any, position_ids: Any, segment_ids: Any) -> Any:
+            apart = segment_ids[:, None, :, None] != segment_ids[:, None, None, :]
+            mask = apart.to(torch.float32) * -1e9  # added to the attention scores: exp() of it is exactly 0
+            return self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                              token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
 
     return Hidden
 

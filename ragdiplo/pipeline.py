@@ -82,6 +82,9 @@ class QA:
         return answer(self.index, question, self._question_vector(question), k, self.config, self.reader)
 
     def _embed_question(self, question: str) -> np.ndarray:
-        vector = self.embedder.embed([question])[0]
+        # an embedder may read single questions its own way (OpenVinoEmbedder
+        # compiles for batches of documents and hands questions to ONNX Runtime)
+        embed_query = getattr(self.embedder, "embed_query", None)
+        vector = embed_query(question) if embed_query is not None else self.embedder.embed([question])[0]
         vector.setflags(write=False)
         return vector

@@ -63,6 +63,29 @@ def test_a_vector_depends_on_its_own_text_only_bit_for_bit(runtime_embedder):
     assert e.batch_invariant
 
 
+def test_openvino_gives_a_text_the_same_bits_at_every_place_in_a_row(openvino_embedder):
+    """Packed rows: a long text placed first (it is the longest) leaves a gap of
+    another size each time, so the seeds' texts land in other rows, at other
+    offsets, next to other texts."""
+    e = openvino_embedder
+    texts = _seed_texts(e)[:30]
+    whole = e.embed(texts)
+    for words in (210, 217, 223, 236, 239, 247):
+        assert np.array_equal(e.embed([" ".join(["ceasefire"] * words), *texts])[1:], whole)
+    assert np.array_equal(e.embed(["x", "y z", texts[0]])[2], whole[0])
+
+
+def test_openvino_hands_questions_to_onnx_runtime(openvino_embedder, onnx_embedder, tmp_path):
+    """An index built in-process answers exactly as the same index loaded back."""
+    assert np.array_equal(openvino_embedder.embed_query(BACKSTOP), onnx_embedder.embed([BACKSTOP])[0])
+    index = build_index(load_corpus(REPO / "seeds")[:3], openvino_embedder)
+    save_index(index, tmp_path / "idx")
+    here, loaded = QA(index, openvino_embedder, index_path=tmp_path / "idx"), QA.load(tmp_path / "idx")
+    for q in (BACKSTOP, "Who is Mark Rutte?"):
+        a, b = here.ask(q), loaded.ask(q)
+        assert (a.text, a.confidence, a.citations) == (b.text, b.confidence, b.citations)
+
+
 def test_openvino_vectors_agree_with_onnx_runtime(openvino_embedder, onnx_embedder):
     texts = _seed_texts(onnx_embedder)
     ours, exact = openvino_embedder.embed(texts), onnx_embedder.embed(texts)
