@@ -41,7 +41,13 @@ def same_model_ids(base: str) -> frozenset[str]:
 
 @runtime_checkable
 class Embedder(Protocol):
-    """What the index needs from a model: vectors, its identity, and its tokens."""
+    """What the index needs from a model: vectors, its identity, and its tokens.
+
+    Two optional members are read when present: ``batch_invariant = True`` says
+    a text's vector does not depend on the other texts of a call (documents may
+    then share calls), and ``embed_query(text)`` embeds one question when that
+    has a faster path than ``embed([text])[0]`` (``OpenVinoEmbedder``).
+    """
 
     model_id: str
     dim: int
