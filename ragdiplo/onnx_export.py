@@ -53,8 +53,9 @@ def _source(folder: Path) -> dict[str, Any]:
 
 def export_folder(folder: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the export of ``folder`` lives: ``cache_dir`` itself when given, else a
-    subfolder of the cache named by the weights file it is made from."""
-    key = hashlib.sha256(repr(sorted(_source(folder).items())).encode()).hexdigest()[:16]
+    subfolder of the cache named by the weights file it is made from and the
+    graph's format (two library versions side by side keep an export each)."""
+    key = hashlib.sha256(repr((FORMAT_VERSION, sorted(_source(folder).items()))).encode()).hexdigest()[:16]
     return Path(cache_dir) if cache_dir is not None else cache_root() / "onnx" / f"{folder.name}-{key}"
 
 
@@ -127,10 +128,14 @@ def _export(folder: Path, target: Path, source: dict[str, Any]) -> None:
     def write(tmp: str) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Hidden(model), example, tmp, input_names=names, output_names=["last_hidden_state"],
-                dynamic_axes=axes, opset_version=17, dynamo=False,
-            )
+            try:
+                torch.onnx.export(
+                    _Hidden(model), example, tmp, input_names=names, output_names=["last_hidden_state"],
+                    dynamic_axes=axes, opset_version=17, dynamo=False,
+                )
+            except (RuntimeError, TypeError, ValueError) as err:  # the model refused the packed-row inputs
+                raise ModelError(f"{folder}: cannot be exported for packed rows ({err}); it needs transformers>=5.0, "
+                                 "or set RAGDIPLO_BACKEND=torch") from None
 
     _write_atomically(target, ONNX_FILE, RECORD, source, write)
 
