@@ -228,15 +228,19 @@ def _eval_answers(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[P
 
 def _eval_beir(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path], dict[str, Any]]:
     """Rank the corpus for every judged query of the split; write the TREC run."""
+    from functools import partial
+
     from tqdm import tqdm
 
     from .datasets import read_beir
+    from .embedding import embed_question
     from .evaluate import RUN_DEPTH, rank_queries, score_ranking, write_trec
 
     beir = read_beir(args.gold, args.split)
     qa = _dataset_qa(args, beir.documents)
     progress = lambda xs: tqdm(xs, disable=args.quiet, desc="queries")  # noqa: E731
-    ranking, latency = rank_queries(qa.index, qa.embedder.embed, beir.queries, qa.config.retrieval, progress)
+    ranking, latency = rank_queries(qa.index, partial(embed_question, qa.embedder), beir.queries, qa.config.retrieval,
+                                    progress)
     if args.run:
         write_trec(ranking, args.run)
     root = Path(args.gold)

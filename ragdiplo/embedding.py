@@ -21,6 +21,12 @@ DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ONNX_SUFFIX = "+onnx"
 OPENVINO_SUFFIX = "+openvino"  # "+openvino-bf16" when it computed in bfloat16
 BF16 = "-bf16"
+# The exported graph's revision (onnx_export.FORMAT_VERSION) ends the ids of its
+# vectors: the packed-row graph of revision 2 gives vectors that differ from the
+# first graph's in their last bits (float32) or fourth decimal (bfloat16), so an
+# index of the first kind is rebuilt, not updated with them. Older ids carry none.
+GRAPH = "-g2"
+_RUNTIMES = (ONNX_SUFFIX, OPENVINO_SUFFIX, OPENVINO_SUFFIX + BF16)
 
 
 class Backend(str, Enum):
@@ -36,7 +42,7 @@ def same_model_ids(base: str) -> frozenset[str]:
     """The ids under which each backend stores vectors of the model ``base``:
     question vectors of any of them may search an index of any other (they
     agree to 2e-7 in float32 and to a cosine of 0.99995 against bfloat16)."""
-    return frozenset({base, base + ONNX_SUFFIX, base + OPENVINO_SUFFIX, base + OPENVINO_SUFFIX + BF16})
+    return frozenset({base} | {base + runtime + graph for runtime in _RUNTIMES for graph in ("", GRAPH)})
 
 
 @runtime_checkable
@@ -60,6 +66,14 @@ class Embedder(Protocol):
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the model's tokens, without special tokens."""
         ...
+
+
+def embed_question(embedder: Embedder, question: str) -> np.ndarray:
+    """One question's vector: through the embedder's ``embed_query`` when it has
+    one (a path for single short texts), else its ``embed``. Everything that
+    embeds questions comes here, so answers and rankings see the same vectors."""
+    embed_query = getattr(embedder, "embed_query", None)
+    return embed_query(question) if embed_query is not None else embedder.embed([question])[0]
 
 
 def default_model_path() -> Path:
@@ -164,6 +178,7 @@ def _fastest_runtime() -> Backend:
 
 def backend_of(model_id: str) -> Backend:
     """The backend whose vectors an index with this model id holds."""
+    model_id = model_id.removesuffix(GRAPH)
     if model_id.endswith(ONNX_SUFFIX):
         return Backend.ONNX
     if model_id.endswith((OPENVINO_SUFFIX, OPENVINO_SUFFIX + BF16)):

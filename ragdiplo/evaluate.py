@@ -218,14 +218,14 @@ def alias_lists(index: Index) -> dict[str, list[str]]:
 
 
 def rank_queries(
-    index: Index, embed: Callable[[list[str]], np.ndarray], queries: dict[str, str], config: RetrievalConfig,
+    index: Index, embed_question: Callable[[str], np.ndarray], queries: dict[str, str], config: RetrievalConfig,
     progress: Progress = iter, depth: int = RUN_DEPTH,
 ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, float]]:
     """Every query's document ranking, and its latency in milliseconds."""
     ranking, latency, aliases = {}, {}, alias_lists(index)
     for qid in progress(list(queries)):
         t0 = time.perf_counter()
-        ranking[qid] = rank_documents(index, queries[qid], embed([queries[qid]])[0], config, depth, aliases)
+        ranking[qid] = rank_documents(index, queries[qid], embed_question(queries[qid]), config, depth, aliases)
         latency[qid] = (time.perf_counter() - t0) * 1000
     return ranking, latency
 

@@ -9,7 +9,8 @@ weights by ``onnx_export.py`` (nothing is downloaded).
 
 Its vectors equal the torch model's within about 2e-7 per component (tested on
 real text), the same size as torch's own differences between batches. Stored
-vectors still record which backend made them (``model_id`` ends in ``+onnx``),
+vectors still record which backend and graph made them (``model_id`` ends in
+``+onnx-g2``),
 so an index is never updated with vectors of another backend and an update stays
 identical to a full rebuild bit for bit; ``query_ids`` says which indexes its
 question vectors are exact enough to search.
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .embedding import DEFAULT_MODEL_ID, ONNX_SUFFIX, default_model_path, normalize, same_model_ids
+from .embedding import DEFAULT_MODEL_ID, GRAPH, ONNX_SUFFIX, default_model_path, normalize, same_model_ids
 from .errors import ModelError
 
 
@@ -109,7 +110,7 @@ class OnnxEmbedder:
         def infer(feed: dict[str, np.ndarray]) -> np.ndarray:
             return session.run(None, feed)[0]
 
-        return infer, int(session.get_outputs()[0].shape[-1]), ONNX_SUFFIX
+        return infer, int(session.get_outputs()[0].shape[-1]), ONNX_SUFFIX + GRAPH
 
     def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         """Embed in batches of texts of one width; rows come back in the order given."""
@@ -151,7 +152,7 @@ class OnnxEmbedder:
 def _load_tokenizer(folder: Path, max_length: int | None) -> Any:
     """The folder's fast tokenizer as sentence-transformers sets it up: truncation
     at the model's sequence length (``None``: none, for sizing passages), no
-    padding (batches are padded here)."""
+    padding (texts are run at their own widths or packed into rows)."""
     try:
         from tokenizers import Tokenizer
     except ImportError as err:

@@ -4,7 +4,7 @@ on texts packed into rows of one fixed shape.
 Building an index is embedding: every passage and every sentence of the corpus.
 On a CPU with bfloat16 instructions (AVX512-BF16 or AMX) OpenVINO runs the
 matrix products in bfloat16 with float32 sums, which halves the CPU time of a
-build; the vectors keep a cosine of at least 0.9999 to the float32 ones and the
+build; the vectors keep a cosine of at least 0.99995 to the float32 ones and the
 answers of every measured question set stay the same (README, Performance).
 Elsewhere it computes in float32, like ONNX Runtime.
 
@@ -23,8 +23,9 @@ graph, which is also what answers questions to a saved index. An index built
 in-process and the same index loaded back therefore answer identically.
 
 The precision is part of the vectors' identity: ``model_id`` ends in
-``+openvino-bf16`` or ``+openvino``, so an index is only ever updated with
-vectors of its own kind (a machine without bfloat16 rebuilds instead).
+``+openvino-bf16-g2`` or ``+openvino-g2`` (``-g2``: the packed-row graph), so an
+index is only ever updated with vectors of its own kind (a machine without
+bfloat16 rebuilds instead).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .embedding import BF16, OPENVINO_SUFFIX, normalize
+from .embedding import BF16, GRAPH, OPENVINO_SUFFIX, normalize
 from .errors import ModelError
 from .onnx_embedding import OnnxEmbedder
 from .onnx_export import GRAPH_INPUTS
@@ -120,7 +121,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
                 return np.array(request.infer(feed)[output], dtype=np.float32)
 
         dim = int(output.get_partial_shape()[-1].get_length())
-        return infer, dim, OPENVINO_SUFFIX + (BF16 if used_bf16 else "")
+        return infer, dim, OPENVINO_SUFFIX + (BF16 if used_bf16 else "") + GRAPH
 
     def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         """Embed texts packed into fixed rows; rows come back in the order given."""

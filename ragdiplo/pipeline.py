@@ -10,7 +10,7 @@ import numpy as np
 
 from .chunking import ChunkerConfig
 from .corpus import load_corpus
-from .embedding import Embedder, default_embedder, query_embedder
+from .embedding import Embedder, default_embedder, embed_question, query_embedder
 from .index import Index, build_index, check_compatible, save_index
 from .loading import load_index
 from .qa import QAConfig, answer, check_question
@@ -82,9 +82,6 @@ class QA:
         return answer(self.index, question, self._question_vector(question), k, self.config, self.reader)
 
     def _embed_question(self, question: str) -> np.ndarray:
-        # an embedder may read single questions its own way (OpenVinoEmbedder
-        # compiles for batches of documents and hands questions to ONNX Runtime)
-        embed_query = getattr(self.embedder, "embed_query", None)
-        vector = embed_query(question) if embed_query is not None else self.embedder.embed([question])[0]
+        vector = embed_question(self.embedder, question)
         vector.setflags(write=False)
         return vector

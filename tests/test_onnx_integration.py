@@ -13,11 +13,12 @@ import pytest
 
 from ragdiplo.chunking import ChunkerConfig, chunk_document
 from ragdiplo.corpus import load_corpus
+from ragdiplo.errors import IndexMismatchError
 from ragdiplo.index import build_index, save_index
 from ragdiplo.pipeline import QA
 from ragdiplo.sentences import sentence_spans
 from ragdiplo.types import Document
-from ragdiplo.update import add_documents, update_documents
+from ragdiplo.update import add_documents, sync_documents, update_documents
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +91,7 @@ def test_openvino_vectors_agree_with_onnx_runtime(openvino_embedder, onnx_embedd
     texts = _seed_texts(onnx_embedder)
     ours, exact = openvino_embedder.embed(texts), onnx_embedder.embed(texts)
     assert ours.dtype == np.float32 and np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
-    bf16 = openvino_embedder.model_id.endswith("+openvino-bf16")
+    bf16 = openvino_embedder.model_id.endswith("+openvino-bf16-g2")
     assert float((ours * exact).sum(axis=1).min()) > (0.9999 if bf16 else 0.999999)
     assert openvino_embedder.query_ids == onnx_embedder.query_ids
     assert openvino_embedder.token_spans(texts[0]) == onnx_embedder.token_spans(texts[0])
@@ -118,6 +119,22 @@ def test_update_equals_a_full_rebuild_bit_for_bit(runtime_embedder):
     assert np.array_equal(index.passage_vectors, rebuilt.passage_vectors)
     assert np.array_equal(index.sentence_vectors, rebuilt.sentence_vectors)
     assert np.array_equal(index.passage_rows, rebuilt.passage_rows)
+
+
+def test_an_index_of_the_first_graph_is_rebuilt_not_updated(runtime_embedder):
+    """Its vectors differ from the packed-row graph's in their last bits: mixing
+    them would break update == rebuild."""
+    from dataclasses import replace
+
+    e = runtime_embedder
+    docs = load_corpus(REPO / "seeds")[:2]
+    assert e.model_id.endswith("-g2")
+    old = replace(build_index(docs[:1], e), model_id=e.model_id.removesuffix("-g2"))
+    with pytest.raises(IndexMismatchError, match="re-index"):
+        add_documents(old, docs[1:], e)
+    index, changes = sync_documents(old, docs, e)  # what `ragdiplo index` does
+    assert changes.rebuilt and "model changed" in changes.rebuilt and changes.embedded == 2
+    assert np.array_equal(index.passage_vectors, build_index(docs, e).passage_vectors)
 
 
 def test_loading_and_asking_an_onnx_index_does_not_import_torch(onnx_embedder, tmp_path):
@@ -150,7 +167,7 @@ def test_openvino_in_float32_on_request_and_the_backend_choice(onnx_embedder, mo
     from ragdiplo.openvino_embedding import OpenVinoEmbedder
 
     exact = OpenVinoEmbedder(bf16=False)
-    assert exact.model_id.endswith("+openvino")
+    assert exact.model_id.endswith("+openvino-g2")
     texts = _seed_texts(onnx_embedder)[:20]
     assert np.abs(exact.embed(texts) - onnx_embedder.embed(texts)).max() < 1e-5
     monkeypatch.delenv("RAGDIPLO_BACKEND", raising=False)

@@ -80,6 +80,32 @@ def test_backends_search_each_others_indexes_but_not_another_models(tmp_path):
     check_compatible(SimpleNamespace(model_id=base + "+openvino-bf16", dim=8), _embedder(base + "+onnx", set(ids)), tmp_path)
 
 
+def test_the_packed_row_graph_names_its_vectors_and_still_reads_older_indexes():
+    from ragdiplo.embedding import GRAPH, same_model_ids
+    from ragdiplo.onnx_export import FORMAT_VERSION
+
+    base = "sentence-transformers/all-MiniLM-L6-v2"
+    assert GRAPH == f"-g{FORMAT_VERSION}"
+    now = [base + "+onnx" + GRAPH, base + "+openvino" + GRAPH, base + "+openvino-bf16" + GRAPH]
+    before = [m.removesuffix(GRAPH) for m in now]
+    assert [backend_of(m) for m in now] == [backend_of(m) for m in before] == [Backend.ONNX, Backend.OPENVINO, Backend.OPENVINO]
+    # questions of either graph search indexes of either; updates compare model ids exactly, so an older index is rebuilt
+    assert {base, *now, *before} == same_model_ids(base)
+
+
+def test_questions_take_the_embedders_own_query_path(fake_embedder):
+    import numpy as np
+
+    from ragdiplo.embedding import embed_question
+
+    class WithQueries(type(fake_embedder)):
+        def embed_query(self, text):
+            return -self.embed([text])[0]
+
+    assert np.array_equal(embed_question(fake_embedder, "a backstop"), fake_embedder.embed(["a backstop"])[0])
+    assert np.array_equal(embed_question(WithQueries(), "a backstop"), -fake_embedder.embed(["a backstop"])[0])
+
+
 @pytest.fixture
 def fake_export(monkeypatch, tmp_path):
     """A model folder and an exporter that writes known bytes instead of running torch."""
