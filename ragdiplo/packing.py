@@ -14,6 +14,9 @@ way; a text's vector does not depend on its row or its neighbours in any case
 (AVX512-BF16, AMX) sum neighbouring pairs of tokens first, so a text starting at
 an odd offset pairs its keys differently in attention and its vector moves in
 the fourth decimal; with even starts the bits are the same at every offset.
+That was measured on AVX512-BF16 (and float32 is exact at any offset); kernels
+of other CPUs could block their sums otherwise, which is why the test suite
+checks it, bit for bit, on the machine it runs on.
 """
 
 from __future__ import annotations
