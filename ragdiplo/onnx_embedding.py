@@ -10,10 +10,9 @@ weights by ``onnx_export.py`` (nothing is downloaded).
 Its vectors equal the torch model's within about 2e-7 per component (tested on
 real text), the same size as torch's own differences between batches. Stored
 vectors still record which backend and graph made them (``model_id`` ends in
-``+onnx-g2``),
-so an index is never updated with vectors of another backend and an update stays
-identical to a full rebuild bit for bit; ``query_ids`` says which indexes its
-question vectors are exact enough to search.
+``+onnx-g2``), so an index is never updated with vectors of another kind and an
+update stays identical to a full rebuild bit for bit; ``query_ids`` says which
+indexes its question vectors are exact enough to search.
 
 A text is always run at the same width, its own token count, in a batch of
 texts of that width only: no padding. Its vector then depends on its own tokens

@@ -5,9 +5,11 @@ never downloaded. It reads packed rows: besides the token ids it takes each
 token's position and segment, and a token attends only to tokens of its own
 segment. One row can then carry several texts, each computed exactly as if it
 were alone (OpenVINO fills fixed-size rows that way); a plain batch is the case
-of one segment per row (ONNX Runtime). It is written like index data: to a temporary name, fsynced,
-renamed into place, then recorded (size and SHA-256) in ``export.json``, which is
-itself replaced atomically. A missing, truncated or altered export does not match
+of one segment per row (ONNX Runtime).
+
+It is written like index data: to a temporary name, fsynced, renamed into
+place, then recorded (size and SHA-256) in ``export.json``, which is itself
+replaced atomically. A missing, truncated or altered export does not match
 its record and is made again; two processes exporting at once take turns on a
 lock. The cache folder is ``$RAGDIPLO_CACHE`` or ``~/.cache/ragdiplo``.
 """
