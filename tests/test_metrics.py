@@ -70,7 +70,10 @@ def test_span_overlap():
 def test_risk_coverage_and_aurc():
     curve = risk_coverage([0.9, 0.2, 0.5, 0.5], [True, True, False, True])
     # order: 0.9 (right), 0.5 (wrong), 0.5 (right; ties keep input order), 0.2 (right)
-    assert curve == pytest.approx([(0.25, 0.0), (0.5, 0.5), (0.75, 1 / 3), (1.0, 0.25)])
+    expected = [(0.25, 0.0), (0.5, 0.5), (0.75, 1 / 3), (1.0, 0.25)]
+    assert len(curve) == len(expected)
+    for point, want in zip(curve, expected):
+        assert point == pytest.approx(want)
     assert aurc(curve) == pytest.approx((0 + 0.5 + 1 / 3 + 0.25) / 4)
     assert risk_coverage([], []) == []
     assert math.isnan(aurc([]))
