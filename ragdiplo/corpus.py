@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 
 from .errors import CorpusError
@@ -60,19 +61,33 @@ def decode_text(data: bytes, name: str) -> str:
 
 
 def read_text_file(path: Path, name: str, limit: int = MAX_DOCUMENT_BYTES) -> str:
-    """The text of one file; its size is checked before anything is read."""
+    """The text of one regular file (a symlink to one is fine); its kind and size
+    are checked before anything is read, so a FIFO or a device never blocks or
+    fills memory."""
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise _too_big(name, size, limit)
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise CorpusError(
+                f"{name}: not a regular file (a pipe, socket or device); remove it from the corpus or rename it"
+            )
+        if info.st_size > limit:
+            raise _too_big(name, info.st_size, limit)
         return decode_text(path.read_bytes(), name)
     except OSError as err:
         raise CorpusError(f"{name}: cannot be read ({err.strerror})") from None
 
 
+def _walk_error(err: OSError) -> None:
+    """Any folder that cannot be listed stops loading: skipping it would make a
+    sync remove its documents from the index."""
+    raise CorpusError(
+        f"{err.filename}: cannot be read ({err.strerror}); fix its permissions or move it out of the corpus"
+    )
+
+
 def _walk_text_files(root: Path) -> list[Path]:
     found: list[Path] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
+    for folder, dirs, files in os.walk(root, onerror=_walk_error, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith(".") and name.lower().endswith(TEXT_SUFFIXES):

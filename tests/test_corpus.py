@@ -201,3 +201,34 @@ def test_file_symlink_loop_is_skipped_or_named(tmp_path):
         assert "loop.txt" in str(err)
     else:
         assert [d.id for d in docs] == ["a.txt"]
+
+
+def test_a_folder_that_cannot_be_listed_stops_loading(tmp_path, monkeypatch):
+    (tmp_path / "ok.txt").write_text("Readable text.")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "a.txt").write_text("Text behind a folder that cannot be listed.")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == os.fspath(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(CorpusError, match="locked: cannot be read .*Permission denied"):
+        load_corpus(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_special_files_are_an_error_not_a_hang(tmp_path):
+    (tmp_path / "ok.txt").write_text("Readable text.")
+    os.mkfifo(tmp_path / "pipe.txt")
+    with pytest.raises(CorpusError, match="pipe.txt: not a regular file"):
+        load_corpus(tmp_path)
+
+
+def test_a_symlink_to_a_regular_file_is_read(tmp_path):
+    (tmp_path / "real.txt").write_text("The real text.")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
+    assert {d.id for d in load_corpus(tmp_path)} == {"real.txt", "link.txt"}
