@@ -34,7 +34,7 @@ def peak_rss_mb() -> float:
 
 
 def model_path() -> str:
-    from ragdiplo.embedding import default_model_path
+    from ragdiplo.embed.base import default_model_path
 
     return str(default_model_path())
 
@@ -44,7 +44,7 @@ def model_path() -> str:
 
 def ragdiplo_build(corpus: str, out: str) -> tuple[object, dict[str, float]]:
     from ragdiplo import QA, build_index, load_corpus, save_index
-    from ragdiplo.embedding import default_embedder
+    from ragdiplo.embed.factory import default_embedder
 
     embedder = default_embedder()
     start, start_cpu = time.perf_counter(), time.process_time()
@@ -155,7 +155,7 @@ def build_job(system: str, corpus: str, out: str, questions_file: str, reps: int
             ask(q)
             times.append((time.perf_counter() - start) * 1000)
             cpu.append((time.process_time() - start_cpu) * 1000)
-    from ragdiplo.metrics import percentile  # after the build, so it does not weigh on what was measured
+    from ragdiplo.eval.metrics import percentile  # after the build, so it does not weigh on what was measured
 
     result: dict[str, object] = dict(stats)
     result.update(ask_p50_ms=percentile(times, 50), ask_p95_ms=percentile(times, 95), asks=len(times),

@@ -1,7 +1,7 @@
 """Fit the answer-confidence model and the abstention threshold on gold sets.
 
 Every question is answered without abstaining; the evidence features of each
-answer (``ragdiplo.qa.evidence_features``) and whether it was right (contains a
+answer (``ragdiplo.answer.scoring.evidence_features``) and whether it was right (contains a
 gold answer and cites the evidence; for an unanswerable question, never) train
 a logistic model of P(right). The threshold is the one that maximises, averaged
 over the sets so that a small set counts as much as a large one, the share of
@@ -27,10 +27,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import open_qa  # noqa: E402
 
 from ragdiplo import QAConfig, SentenceTransformerEmbedder  # noqa: E402
-from ragdiplo.evaluate import contains_answer, overlaps, read_gold  # noqa: E402
-from ragdiplo.metrics import aurc, risk_coverage  # noqa: E402
-from ragdiplo.qa import Calibration, evidence_features, score_sentences  # noqa: E402
-from ragdiplo.retrieval import rank_rows  # noqa: E402
+from ragdiplo.eval.run import contains_answer, overlaps, read_gold  # noqa: E402
+from ragdiplo.eval.metrics import aurc, risk_coverage  # noqa: E402
+from ragdiplo.answer.scoring import Calibration, evidence_features, score_sentences  # noqa: E402
+from ragdiplo.answer.retrieval import rank_rows  # noqa: E402
 
 FEATURES = ("score", "dense", "lexical", "type_missing", "unknown_name", "margin")
 

@@ -177,11 +177,11 @@ def flat_latency(vectors: np.ndarray, queries: np.ndarray, sizes: tuple[int, ...
 
 def build(n: int, work: Path, out: dict[str, object], exact_below: int | None) -> Path:
     from ragdiplo import Document
-    from ragdiplo.ann import AnnConfig
-    from ragdiplo.chunking import ChunkerConfig
-    from ragdiplo.index import Index, save_index
-    from ragdiplo.lexical import BM25
-    from ragdiplo.store import FaissStore
+    from ragdiplo.stores.ann import AnnConfig
+    from ragdiplo.ingest.chunking import ChunkerConfig
+    from ragdiplo.index.build import Index, save_index
+    from ragdiplo.stores.bm25 import BM25
+    from ragdiplo.stores.faiss_store import FaissStore
 
     t = time.perf_counter()
     data = generate(n, work)
@@ -249,9 +249,9 @@ def percentiles(times: list[float]) -> tuple[float, float]:
 def serve(work: Path) -> dict[str, object]:
     """Load the saved index memory-mapped, then time searches; prints JSON."""
     out: dict[str, object] = {}
-    import ragdiplo.loading  # noqa: F401  (imports first, so their memory is measured on its own)
-    from ragdiplo.loading import load_index
-    from ragdiplo.retrieval import rank_rows
+    import ragdiplo.index.load  # noqa: F401  (imports first, so their memory is measured on its own)
+    from ragdiplo.index.load import load_index
+    from ragdiplo.answer.retrieval import rank_rows
 
     queries, truth = np.load(work / "queries.npy"), np.load(work / "truth.npy")
     questions = json.loads((work / "questions.json").read_text())

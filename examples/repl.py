@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import ragdiplo.repl
+import ragdiplo.cli.repl
 from ragdiplo import QA, RagdiploError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def main() -> int:
     except RagdiploError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return ragdiplo.repl.run(qa, k=args.k)
+    return ragdiplo.cli.repl.run(qa, k=args.k)
 
 
 if __name__ == "__main__":

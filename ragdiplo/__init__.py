@@ -10,29 +10,29 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ragdiplo._version import __version__
 
 _MODULE_OF = {
-    "AnnConfig": "ann",
-    "ChunkerConfig": "chunking", "chunk_document": "chunking",
-    "load_corpus": "corpus",
-    "Backend": "embedding", "Embedder": "embedding", "SentenceTransformerEmbedder": "embedding",
-    "default_embedder": "embedding",
-    "OnnxEmbedder": "onnx_embedding",
-    "OpenVinoEmbedder": "openvino_embedding",
+    "AnnConfig": "stores.ann",
+    "ChunkerConfig": "ingest.chunking", "chunk_document": "ingest.chunking",
+    "load_corpus": "ingest.corpus",
+    "Backend": "embed.base", "Embedder": "embed.base", "SentenceTransformerEmbedder": "embed.base",
+    "default_embedder": "embed.factory",
+    "OnnxEmbedder": "embed.onnx_backend",
+    "OpenVinoEmbedder": "embed.openvino_backend",
     "ConfigError": "errors", "CorpusError": "errors", "DocumentIdError": "errors", "IndexCorruptError": "errors",
     "IndexLoadError": "errors", "IndexLockedError": "errors", "IndexMismatchError": "errors",
     "IndexNotFoundError": "errors", "IndexWriteError": "errors", "ModelError": "errors", "QuestionError": "errors",
     "RagdiploError": "errors",
-    "Index": "index", "build_index": "index", "save_index": "index",
-    "load_index": "loading",
-    "FaissStore": "store", "StoreConfig": "store", "StoreKind": "store", "VectorStore": "store",
-    "Changes": "update", "add_documents": "update", "delete_documents": "update", "edit_index": "update",
-    "sync_documents": "update", "update_documents": "update",
-    "QA": "pipeline",
-    "Calibration": "qa", "QAConfig": "qa",
-    "Reader": "reader", "ReaderSpan": "reader", "TransformersReader": "reader",
-    "Fusion": "retrieval", "RetrievalConfig": "retrieval",
+    "Index": "index.build", "build_index": "index.build", "save_index": "index.build",
+    "load_index": "index.load",
+    "FaissStore": "stores.faiss_store", "StoreConfig": "stores.faiss_store", "StoreKind": "stores.faiss_store", "VectorStore": "stores.faiss_store",
+    "Changes": "index.update", "add_documents": "index.update", "delete_documents": "index.update", "edit_index": "index.update",
+    "sync_documents": "index.update", "update_documents": "index.update",
+    "QA": "qa",
+    "Calibration": "answer.scoring", "QAConfig": "answer.scoring",
+    "Reader": "answer.reader", "ReaderSpan": "answer.reader", "TransformersReader": "answer.reader",
+    "Fusion": "answer.retrieval", "RetrievalConfig": "answer.retrieval",
     "Answer": "types", "Citation": "types", "Document": "types", "Hit": "types", "Passage": "types",
 }
 
@@ -51,11 +51,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time
-    from .ann import AnnConfig
-    from .chunking import ChunkerConfig, chunk_document
-    from .corpus import load_corpus
-    from .embedding import Backend, Embedder, SentenceTransformerEmbedder, default_embedder
-    from .errors import (
+    from ragdiplo.answer.reader import Reader, ReaderSpan, TransformersReader
+    from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
+    from ragdiplo.answer.scoring import Calibration, QAConfig
+    from ragdiplo.embed.base import Backend, Embedder, SentenceTransformerEmbedder
+    from ragdiplo.embed.factory import default_embedder
+    from ragdiplo.embed.onnx_backend import OnnxEmbedder
+    from ragdiplo.embed.openvino_backend import OpenVinoEmbedder
+    from ragdiplo.errors import (
         ConfigError,
         CorpusError,
         DocumentIdError,
@@ -69,27 +72,29 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
         QuestionError,
         RagdiploError,
     )
-    from .index import Index, build_index, save_index
-    from .loading import load_index
-    from .onnx_embedding import OnnxEmbedder
-    from .openvino_embedding import OpenVinoEmbedder
-    from .pipeline import QA
-    from .qa import Calibration, QAConfig
-    from .reader import Reader, ReaderSpan, TransformersReader
-    from .retrieval import Fusion, RetrievalConfig
-    from .store import FaissStore, StoreConfig, StoreKind, VectorStore
-    from .types import Answer, Citation, Document, Hit, Passage
-    from .update import Changes, add_documents, delete_documents, edit_index, sync_documents, update_documents
+    from ragdiplo.index.build import Index, build_index, save_index
+    from ragdiplo.index.load import load_index
+    from ragdiplo.index.update import (
+        Changes,
+        add_documents,
+        delete_documents,
+        edit_index,
+        sync_documents,
+        update_documents,
+    )
+    from ragdiplo.ingest.chunking import ChunkerConfig, chunk_document
+    from ragdiplo.ingest.corpus import load_corpus
+    from ragdiplo.qa import QA
+    from ragdiplo.stores.ann import AnnConfig
+    from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
+    from ragdiplo.types import Answer, Citation, Document, Hit, Passage
 
 __all__ = [
     "QA",
-    "Calibration",
-    "Reader",
-    "ReaderSpan",
-    "TransformersReader",
     "AnnConfig",
     "Answer",
     "Backend",
+    "Calibration",
     "Changes",
     "ChunkerConfig",
     "Citation",
@@ -115,10 +120,13 @@ __all__ = [
     "QAConfig",
     "QuestionError",
     "RagdiploError",
+    "Reader",
+    "ReaderSpan",
     "RetrievalConfig",
     "SentenceTransformerEmbedder",
     "StoreConfig",
     "StoreKind",
+    "TransformersReader",
     "VectorStore",
     "__version__",
     "add_documents",

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import IndexCorruptError, IndexLockedError, IndexWriteError
+from ragdiplo.errors import IndexCorruptError, IndexLockedError, IndexWriteError
 
 LOCK_FILE = "write.lock"
 DEFAULT_LOCK_TIMEOUT = 60.0

@@ -1,310 +1,88 @@
-"""Answering: retrieved passages → scored sentences → a short, cited answer.
-
-Every sentence inside the top passages is scored by its similarity to the
-question (the embedder's vectors, computed at index time), by how much of the
-question's rarer vocabulary it holds, by whether it contains the kind of answer
-the question asks for, and by the rank of its passage. The best sentence is the
-citation; the answer is a typed span of it or the sentence itself. A confidence
-below the abstention threshold gives no answer rather than a wrong one.
-"""
+"""The user-facing handle: an index and the embedder that reads questions for it."""
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
+import os
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from .errors import QuestionError
-from .extract import AnswerType, answer_type, best_span, named_words, ranked_spans
-from .index import Index
-from .lexical import terms
-from .reader import Reader, locate
-from .retrieval import RetrievalConfig, rank_rows
-from .types import Answer, Citation, Hit
+from ragdiplo.answer.reader import Reader
+from ragdiplo.answer.scoring import QAConfig, answer, check_question
+from ragdiplo.embed.base import Embedder, embed_question
+from ragdiplo.embed.factory import default_embedder, query_embedder
+from ragdiplo.index.build import Index, build_index, check_compatible, save_index
+from ragdiplo.index.load import load_index
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.ingest.corpus import load_corpus
+from ragdiplo.types import Answer
 
-MAX_QUESTION_CHARS = 2000
+QUESTION_CACHE = 256  # question vectors kept (384 float32 each: 400 KB)
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """Logistic weights of P(answer right) over :func:`evidence_features`, and
-    the threshold below which the answer is withheld.
+class QA:
+    """Ask questions of an index.
 
-    The defaults come from ``python benchmarks/calibrate.py`` on the seeds dev
-    and extra gold sets plus the SQuAD dev-open slice; re-fit them for a corpus
-    of another kind with the same script.
+    >>> qa = QA.build("seeds/", "index/")          # doctest: +SKIP
+    >>> qa.ask("What backstop did Starmer ask for?").text  # doctest: +SKIP
     """
 
-    bias: float = 0.8902
-    score: float = -0.2756
-    dense: float = -0.9059
-    lexical: float = 0.0673
-    type_missing: float = -1.3185
-    unknown_name: float = -3.6191
-    margin: float = 5.0549
-    threshold: float = 0.43
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        config: QAConfig = QAConfig(),
+        *,
+        index_path: str | os.PathLike[str] = "index",
+        reader: Reader | None = None,
+    ) -> None:
+        check_compatible(index, embedder, Path(index_path))
+        self.index = index
+        self.embedder = embedder
+        self.config = config
+        self.reader = reader
+        # a repeated question (a REPL, a service behind a form) skips the model
+        self._question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._embed_question)
 
-    @property
-    def weights(self) -> np.ndarray:
-        return np.array([self.score, self.dense, self.lexical, self.type_missing, self.unknown_name, self.margin])
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        embedder: Embedder | None = None,
+        config: QAConfig = QAConfig(),
+        *,
+        reader: Reader | None = None,
+    ) -> QA:
+        index = load_index(path)
+        embedder = embedder or query_embedder(index.model_id)
+        return cls(index, embedder, config, index_path=path, reader=reader)
 
+    @classmethod
+    def build(
+        cls,
+        corpus: str | os.PathLike[str],
+        path: str | os.PathLike[str] | None = None,
+        *,
+        embedder: Embedder | None = None,
+        chunker: ChunkerConfig | None = None,
+        config: QAConfig = QAConfig(),
+        reader: Reader | None = None,
+        show_progress: bool = False,
+    ) -> QA:
+        """Index a corpus folder or JSONL file, saving it to ``path`` if given."""
+        embedder = embedder or default_embedder()
+        index = build_index(load_corpus(corpus), embedder, chunker, show_progress=show_progress)
+        if path is not None:
+            save_index(index, path)
+        return cls(index, embedder, config, index_path=path or "index", reader=reader)
 
-@dataclass(frozen=True)
-class QAConfig:
-    """Weights of the sentence score, and the gates and model that decide
-    whether to answer at all."""
+    def ask(self, question: str, k: int = 10) -> Answer:
+        """Answer with citations, or ``Answer.text is None`` when the corpus has no answer."""
+        question = check_question(question)
+        return answer(self.index, question, self._question_vector(question), k, self.config, self.reader)
 
-    read_passages: int = 5
-    w_dense: float = 1.0
-    w_lexical: float = 0.7
-    w_type: float = 0.3
-    w_rank: float = 0.1
-    context_weight: float = 0.5
-    min_dense: float = 0.25
-    max_citations: int = 3
-    cite_margin: float = 0.05
-    corroborate_margin: float = 0.4
-    short_answers: bool = True
-    max_name_candidates: int = 2
-    calibration: Calibration = Calibration()
-    retrieval: RetrievalConfig = RetrievalConfig()
-
-
-@dataclass(frozen=True)
-class ScoredSentence:
-    row: int
-    score: float
-    dense: float
-    lexical: float
-    typed: bool
-
-
-def check_question(question: str) -> str:
-    if not isinstance(question, str) or not question.strip():
-        raise QuestionError("the question is empty; ask something, e.g. 'What backstop did Starmer ask for?'")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
-    if not re.search(r"\w", question):
-        raise QuestionError("the question has no words in it")
-    return question.strip()
-
-
-def lexical_coverage(weights: dict[str, float], sentence: set[str], context: set[str], context_weight: float) -> float:
-    """Share of the question's IDF mass found in the sentence; terms found only in
-    the sentence before it count at ``context_weight``, since news sentences
-    often name their subject once and continue with "he" or "it"."""
-    total = sum(weights.values())
-    if not total:
-        return 0.0
-    inside = sum(w for t, w in weights.items() if t in sentence)
-    before = sum(w for t, w in weights.items() if t in context and t not in sentence)
-    return (inside + context_weight * before) / total
-
-
-def score_sentences(
-    index: Index, question: str, query_vector: np.ndarray, ranked: list[tuple[int, float]], config: QAConfig
-) -> list[ScoredSentence]:
-    kind = answer_type(question)
-    weights = {t: index.bm25.idf(t) for t in set(terms(question))}
-    prior: dict[int, float] = {}
-    for rank, (row, _) in enumerate(ranked[: config.read_passages]):
-        for s in index.sentences_in(row):
-            prior.setdefault(s, 1.0 / (rank + 1))
-    rows = sorted(prior)
-    if not rows:
-        return []
-    dense = index.sentence_vectors[rows] @ query_vector.reshape(-1)
-    cache: dict[int, set[str]] = {}
-
-    def sentence_terms(row: int) -> set[str]:
-        if row not in cache:
-            doc, s, e = index.sentence(row)
-            cache[row] = set(terms(doc.text[s:e]))
-        return cache[row]
-
-    scored = []
-    for row, d in zip(rows, dense):
-        doc, s, e = index.sentence(row)
-        text = doc.text[s:e]
-        same_doc = row > 0 and index.sentence_rows[row - 1][0] == index.sentence_rows[row][0]
-        context = sentence_terms(row - 1) if same_doc else set()
-        lex = lexical_coverage(weights, sentence_terms(row), context, config.context_weight)
-        typed = kind is not AnswerType.OTHER and best_span(question, text, kind) is not None
-        score = config.w_dense * float(d) + config.w_lexical * lex + config.w_type * typed + config.w_rank * prior[row]
-        scored.append(ScoredSentence(row, score, float(d), lex, typed))
-    scored.sort(key=lambda x: (-x.score, x.row))
-    return scored
-
-
-def _key(text: str) -> frozenset[str]:
-    return frozenset(terms(text))
-
-
-def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
-    return bool(a) and len(a & b) / len(a | b) >= 0.8
-
-
-def make_citations(index: Index, scored: list[ScoredSentence], config: QAConfig) -> list[Citation]:
-    """The best sentence and close runners-up, each repeated quote cited once
-    with the other places it stands recorded as duplicates (among them the
-    same words under the other ids of an identical document)."""
-    groups: list[tuple[ScoredSentence, frozenset[str], list[tuple[str, int, int]]]] = []
-    for item in scored:
-        doc, s, e = index.sentence(item.row)
-        key = _key(doc.text[s:e])
-        for _, gkey, dups in groups:
-            if _similar(key, gkey):
-                dups.extend((i, s, e) for i in (doc.id, *index.aliases(doc.id)))
-                break
-        else:
-            groups.append((item, key, [(i, s, e) for i in index.aliases(doc.id)]))
-    best = scored[0].score
-    citations = []
-    for item, _, dups in groups:
-        if len(citations) == config.max_citations or (citations and item.score < best - config.cite_margin):
-            break
-        doc, s, e = index.sentence(item.row)
-        citations.append(Citation(doc.id, s, e, doc.text[s:e], item.score, tuple(dups)))
-    return citations
-
-
-_NAME_KINDS = frozenset({AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME})
-
-
-def corroborating(
-    index: Index, scored: list[ScoredSentence], citations: list[Citation], text: str, config: QAConfig
-) -> list[Citation]:
-    """Other read sentences that state the same short answer, from documents not
-    cited yet: news repeats a fact across articles, and a reader checking "2027"
-    should see each article that gives it, not only the best-scored one. A
-    sentence that merely shares the words ("Thursday") but scores far below the
-    best is about something else and is not cited."""
-    if len(citations) >= config.max_citations:
-        return citations
-    needle = _words(text)
-    cited_docs = {c.doc_id for c in citations} | {d for c in citations for d, _, _ in c.duplicates}
-    out = list(citations)
-    floor = scored[0].score - config.corroborate_margin
-    for item in scored[1:]:
-        if item.score < floor:
-            break
-        doc, s, e = index.sentence(item.row)
-        if doc.id in cited_docs or needle not in _words(doc.text[s:e]):
-            continue
-        out.append(Citation(doc.id, s, e, doc.text[s:e], item.score, tuple((i, s, e) for i in index.aliases(doc.id))))
-        cited_docs.add(doc.id)
-        if len(out) == config.max_citations:
-            break
-    return out
-
-
-def _words(text: str) -> str:
-    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
-
-
-def short_answer(question: str, citation: Citation, config: QAConfig = QAConfig()) -> str:
-    """A typed span of the cited sentence, or the whole sentence when there is
-    none, or when a name question's sentence holds more candidate names than
-    ``config.max_name_candidates``: choosing among many capitalised words by
-    their distance to the question's words is a guess, and the sentence is
-    right where a guessed name would be wrong."""
-    kind = answer_type(question)
-    if not config.short_answers or kind is AnswerType.OTHER:
-        return citation.text
-    spans = ranked_spans(question, citation.text, kind)
-    if not spans or (kind in _NAME_KINDS and len(spans) > config.max_name_candidates):
-        return citation.text
-    return citation.text[spans[0][0] : spans[0][1]]
-
-
-def evidence_features(index: Index, question: str, scored: list[ScoredSentence]) -> np.ndarray:
-    """What speaks for the best sentence: its combined score, its plain semantic
-    similarity, its coverage of the question's rare words, whether a typed
-    question found no span of its type in it, whether the question names
-    something the corpus never mentions ("Germany" in a corpus without it), and
-    its lead over the runner-up."""
-    best = scored[0]
-    runner_up = scored[1].score if len(scored) > 1 else 0.0
-    kind = answer_type(question)
-    type_missing = kind is not AnswerType.OTHER and not best.typed
-    unknown_name = any(not all(t in index.bm25 for t in terms(w)) for w in named_words(question))
-    return np.array(
-        [best.score, best.dense, best.lexical, float(type_missing), float(unknown_name), best.score - runner_up]
-    )
-
-
-def confidence(features: np.ndarray, calibration: Calibration) -> float:
-    """Probability that the answer resting on these features is right."""
-    z = calibration.bias + float(features @ calibration.weights)
-    return 1.0 / (1.0 + math.exp(-z))
-
-
-def read_answer(
-    index: Index, question: str, ranked: list[tuple[int, float]], reader: Reader, config: QAConfig
-) -> tuple[str, Citation] | None | bool:
-    """The reader's best span over the top passages, located in its passage and
-    cited by the sentences it stands in. ``False`` when the reader found no
-    answer in any passage; ``None`` when none of what it returned stands in the
-    text it was given, so the extracted answer is kept."""
-    rows = [row for row, _ in ranked[: config.read_passages]]
-    passages = [index.passage(row) for row in rows]
-    spans = reader.read(question, [p.text for p in passages])
-    if all(span is None for span in spans):
-        return False
-    located = [
-        (span.score, row, passage, at)
-        for span, row, passage in zip(spans, rows, passages)
-        if span is not None and (at := locate(span, passage.text)) is not None
-    ]
-    if not located:
-        return None
-    score, row, passage, (s, e) = max(located, key=lambda x: x[0])
-    doc_row = int(index.passage_rows[row, 0])
-    first = index.sentence_at(doc_row, passage.start + s)
-    last = max(first, index.sentence_at(doc_row, passage.start + e - 1))
-    doc, start, _ = index.sentence(first)
-    end = int(index.sentence_rows[last, 2])
-    text = doc.text[passage.start + s : passage.start + e]
-    aliases = tuple((i, start, end) for i in index.aliases(doc.id))
-    return text, Citation(doc.id, start, end, doc.text[start:end], score, aliases)
-
-
-def answer(
-    index: Index,
-    question: str,
-    query_vector: np.ndarray,
-    k: int = 10,
-    config: QAConfig = QAConfig(),
-    reader: Reader | None = None,
-) -> Answer:
-    """Answer ``question`` from ``index`` given its embedding ``query_vector``,
-    with the span a ``reader`` picks when one is given."""
-    question = check_question(question)
-    if k < 1:
-        raise QuestionError(f"k must be at least 1 (got {k})")
-    ranked = rank_rows(index, question, query_vector, config.retrieval)
-    hits = tuple(Hit(index.passage(row), score) for row, score in ranked[:k])
-    scored = score_sentences(index, question, query_vector, ranked, config)
-    if not scored:
-        return Answer(question, None, (), hits, 0.0)
-    conf = confidence(evidence_features(index, question, scored), config.calibration)
-    # A sentence that merely shares a rare word ("the US capital" for "the
-    # capital of Australia") is no answer, however the other evidence looks.
-    if conf < config.calibration.threshold or scored[0].dense < config.min_dense:
-        return Answer(question, None, (), hits, conf)
-    citations = tuple(make_citations(index, scored, config))
-    if reader is not None:
-        read = read_answer(index, question, ranked, reader, config)
-        if read is False:
-            return Answer(question, None, (), hits, conf)
-        if read is not None:
-            text, cited = read
-            rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
-            citations = (cited, *rest)[: config.max_citations]
-            return Answer(question, text, citations, hits, conf, sentence=cited.text)
-    text = short_answer(question, citations[0], config)
-    if text != citations[0].text:
-        citations = tuple(corroborating(index, scored, list(citations), text, config))
-    return Answer(question, text, citations, hits, conf, sentence=citations[0].text)
+    def _embed_question(self, question: str) -> np.ndarray:
+        vector = embed_question(self.embedder, question)
+        vector.setflags(write=False)
+        return vector

@@ -87,7 +87,7 @@ def tiny_corpus(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_embedder():
     """The bundled all-MiniLM-L6-v2, loaded once per session (integration only)."""
-    from ragdiplo.embedding import SentenceTransformerEmbedder
+    from ragdiplo.embed.base import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 
@@ -100,7 +100,7 @@ def seeds_dir() -> Path:
 @pytest.fixture(scope="session")
 def onnx_embedder():
     """The bundled model run by ONNX Runtime (exported on first use into the cache)."""
-    from ragdiplo.onnx_embedding import OnnxEmbedder
+    from ragdiplo.embed.onnx_backend import OnnxEmbedder
 
     return OnnxEmbedder()
 
@@ -108,6 +108,6 @@ def onnx_embedder():
 @pytest.fixture(scope="session")
 def openvino_embedder():
     """The bundled model run by OpenVINO (bfloat16 where the CPU has it)."""
-    from ragdiplo.openvino_embedding import OpenVinoEmbedder
+    from ragdiplo.embed.openvino_backend import OpenVinoEmbedder
 
     return OpenVinoEmbedder()

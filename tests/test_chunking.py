@@ -7,8 +7,8 @@ from conftest import FakeEmbedder
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ragdiplo.chunking import ChunkerConfig, chunk_document, segment_document
-from ragdiplo.sentences import sentence_spans
+from ragdiplo.ingest.chunking import ChunkerConfig, chunk_document, segment_document
+from ragdiplo.ingest.sentences import sentence_spans
 from ragdiplo.types import Document
 
 TOK = FakeEmbedder()
@@ -192,7 +192,7 @@ def test_chunker_config_to_dict():
 
 @pytest.mark.integration
 def test_seeds_chunk_within_real_model_limit(real_embedder, seeds_dir):
-    from ragdiplo.corpus import load_corpus
+    from ragdiplo.ingest.corpus import load_corpus
 
     docs = load_corpus(seeds_dir)
     assert len(docs) == 5

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import FakeEmbedder
 
-from ragdiplo import cli
+import ragdiplo.cli.main as cli
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ragdiplo.extract import named_words
-from ragdiplo.pipeline import QA
-from ragdiplo.qa import Calibration, QAConfig, confidence, evidence_features, score_sentences
-from ragdiplo.retrieval import rank_rows
+from ragdiplo.answer.extract import named_words
+from ragdiplo.qa import QA
+from ragdiplo.answer.scoring import Calibration, QAConfig, confidence, evidence_features, score_sentences
+from ragdiplo.answer.retrieval import rank_rows
 
 FEATURES = ["score", "dense", "lexical", "type_missing", "unknown_name", "margin"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdiplo.corpus import load_corpus
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import CorpusError
 
 

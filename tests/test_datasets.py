@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdiplo.datasets import Evidence, InputKind, input_kind, read_beir, read_qrels, read_squad, squad_doc_id
+from ragdiplo.eval.datasets import Evidence, InputKind, input_kind, read_beir, read_qrels, read_squad, squad_doc_id
 from ragdiplo.errors import GoldError
 
 SQUAD_CORPUS = Path(__file__).parents[2] / "shared" / "data" / "squad-dev-open" / "corpus"

@@ -9,8 +9,8 @@ import pytest
 from conftest import FakeEmbedder
 from test_datasets import beir_fixture, squad_fixture
 
-from ragdiplo import cli
-from ragdiplo.compare import flipped, format_comparison, metric_deltas
+import ragdiplo.cli.main as cli
+from ragdiplo.eval.compare import flipped, format_comparison, metric_deltas
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_beir_run_file_json_and_stdout(tmp_path, capsys, monkeypatch):
 
 def test_beir_metrics_equal_pytrec_eval_on_the_run_file(tmp_path):
     pytrec_eval = pytest.importorskip("pytrec_eval")
-    from ragdiplo.datasets import read_qrels
+    from ragdiplo.eval.datasets import read_qrels
 
     beir = beir_fixture(tmp_path)
     run, out = tmp_path / "run.trec", tmp_path / "m.json"
@@ -207,7 +207,7 @@ def test_beir_duplicate_texts_rank_under_each_id_in_trec_tie_order(tmp_path):
 
 
 def test_report_helpers_hand_computed():
-    from ragdiplo.report import highlight, histogram, nice_step
+    from ragdiplo.eval.report import highlight, histogram, nice_step
 
     width, counts = histogram([0.0, 1.0, 2.5, 10.0, float("nan")], bins=4)
     assert width == 2.5 and counts == [2, 1, 0, 1]  # 2.5 opens the second bin; the maximum closes the last

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from ragdiplo.corpus import load_corpus
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import CorpusError
-from ragdiplo.evaluate import (
+from ragdiplo.eval.run import (
     Evidence,
     GoldQuestion,
     contains_answer,

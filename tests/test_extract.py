@@ -2,7 +2,7 @@
 
 import pytest
 
-from ragdiplo.extract import AnswerType, answer_type, best_span
+from ragdiplo.answer.extract import AnswerType, answer_type, best_span
 
 SENTENCE = "Starmer said this week that spending would reach 3% by 2035, speaking on Thursday, 28 Jul 2025."
 

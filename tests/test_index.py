@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import FakeEmbedder
 
-from ragdiplo.chunking import ChunkerConfig
-from ragdiplo.corpus import load_corpus
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import IndexLoadError, IndexMismatchError, IndexNotFoundError, IndexWriteError
-from ragdiplo.index import FORMAT_VERSION, MANIFEST, build_index, check_compatible, save_index
-from ragdiplo.loading import load_index
+from ragdiplo.index.build import FORMAT_VERSION, MANIFEST, build_index, check_compatible, save_index
+from ragdiplo.index.load import load_index
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def test_check_compatible(saved, embedder_cls, fake_embedder):
 
 
 def test_qa_refuses_index_built_with_another_model(saved):
-    from ragdiplo.pipeline import QA
+    from ragdiplo.qa import QA
 
     with pytest.raises(IndexMismatchError, match="fake-hash-64"):
         QA.load(saved, embedder=_OtherModel())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdiplo.pipeline import QA
+from ragdiplo.qa import QA
 
 pytestmark = pytest.mark.integration
 

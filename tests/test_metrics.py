@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from ragdiplo.metrics import (
+from ragdiplo.eval.metrics import (
     aurc,
     hit_at_k,
     mean,

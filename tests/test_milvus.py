@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 from conftest import TINY_DOCS, FakeEmbedder
 
-from ragdiplo import cli
-from ragdiplo.corpus import load_corpus
+import ragdiplo.cli.main as cli
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import ConfigError, IndexMismatchError
-from ragdiplo.index import MANIFEST, build_index, save_index
-from ragdiplo.loading import load_index
-from ragdiplo.pipeline import QA
-from ragdiplo.store import DEFAULT_COLLECTION, FaissStore, StoreConfig, StoreKind, normalise_uri
+from ragdiplo.index.build import MANIFEST, build_index, save_index
+from ragdiplo.index.load import load_index
+from ragdiplo.qa import QA
+from ragdiplo.stores.faiss_store import DEFAULT_COLLECTION, FaissStore, StoreConfig, StoreKind, normalise_uri
 from ragdiplo.types import Document, Passage
-from ragdiplo.update import edit_index
+from ragdiplo.index.update import edit_index
 
 QUESTIONS = [
     "Who signed the harbour deal?",
@@ -39,7 +39,7 @@ EXTRA = Document("d.txt", "Flood warning in Kessel\nThe river in Kessel rose by 
 def lite_uri(tmp_path_factory):
     pytest.importorskip("pymilvus")
     pytest.importorskip("milvus_lite")
-    from ragdiplo.milvus_store import close_clients
+    from ragdiplo.stores.milvus import close_clients
 
     yield str(tmp_path_factory.mktemp("milvus") / "test.db")
     close_clients()
@@ -52,7 +52,7 @@ def milvus(lite_uri, request) -> StoreConfig:
 
 
 def _client(config: StoreConfig):
-    from ragdiplo.milvus_store import _client
+    from ragdiplo.stores.milvus import _client
 
     return _client(str(config.uri))
 
@@ -106,7 +106,7 @@ def test_reconnect_keeps_the_recorded_collection_and_refuses_another_kind(tmp_pa
 
 
 def test_missing_pymilvus_says_what_to_install(monkeypatch):
-    from ragdiplo import milvus_store
+    import ragdiplo.stores.milvus as milvus_store
 
     monkeypatch.setitem(sys.modules, "pymilvus", None)
     with pytest.raises(ConfigError, match=r"pip install 'ragdiplo\[milvus\]'"):
@@ -143,7 +143,7 @@ def test_manifest_records_the_collection_and_no_faiss_file_is_written(built, mil
 
 
 def test_passage_metadata_lives_in_milvus(built, milvus, tmp_path):
-    from ragdiplo.milvus_store import passage_key
+    from ragdiplo.stores.milvus import passage_key
 
     save_index(built, tmp_path / "m", store=milvus)
     passages = [built.passage(i) for i in range(len(built))]
@@ -155,7 +155,7 @@ def test_passage_metadata_lives_in_milvus(built, milvus, tmp_path):
 
 
 def test_incremental_add_and_delete_touch_only_the_changed_rows(tiny_corpus, milvus, tmp_path, fake_embedder):
-    from ragdiplo.milvus_store import passage_key
+    from ragdiplo.stores.milvus import passage_key
 
     root = tmp_path / "m"
     with edit_index(root, fake_embedder, store=milvus) as editor:
@@ -190,7 +190,7 @@ def test_an_index_moves_between_stores_without_re_embedding(tiny_corpus, milvus,
 
 
 def test_store_add_and_delete_keep_row_order(built, milvus):
-    from ragdiplo.milvus_store import MilvusStore
+    from ragdiplo.stores.milvus import MilvusStore
 
     passages = [built.passage(i) for i in range(len(built))]
     store = MilvusStore.sync(milvus, built.passage_vectors[:2], passages[:2])
@@ -214,7 +214,7 @@ def test_a_second_instance_reconnects_from_the_manifest_and_uri(built, milvus, t
 
 
 def test_a_dropped_or_changed_collection_is_a_mismatch(built, milvus, tmp_path):
-    from ragdiplo.milvus_store import passage_key
+    from ragdiplo.stores.milvus import passage_key
 
     root = save_index(built, tmp_path / "m", store=milvus)
     _client(milvus).delete(milvus.collection, ids=[passage_key(built.passage(0))])
@@ -228,7 +228,7 @@ def test_a_dropped_or_changed_collection_is_a_mismatch(built, milvus, tmp_path):
 
 
 def test_a_collection_of_another_dimension_is_refused(milvus, tmp_path, fake_embedder):
-    from ragdiplo.milvus_store import MilvusStore
+    from ragdiplo.stores.milvus import MilvusStore
 
     MilvusStore.sync(milvus, np.eye(3, dtype=np.float32), [Passage("x", i, i + 1, "abc"[i]) for i in range(3)])
     index = build_index([Document("a.txt", TINY_DOCS["a.txt"])], fake_embedder)

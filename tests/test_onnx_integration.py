@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragdiplo.chunking import ChunkerConfig, chunk_document
-from ragdiplo.corpus import load_corpus
+from ragdiplo.ingest.chunking import ChunkerConfig, chunk_document
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import IndexMismatchError
-from ragdiplo.index import build_index, save_index
-from ragdiplo.pipeline import QA
-from ragdiplo.sentences import sentence_spans
+from ragdiplo.index.build import build_index, save_index
+from ragdiplo.qa import QA
+from ragdiplo.ingest.sentences import sentence_spans
 from ragdiplo.types import Document
-from ragdiplo.update import add_documents, sync_documents, update_documents
+from ragdiplo.index.update import add_documents, sync_documents, update_documents
 
 pytestmark = pytest.mark.integration
 
@@ -163,8 +163,8 @@ def test_onnx_and_torch_answer_alike(onnx_embedder, real_embedder):
 
 
 def test_openvino_in_float32_on_request_and_the_backend_choice(onnx_embedder, monkeypatch):
-    from ragdiplo.embedding import default_embedder
-    from ragdiplo.openvino_embedding import OpenVinoEmbedder
+    from ragdiplo.embed.factory import default_embedder
+    from ragdiplo.embed.openvino_backend import OpenVinoEmbedder
 
     exact = OpenVinoEmbedder(bf16=False)
     assert exact.model_id.endswith("+openvino-g2")
@@ -179,10 +179,10 @@ def test_openvino_in_float32_on_request_and_the_backend_choice(onnx_embedder, mo
 def test_openvino_is_used_without_its_telemetry(openvino_embedder, tmp_path):
     """OpenVINO's package import sends a usage event and writes a client id under
     ~/intel; ragdiplo imports it with that switched off (and leaves no trace)."""
-    from ragdiplo.onnx_export import cache_root
+    from ragdiplo.embed.export import cache_root
 
     code = (
-        "import sys\nfrom ragdiplo.openvino_embedding import OpenVinoEmbedder\n"
+        "import sys\nfrom ragdiplo.embed.openvino_backend import OpenVinoEmbedder\n"
         "e = OpenVinoEmbedder()\nassert e.embed(['a backstop']).shape == (1, 384)\n"
         "print(sorted(m for m in sys.modules if m.startswith('openvino_telemetry')))\n"
         "import openvino_telemetry\n"  # the user's own imports still work afterwards

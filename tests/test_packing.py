@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ragdiplo.packing import ALIGN, pack
+from ragdiplo.embed.packing import ALIGN, pack
 
 
 @given(st.integers(8, 300).flatmap(lambda w: st.tuples(st.just(w), st.lists(st.integers(1, w), max_size=300))))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from ragdiplo.errors import QuestionError
-from ragdiplo.pipeline import QA
-from ragdiplo.qa import Calibration, QAConfig
-from ragdiplo.retrieval import Fusion, RetrievalConfig
+from ragdiplo.qa import QA
+from ragdiplo.answer.scoring import Calibration, QAConfig
+from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
 from ragdiplo.types import Answer
 
 QUESTIONS = [
@@ -56,7 +56,7 @@ def test_answers_rest_on_exact_citations(qa, tiny_corpus, question):
 
 @pytest.mark.parametrize("fusion", list(Fusion))
 def test_every_fusion_answers(tiny_corpus, fake_embedder, fusion):
-    from ragdiplo.qa import QAConfig
+    from ragdiplo.answer.scoring import QAConfig
 
     qa = QA.build(tiny_corpus, embedder=fake_embedder, config=QAConfig(retrieval=RetrievalConfig(fusion=fusion)))
     for q in QUESTIONS:
@@ -118,7 +118,7 @@ def test_non_string_question_is_a_question_error(qa, question):
 
 
 def test_identical_documents_are_cited_once_naming_both_ids(tiny_corpus, fake_embedder):
-    from ragdiplo.qa import Calibration, QAConfig
+    from ragdiplo.answer.scoring import Calibration, QAConfig
 
     (tiny_corpus / "copy.txt").write_bytes((tiny_corpus / "sub" / "c.txt").read_bytes())
     never_abstain = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0))

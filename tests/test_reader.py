@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from ragdiplo.pipeline import QA
-from ragdiplo.qa import Calibration, QAConfig
-from ragdiplo.reader import Reader, ReaderSpan, TransformersReader, locate
+from ragdiplo.qa import QA
+from ragdiplo.answer.scoring import Calibration, QAConfig
+from ragdiplo.answer.reader import Reader, ReaderSpan, TransformersReader, locate
 
 from conftest import TINY_DOCS
 

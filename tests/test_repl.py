@@ -10,8 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from ragdiplo import repl
-from ragdiplo.pipeline import QA
+import ragdiplo.cli.repl as repl
+from ragdiplo.qa import QA
 from ragdiplo.types import Citation
 
 TOKEN = re.compile(r"\w+|[^\w\s]")

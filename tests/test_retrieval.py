@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ragdiplo.corpus import load_corpus
-from ragdiplo.index import build_index
-from ragdiplo.retrieval import Fusion, RetrievalConfig, rank_rows, retrieve
+from ragdiplo.ingest.corpus import load_corpus
+from ragdiplo.index.build import build_index
+from ragdiplo.answer.retrieval import Fusion, RetrievalConfig, rank_rows, retrieve
 
 
 @pytest.fixture
 def index(tiny_corpus, fake_embedder):
     # small passages so the tiny corpus has several to rank
-    from ragdiplo.chunking import ChunkerConfig
+    from ragdiplo.ingest.chunking import ChunkerConfig
 
     return build_index(load_corpus(tiny_corpus), fake_embedder, ChunkerConfig(max_tokens=16, overlap_tokens=4))
 

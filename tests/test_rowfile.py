@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragdiplo import rowfile
+import ragdiplo.stores.rowfile as rowfile
 from ragdiplo.durable import file_record
 from ragdiplo.errors import IndexCorruptError
-from ragdiplo.index import MANIFEST, build_index, save_index
-from ragdiplo.loading import load_index
-from ragdiplo.rowfile import RowFile, chunked_matmul, save_rows
+from ragdiplo.index.build import MANIFEST, build_index, save_index
+from ragdiplo.index.load import load_index
+from ragdiplo.stores.rowfile import RowFile, chunked_matmul, save_rows
 
 
 @pytest.fixture

@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragdiplo import ann as ann_module
-from ragdiplo import index as index_module
-from ragdiplo import loading as loading_module
-from ragdiplo.ann import FLAT, IVF_PQ, AnnConfig
+import ragdiplo.stores.ann as ann_module
+import ragdiplo.index.build as index_module
+import ragdiplo.index.load as loading_module
+from ragdiplo.stores.ann import FLAT, IVF_PQ, AnnConfig
 from ragdiplo.errors import ConfigError, IndexCorruptError
-from ragdiplo.index import MANIFEST, build_index, save_index
-from ragdiplo.loading import load_index
-from ragdiplo.qa import QAConfig, answer
-from ragdiplo.retrieval import Fusion, RetrievalConfig
-from ragdiplo.rowfile import RowFile
-from ragdiplo.store import FaissStore
+from ragdiplo.index.build import MANIFEST, build_index, save_index
+from ragdiplo.index.load import load_index
+from ragdiplo.answer.scoring import QAConfig, answer
+from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
+from ragdiplo.stores.rowfile import RowFile
+from ragdiplo.stores.faiss_store import FaissStore
 from ragdiplo.types import Document
-from ragdiplo.update import edit_index
+from ragdiplo.index.update import edit_index
 
 TOPICS = [
     "harbour ship crane dredging port cargo dock quay tide",
@@ -249,7 +249,7 @@ def test_ann_config_out_of_range(kwargs):
 def test_cli_index_prints_the_recall_of_an_approximate_index(corpus, approx, tmp_path, capsys, monkeypatch):
     from conftest import FakeEmbedder
 
-    from ragdiplo import cli
+    import ragdiplo.cli.main as cli
 
     monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
     folder = tmp_path / "corpus"

@@ -15,11 +15,12 @@ import pytest
 from conftest import FakeEmbedder
 
 import ragdiplo
-from ragdiplo import onnx_export
-from ragdiplo.embedding import Backend, backend_of
+import ragdiplo.embed.export as onnx_export
+from ragdiplo.embed.base import Backend
+from ragdiplo.embed.factory import backend_of
 from ragdiplo.errors import IndexMismatchError
-from ragdiplo.index import check_compatible
-from ragdiplo.pipeline import QA
+from ragdiplo.index.build import check_compatible
+from ragdiplo.qa import QA
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,8 +82,8 @@ def test_backends_search_each_others_indexes_but_not_another_models(tmp_path):
 
 
 def test_the_packed_row_graph_names_its_vectors_and_still_reads_older_indexes():
-    from ragdiplo.embedding import GRAPH, same_model_ids
-    from ragdiplo.onnx_export import FORMAT_VERSION
+    from ragdiplo.embed.base import GRAPH, same_model_ids
+    from ragdiplo.embed.export import FORMAT_VERSION
 
     base = "sentence-transformers/all-MiniLM-L6-v2"
     assert GRAPH == f"-g{FORMAT_VERSION}"
@@ -96,7 +97,7 @@ def test_the_packed_row_graph_names_its_vectors_and_still_reads_older_indexes():
 def test_questions_take_the_embedders_own_query_path(fake_embedder):
     import numpy as np
 
-    from ragdiplo.embedding import embed_question
+    from ragdiplo.embed.base import embed_question
 
     class WithQueries(type(fake_embedder)):
         def embed_query(self, text):
@@ -175,7 +176,7 @@ def test_a_failed_export_leaves_no_file_and_no_record(monkeypatch, fake_export):
 def test_batches_hold_one_token_count_within_both_limits(seed):
     import numpy as np
 
-    from ragdiplo.onnx_embedding import OnnxEmbedder
+    from ragdiplo.embed.onnx_backend import OnnxEmbedder
 
     e = OnnxEmbedder.__new__(OnnxEmbedder)  # the batching needs no model
     e.batch_size, e.batch_tokens, e.max_tokens = 8, 100, 510
@@ -196,8 +197,8 @@ def test_documents_sharing_calls_get_what_one_call_each_gives(fake_embedder, mon
     path make the same artefacts; calls hold about TEXTS_PER_CALL texts."""
     import numpy as np
 
-    from ragdiplo import artefacts
-    from ragdiplo.chunking import ChunkerConfig
+    import ragdiplo.index.artefacts as artefacts
+    from ragdiplo.ingest.chunking import ChunkerConfig
     from ragdiplo.types import Document
 
     docs = [Document(f"d{i}", f"Sentence {i} about Starmer. Another one on Trump {i % 3}. Same line.") for i in range(30)]
@@ -218,7 +219,9 @@ def test_documents_sharing_calls_get_what_one_call_each_gives(fake_embedder, mon
 
 
 def test_the_default_falls_back_to_onnx_runtime_when_openvino_cannot_run(monkeypatch):
-    from ragdiplo import embedding, onnx_embedding, openvino_embedding
+    import ragdiplo.embed.factory as embedding
+    import ragdiplo.embed.onnx_backend as onnx_embedding
+    import ragdiplo.embed.openvino_backend as openvino_embedding
     from ragdiplo.errors import ModelError
 
     class Broken:

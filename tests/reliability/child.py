@@ -20,12 +20,12 @@ from pathlib import Path
 
 from conftest import FakeEmbedder
 
-from ragdiplo import cli
+import ragdiplo.cli.main as cli
 from ragdiplo.durable import write_lock
-from ragdiplo.index import save_index
-from ragdiplo.loading import load_index
+from ragdiplo.index.build import save_index
+from ragdiplo.index.load import load_index
 from ragdiplo.types import Document
-from ragdiplo.update import edit_index
+from ragdiplo.index.update import edit_index
 
 
 def ready() -> None:

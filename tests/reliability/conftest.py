@@ -11,7 +11,7 @@ import pytest
 from conftest import FakeEmbedder
 from hypothesis import HealthCheck, settings
 
-from ragdiplo import cli
+import ragdiplo.cli.main as cli
 
 FUZZ_EXAMPLES = int(os.environ.get("RAGDIPLO_FUZZ_EXAMPLES", "300"))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragdiplo.index import Index
+from ragdiplo.index.build import Index
 from ragdiplo.types import Document
 
 REPO = Path(__file__).resolve().parents[2]

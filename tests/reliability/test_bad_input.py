@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder
 
-from ragdiplo import cli
-from ragdiplo.loading import load_index
+import ragdiplo.cli.main as cli
+from ragdiplo.index.load import load_index
 
 from .helpers import child, one_line_error, snapshot
 

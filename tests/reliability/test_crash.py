@@ -15,8 +15,8 @@ import pytest
 from conftest import FakeEmbedder
 
 from ragdiplo.errors import IndexWriteError
-from ragdiplo.index import MANIFEST, build_index, save_index
-from ragdiplo.loading import load_index
+from ragdiplo.index.build import MANIFEST, build_index, save_index
+from ragdiplo.index.load import load_index
 
 from .helpers import assert_same_index, child, news_docs, snapshot
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder
 
-from ragdiplo import cli
-from ragdiplo.chunking import ChunkerConfig
-from ragdiplo.corpus import load_corpus
+import ragdiplo.cli.main as cli
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import ConfigError, DocumentIdError, IndexCorruptError, IndexMismatchError
-from ragdiplo.index import MANIFEST, build_index, save_index
-from ragdiplo.loading import load_index
+from ragdiplo.index.build import MANIFEST, build_index, save_index
+from ragdiplo.index.load import load_index
 from ragdiplo.types import Document
-from ragdiplo.update import add_documents, delete_documents, edit_index, sync_documents, update_documents
+from ragdiplo.index.update import add_documents, delete_documents, edit_index, sync_documents, update_documents
 
 from .helpers import assert_same_index, news_docs, snapshot
 

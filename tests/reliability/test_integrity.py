@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder
 
-from ragdiplo import cli
+import ragdiplo.cli.main as cli
 from ragdiplo.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from ragdiplo.index import FORMAT_VERSION, MANIFEST
-from ragdiplo.loading import load_index
+from ragdiplo.index.build import FORMAT_VERSION, MANIFEST
+from ragdiplo.index.load import load_index
 
 from .helpers import one_line_error
 

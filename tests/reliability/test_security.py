@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 from conftest import FakeEmbedder
 
-from ragdiplo import cli, repl
-from ragdiplo.corpus import load_corpus
+import ragdiplo.cli.main as cli
+
+import ragdiplo.cli.repl as repl
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.durable import file_record
 from ragdiplo.errors import CorpusError, IndexCorruptError
-from ragdiplo.index import MANIFEST, build_index, save_index
-from ragdiplo.loading import MAX_MANIFEST_BYTES, load_index
-from ragdiplo.pipeline import QA
+from ragdiplo.index.build import MANIFEST, build_index, save_index
+from ragdiplo.index.load import MAX_MANIFEST_BYTES, load_index
+from ragdiplo.qa import QA
 
 from .helpers import one_line_error
 

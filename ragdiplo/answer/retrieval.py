@@ -1,0 +1,125 @@
+"""Hybrid passage retrieval: dense (FAISS) and BM25, fused by reciprocal rank
+or by a convex combination of their normalised scores.
+
+Reciprocal-rank fusion needs no score calibration between the two retrievers,
+which keeps it robust across corpora the library was not tuned on; the convex
+combination keeps how much better the first result is than the next, which rank
+fusion throws away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from ragdiplo.index.build import Index
+from ragdiplo.stores.rowfile import chunked_matmul
+from ragdiplo.types import Hit
+
+
+class Fusion(str, Enum):
+    DENSE = "dense"
+    BM25 = "bm25"
+    RRF = "rrf"
+    CONVEX = "convex"
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How the two rankings are joined. The default, a convex combination with
+    0.6 on the dense side, was chosen on BEIR SciFact's train split (nDCG@10
+    0.734 against 0.719 for RRF; flat from 0.55 to 0.7) and the SQuAD dev-open
+    slice (hit@5 0.948 against 0.923). ``rrf_k``, ``bm25_weight`` and
+    ``sentence_weight`` apply to RRF only; ``dense_weight`` to CONVEX only."""
+
+    fusion: Fusion = Fusion.CONVEX
+    rrf_k: int = 60
+    candidates: int = 100
+    bm25_weight: float = 1.0
+    sentence_weight: float = 0.0
+    dense_weight: float = 0.6  # CONVEX: share of the min-max normalised dense score
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, len(scores))
+    part = np.argpartition(-scores, n - 1)[:n]
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def _sentence_ranked_passages(index: Index, query_vector: np.ndarray, n: int) -> list[int]:
+    """Passages ordered by their single most similar sentence.
+
+    A passage vector averages all its sentences, so one sentence that answers the
+    question can drown among others about something else; its own vector does not.
+    """
+    sims = chunked_matmul(index.sentence_vectors, query_vector.reshape(-1))  # bounded reads of a RowFile
+    keys = index.passage_rows[:, 0] * (1 << 40) + index.passage_rows[:, 1]
+    order: list[int] = []
+    seen: set[int] = set()
+    for s in _top(sims, min(len(sims), 3 * n)):
+        d, start, end = (int(x) for x in index.sentence_rows[s])
+        p = int(np.searchsorted(keys, d * (1 << 40) + start, side="right")) - 1
+        while p >= 0 and index.passage_rows[p, 0] == d and index.passage_rows[p, 2] >= end:
+            if p not in seen:
+                seen.add(p)
+                order.append(p)
+            p -= 1
+        if len(order) >= n:
+            break
+    return order[:n]
+
+
+def _min_max(x: np.ndarray) -> np.ndarray:
+    span = float(x.max() - x.min()) if len(x) else 0.0
+    return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+
+
+def convex_rows(
+    index: Index, question: str, query_vector: np.ndarray, config: RetrievalConfig
+) -> list[tuple[int, float]]:
+    """The union of both retrievers' candidates, each scored by both (the dense
+    score exactly, from the stored passage vectors), min-max normalised over the
+    union and mixed by ``config.dense_weight``."""
+    n = min(config.candidates, len(index))
+    _, dense_rows = index.store.search(query_vector, n)
+    bm25 = index.bm25.scores(question)
+    rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], _top(bm25, n)).astype(np.int64)
+    dense = index.passage_vectors[rows] @ query_vector.reshape(-1)
+    mixed = config.dense_weight * _min_max(dense) + (1 - config.dense_weight) * _min_max(bm25[rows].astype(np.float64))
+    return sorted(zip(map(int, rows), map(float, mixed)), key=lambda kv: (-kv[1], kv[0]))
+
+
+def rank_rows(
+    index: Index, question: str, query_vector: np.ndarray, config: RetrievalConfig = RetrievalConfig()
+) -> list[tuple[int, float]]:
+    """All candidate passage rows with fused scores, best first (ties by row)."""
+    if config.fusion is Fusion.CONVEX:
+        return convex_rows(index, question, query_vector, config)
+    n = min(config.candidates, len(index))
+    fused: dict[int, float] = {}
+    if config.fusion in (Fusion.DENSE, Fusion.RRF):
+        scores, rows = index.store.search(query_vector, n)
+        for rank, (row, score) in enumerate(zip(rows[0], scores[0])):
+            if row >= 0:
+                value = float(score) if config.fusion is Fusion.DENSE else 1.0 / (config.rrf_k + rank + 1)
+                fused[int(row)] = fused.get(int(row), 0.0) + value
+    if config.fusion in (Fusion.BM25, Fusion.RRF):
+        bm25 = index.bm25.scores(question)
+        for rank, row in enumerate(_top(bm25, n)):
+            if bm25[row] <= 0:
+                break
+            value = float(bm25[row]) if config.fusion is Fusion.BM25 else config.bm25_weight / (config.rrf_k + rank + 1)
+            fused[int(row)] = fused.get(int(row), 0.0) + value
+    if config.fusion is Fusion.RRF and config.sentence_weight:
+        for rank, row in enumerate(_sentence_ranked_passages(index, query_vector, n)):
+            fused[row] = fused.get(row, 0.0) + config.sentence_weight / (config.rrf_k + rank + 1)
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def retrieve(
+    index: Index, question: str, query_vector: np.ndarray, k: int = 10, config: RetrievalConfig = RetrievalConfig()
+) -> list[Hit]:
+    """The ``k`` best passages for ``question``."""
+    return [Hit(index.passage(row), score) for row, score in rank_rows(index, question, query_vector, config)[:k]]

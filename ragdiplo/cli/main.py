@@ -1,0 +1,342 @@
+"""Command line: ``ragdiplo index | ask | eval | repl``.
+
+Each command is a few calls into the library. Errors the user can fix print
+one line on stderr and exit with status 2; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ragdiplo._version import __version__
+from ragdiplo.cli.format import format_answer
+from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
+from ragdiplo.errors import ConfigError, IndexNotFoundError, QuestionError, RagdiploError
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.ingest.corpus import MAX_DOCUMENT_BYTES
+
+DEFAULT_CORPUS = "seeds"
+DEFAULT_INDEX = "index"
+DEFAULT_K = 10
+
+
+def _log(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr)
+
+
+def store_option(args: argparse.Namespace) -> Any:
+    """The ``--store``/``--milvus-*`` choice as a ``StoreConfig``; None when no option
+    was given (a new index uses FAISS, an existing one keeps its store)."""
+    from ragdiplo.stores.faiss_store import StoreConfig, StoreKind
+
+    uri, collection = getattr(args, "milvus_uri", None), getattr(args, "milvus_collection", None)
+    kind = getattr(args, "store", None) or ("milvus" if uri or collection else None)
+    return None if kind is None else StoreConfig(StoreKind(kind), uri, collection)
+
+
+def _embedder(args: argparse.Namespace, model_id: str | None = None) -> Any:
+    """The model for this command. Building uses the default backend (OpenVINO,
+    or ``$RAGDIPLO_BACKEND``), except that ``ragdiplo index`` on an existing
+    index keeps the backend it was built with, so an update never mixes vectors
+    of two backends. Other commands on an existing index only embed questions:
+    ``query_embedder``, the quickest to start. ``model_id``: the existing index's,
+    when the caller has loaded it (its manifest is then not read again)."""
+    from ragdiplo.embed.factory import backend_of, default_embedder, query_embedder
+
+    index = getattr(args, "index", None)
+    if model_id is None and index is not None and (Path(index) / "manifest.json").is_file():
+        from ragdiplo.index.load import read_manifest
+
+        try:
+            model_id = read_manifest(index).get("model_id")
+        except RagdiploError:
+            pass
+    if not isinstance(model_id, str):
+        return default_embedder(args.model)
+    if getattr(args, "command", None) == "index":
+        return default_embedder(args.model, backend_of(model_id))
+    return query_embedder(model_id, args.model)
+
+
+def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
+    """Index ``corpus`` in memory, or bring the index folder ``index_dir`` up to
+    date with it: only new and changed documents are embedded."""
+    from ragdiplo.index.build import build_index, check_chunker, default_chunker
+    from ragdiplo.index.update import edit_index
+    from ragdiplo.ingest.corpus import load_corpus
+    from ragdiplo.qa import QA
+
+    # the corpus first: bad input fails before the model takes seconds to load
+    documents = load_corpus(corpus, max_document_bytes=_max_document_bytes(args))
+    embedder = _embedder(args)
+    max_tokens, overlap = getattr(args, "max_tokens", None), getattr(args, "overlap", None)
+    chunker = None  # None: keep the index's own chunker
+    if (max_tokens, overlap) != (None, None):
+        chunker = check_chunker(embedder, default_chunker(embedder, max_tokens, overlap))
+    if index_dir is None:
+        if store_option(args) is not None:
+            raise ConfigError("--store and --milvus-* apply to an index folder; use --index instead of --corpus")
+        return QA(build_index(documents, embedder, chunker, show_progress=not args.quiet), embedder)
+    timeout = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
+    progress, store = not args.quiet, store_option(args)
+    with edit_index(index_dir, embedder, chunker, lock_timeout=timeout, show_progress=progress, store=store) as editor:
+        editor.sync(documents)
+    index, changes = editor.index, editor.changes
+    state = changes.summary() if changes.changed else "already up to date; nothing embedded"
+    _log(args, f"indexed {len(index.ids)} documents as {len(index)} passages in {index_dir}/ ({state})")
+    if getattr(index.store, "approximate", False):
+        _log(args, describe_vector_index(index.store.info))
+    return QA(index, embedder, index_path=index_dir)
+
+
+def describe_vector_index(info: dict[str, Any]) -> str:
+    """One line on an approximate index: its type, parameters and measured recall."""
+    params = ", ".join(f"{k}={info[k]}" for k in ("nlist", "nprobe", "pq_m", "pq_bits", "rerank") if k in info)
+    return (
+        f"approximate search: {info['type']} ({params}); recall@10 against exact search "
+        f"{info['recall_at_10']:.3f} on {info['recall_queries']} sampled passages"
+    )
+
+
+def _max_document_bytes(args: argparse.Namespace) -> int:
+    mb = getattr(args, "max_document_mb", None)
+    if mb is None:
+        return MAX_DOCUMENT_BYTES
+    if not mb > 0:
+        raise ConfigError(f"--max-document-mb must be positive (got {mb:g})")
+    return int(mb * 2**20)
+
+
+def resolve_k(k: int | None, size: int) -> int:
+    """The default k shrinks to fit a small index; a k the user chose must fit it."""
+    if k is None:
+        return min(DEFAULT_K, size)
+    if k < 1:
+        raise QuestionError(f"k must be at least 1 (got {k})")
+    if k > size:
+        raise QuestionError(f"k is {k}, but the index has only {size} passage(s); use -k {size} or less")
+    return k
+
+
+def open_qa(args: argparse.Namespace) -> Any:
+    """Load the index; the default one is built from seeds/ when missing."""
+    from ragdiplo.index.load import load_index
+    from ragdiplo.qa import QA
+
+    try:
+        index = load_index(args.index, store=store_option(args))
+    except IndexNotFoundError:
+        if args.index != DEFAULT_INDEX or not Path(DEFAULT_CORPUS).is_dir():
+            raise
+        _log(args, f"no index in {DEFAULT_INDEX}/: building it from {DEFAULT_CORPUS}/ first")
+        return build(args, DEFAULT_CORPUS, DEFAULT_INDEX)
+    return QA(index, _embedder(args, index.model_id), index_path=args.index)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    build(args, args.corpus, args.index)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    qa = open_qa(args)
+    answer = qa.ask(args.question, k=resolve_k(args.k, len(qa.index)))
+    if args.json:
+        out = answer.to_dict()
+        out["citations"] = [{k: v for k, v in c.items() if k != "duplicates"} for c in out["citations"]]
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a gold JSONL, SQuAD JSON or BEIR input; or compare two ``--json`` results."""
+    from ragdiplo.eval.datasets import InputKind, input_kind
+
+    if args.compare:
+        from ragdiplo.eval.compare import compare_files
+
+        print(compare_files(*args.compare))
+        return 0
+    if not args.gold:
+        raise ConfigError("eval needs a gold .jsonl, a SQuAD .json or a BEIR folder (or --compare A.json B.json)")
+    kind = input_kind(args.gold, args.split)
+    if kind is not InputKind.GOLD and args.corpus:
+        raise ConfigError(f"--corpus applies to gold JSONL; a {kind.value} input brings its own documents")
+    if args.run is not None and kind is not InputKind.BEIR:
+        raise ConfigError("--run writes the TREC run of a BEIR evaluation; the input is not a BEIR folder")
+    if kind is InputKind.BEIR and (args.out or args.k is not None):
+        raise ConfigError("a BEIR evaluation ranks documents only: --out and -k do not apply (use --run FILE)")
+    qa, result, files, settings = (_eval_beir if kind is InputKind.BEIR else _eval_answers)(args, kind)
+    from ragdiplo.durable import sha256_file
+    from ragdiplo.eval.run import format_metrics, run_info, to_json, write_json, write_jsonl
+
+    inputs = {"kind": kind.value, "path": str(args.gold), "sha256": {p.name: sha256_file(p) for p in files}}
+    if kind is InputKind.BEIR:
+        inputs["split"] = args.split
+    info = run_info(qa.index, args.index, settings, inputs)
+    if args.out:
+        write_jsonl(result.predictions, args.out)
+    if args.json:
+        write_json(to_json(info, result), args.json)
+    if args.report:
+        from ragdiplo.eval.report import write_report
+
+        write_report(args.report, info, result, qa.index)
+    print(format_metrics(result.metrics))
+    return 0
+
+
+def _eval_answers(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path], dict[str, Any]]:
+    """Answer every gold question (gold JSONL or SQuAD) and score the answers."""
+    from tqdm import tqdm
+
+    from ragdiplo.eval.datasets import InputKind, read_squad
+    from ragdiplo.eval.run import predict, read_gold, score_answers
+
+    if kind is InputKind.SQUAD:
+        documents, gold = read_squad(args.gold)
+        qa = _dataset_qa(args, documents)
+    else:
+        if args.corpus:
+            qa = build(args, args.corpus, None)
+        else:
+            args.index = args.index or DEFAULT_INDEX
+            qa = open_qa(args)
+        gold = read_gold(args.gold, {i: qa.index.document(i) for i in qa.index.ids})
+    k = resolve_k(args.k, len(qa.index))
+    rows = predict(gold, lambda q: qa.ask(q, k=k), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
+    return qa, score_answers(gold, rows), [Path(args.gold)], {"k": k, "qa": qa.config}
+
+
+def _eval_beir(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path], dict[str, Any]]:
+    """Rank the corpus for every judged query of the split; write the TREC run."""
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from ragdiplo.embed.base import embed_question
+    from ragdiplo.eval.datasets import read_beir
+    from ragdiplo.eval.run import RUN_DEPTH, rank_queries, score_ranking, write_trec
+
+    beir = read_beir(args.gold, args.split)
+    qa = _dataset_qa(args, beir.documents)
+    progress = lambda xs: tqdm(xs, disable=args.quiet, desc="queries")
+    ranking, latency = rank_queries(qa.index, partial(embed_question, qa.embedder), beir.queries, qa.config.retrieval,
+                                    progress)
+    if args.run:
+        write_trec(ranking, args.run)
+    root = Path(args.gold)
+    files = [root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{args.split}.tsv"]
+    return qa, score_ranking(beir, ranking, latency), files, {"depth": RUN_DEPTH, "retrieval": qa.config.retrieval}
+
+
+def _dataset_qa(args: argparse.Namespace, documents: list[Any]) -> Any:
+    """The index of a SQuAD or BEIR input's own documents: in memory, or in the
+    folder given with ``--index`` (built there once, then reused). The default
+    index/ is never touched, and a folder holding other documents is refused."""
+    from ragdiplo.index.build import build_index
+    from ragdiplo.index.load import load_index, read_manifest
+    from ragdiplo.index.update import edit_index
+    from ragdiplo.qa import QA
+
+    if args.index is None:
+        embedder = _embedder(args)
+        return QA(build_index(documents, embedder, show_progress=not args.quiet), embedder)
+    expected = {d.id: d.sha256 for d in documents}
+    if (Path(args.index) / "manifest.json").is_file():
+        manifest = read_manifest(args.index)
+        if manifest.get("documents") != expected:
+            raise ConfigError(f"{args.index}: this index holds other documents than the input; "
+                              "pass an empty or new folder with --index, or leave --index out")
+        return QA(load_index(args.index), _embedder(args, manifest.get("model_id")), index_path=args.index)
+    embedder = _embedder(args)
+    with edit_index(args.index, embedder, show_progress=not args.quiet) as editor:
+        editor.sync(documents)
+    _log(args, f"indexed {len(editor.index.ids)} documents in {args.index}/ for this evaluation")
+    return QA(editor.index, embedder, index_path=args.index)
+
+
+def cmd_repl(args: argparse.Namespace) -> int:
+    from ragdiplo.cli.repl import run
+
+    qa = open_qa(args)
+    return run(qa, k=resolve_k(args.k, len(qa.index)))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ragdiplo", description="Offline question answering with exact citations.")
+    p.add_argument("--version", action="version", version=f"ragdiplo {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--index", default=DEFAULT_INDEX, help="index folder (default: index/)")
+        sp.add_argument("--model", default=None, help="sentence-transformers model folder (default: bundled MiniLM)")
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines")
+        sp.add_argument("--store", choices=["faiss", "milvus"], default=None,
+                        help="vector store of a new index, or to move an index to (default: faiss, or the index's own)")
+        sp.add_argument("--milvus-uri", default=None, help="Milvus Lite file (*.db) or server, e.g. http://host:19530")
+        sp.add_argument("--milvus-collection", default=None, help="Milvus collection name (default: ragdiplo)")
+
+    sp = sub.add_parser("index", help="build or update an index from a corpus folder or JSONL file")
+    sp.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS)
+    sp.add_argument("--max-tokens", type=int, default=None, help=f"passage size in model tokens (default {ChunkerConfig().max_tokens})")
+    sp.add_argument("--overlap", type=int, default=None, help=f"overlap in model tokens (default {ChunkerConfig().overlap_tokens})")
+    sp.add_argument("--max-document-mb", type=float, default=None,
+                    help=f"refuse documents larger than this (default {MAX_DOCUMENT_BYTES / 2**20:g} MiB)")
+    sp.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT,
+                    help=f"seconds to wait for another process writing the index (default {DEFAULT_LOCK_TIMEOUT:g})")
+    common(sp)
+    sp.set_defaults(func=cmd_index)
+
+    sp = sub.add_parser("ask", help="answer one question")
+    sp.add_argument("question")
+    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
+    sp.add_argument("--json", action="store_true", help="print the answer as JSON")
+    common(sp)
+    sp.set_defaults(func=cmd_ask)
+
+    sp = sub.add_parser("eval", help="evaluate on a gold JSONL, SQuAD JSON or BEIR question set")
+    sp.add_argument("gold", nargs="?", help="gold .jsonl, SQuAD v1.1 .json, or a BEIR folder")
+    sp.add_argument("--out", help="write predictions JSONL here")
+    sp.add_argument("--corpus", help="build a temporary index of this corpus instead of using --index")
+    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
+    sp.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
+    sp.add_argument("--run", help="BEIR: write the TREC run file (top 100 documents per query) here")
+    sp.add_argument("--json", help="write all metrics, settings, hashes and per-question outcomes here")
+    sp.add_argument("--report", help="write a self-contained HTML report here")
+    sp.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two --json results")
+    common(sp)
+    sp.set_defaults(func=cmd_eval, index=None)  # None: index/ for gold JSONL; SQuAD/BEIR never use it
+
+    sp = sub.add_parser("repl", help="ask questions interactively")
+    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
+    common(sp)
+    sp.set_defaults(func=cmd_repl)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RagdiploError as err:
+        print(f"ragdiplo: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ragdiplo: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (`ragdiplo eval ... | head`): stop quietly, as Unix tools do
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (an embedding program captured it)
+            pass
+        return 141

@@ -1,0 +1,68 @@
+"""Compare two ``ragdiplo eval --json`` results: metric deltas and flipped questions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ragdiplo.errors import GoldError
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise GoldError(f"{path}: cannot read an eval result ({err})") from None
+    if not isinstance(doc, dict) or doc.get("format") != "ragdiplo-eval":
+        raise GoldError(f"{path}: not an eval result; write one with `ragdiplo eval ... --json FILE`")
+    return doc
+
+
+def metric_deltas(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any, float | None]]:
+    """(name, A, B, B - A) for every metric of either run, in A's order then B's."""
+    names = list(a) + [n for n in b if n not in a]
+    rows = []
+    for n in names:
+        x, y = a.get(n), b.get(n)
+        numeric = isinstance(x, (int, float)) and isinstance(y, (int, float))
+        rows.append((n, x, y, y - x if numeric else None))
+    return rows
+
+
+def flipped(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Questions in both runs that passed in A and failed in B, and the reverse
+    (B's outcome rows, in B's order)."""
+    before = {q["id"]: q["passed"] for q in a}
+    broke = [q for q in b if before.get(q["id"]) is True and not q["passed"]]
+    fixed = [q for q in b if before.get(q["id"]) is False and q["passed"]]
+    return broke, fixed
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def format_comparison(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> str:
+    """The deltas table and the flipped questions, as plain text."""
+    lines = []
+    if a["run"].get("input", {}).get("sha256") != b["run"].get("input", {}).get("sha256"):
+        lines.append("note: the two runs scored different inputs (input sha256 differs)")
+    rows = metric_deltas(a["metrics"], b["metrics"])
+    width = max([len(r[0]) for r in rows] + [6])
+    lines.append(f"{'metric':<{width}}  {names[0]:>10}  {names[1]:>10}  {'delta':>10}")
+    for name, x, y, d in rows:
+        delta = "-" if d is None else (f"{d:+d}" if isinstance(d, int) else f"{d:+.4f}")
+        lines.append(f"{name:<{width}}  {_cell(x):>10}  {_cell(y):>10}  {delta:>10}")
+    broke, fixed = flipped(a["questions"], b["questions"])
+    for title, qs in ((f"pass -> fail ({len(broke)})", broke), (f"fail -> pass ({len(fixed)})", fixed)):
+        lines.append("")
+        lines.append(title)
+        lines.extend(f"  {q['id']}  {q.get('question', '')[:100]}" for q in qs)
+    return "\n".join(lines)
+
+
+def compare_files(path_a: str | Path, path_b: str | Path) -> str:
+    return format_comparison(load_result(path_a), load_result(path_b), (Path(path_a).stem, Path(path_b).stem))

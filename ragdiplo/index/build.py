@@ -1,0 +1,349 @@
+"""The index: documents, passages, sentences, their vectors and BM25, on disk.
+
+Layout of an index folder::
+
+    manifest.json            format version, model, chunker, document hashes and
+                             aliases, data folder, size and SHA-256 of each data file
+    write.lock               held by the one process allowed to write (see durable.py)
+    data-<hash>/             one generation of data, never modified once written
+        documents.jsonl      id, title, text
+        passages.npy         int64 (n, 3): document row, start, end
+        sentences.npy        int64 (m, 3): document row, start, end
+        passage_vectors.npy  float32 (n, dim)
+        sentence_vectors.npy float32 (m, dim)
+        passages.faiss       the vector store, row i = passage i (absent when the
+                             manifest's ``store`` names a Milvus collection instead):
+                             exact IndexFlatIP, or IVF-PQ for big corpora (ann.py);
+                             the manifest's ``vector_index`` names the type, its
+                             parameters and measured recall, ``ann`` the settings
+        bm25/                bm25s arrays and JSON
+
+Everything derived from a document depends only on its text, so it is kept per
+text (``DocArtefacts``) and an index is always assembled from those in one
+canonical order (documents by id). An incremental update (update.py) reuses the
+artefacts of unchanged texts and is therefore identical to a full rebuild.
+
+A save writes a new generation folder, fsyncs it, then atomically replaces
+``manifest.json``; a reader therefore sees the old index or the new one, never a
+mix. Nothing is pickled. Reading a folder back, with every check that
+entails, is loading.py's job; this module only makes and writes indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragdiplo._version import __version__
+from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, write_generation, write_lock
+from ragdiplo.embed.base import Embedder
+from ragdiplo.errors import ConfigError, IndexMismatchError
+from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.stores.ann import AnnConfig
+from ragdiplo.stores.bm25 import BM25
+from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
+from ragdiplo.stores.rowfile import RowFile, Vectors, save_rows
+from ragdiplo.types import Document, Passage
+
+FORMAT = "ragdiplo-index"
+FORMAT_VERSION = 3  # 3: ``vector_index`` and ``ann`` (approximate search for big corpora)
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Index:
+    """Everything retrieval and answering read; treat it as read-only (update.py
+    makes new indexes rather than changing one)."""
+
+    documents: Sequence[Document]  # one per distinct text, in id order (MappedDocuments when memory-mapped)
+    passage_rows: np.ndarray  # int64 (n, 3): doc row, start, end
+    sentence_rows: np.ndarray  # int64 (m, 3): doc row, start, end
+    passage_vectors: Vectors  # float32 (n, dim); kept so an update never re-embeds them
+    sentence_vectors: Vectors  # float32 (m, dim); both a RowFile when loaded from disk with mmap
+    store: VectorStore
+    bm25: BM25
+    model_id: str
+    chunker: ChunkerConfig
+    alias_of: dict[str, str] = field(default_factory=dict)  # id -> id of the stored document with its text
+    manifest: dict[str, Any] = field(default_factory=dict)
+    ann: AnnConfig = field(default_factory=AnnConfig)  # when and how the FAISS store turns approximate
+
+    def __post_init__(self) -> None:
+        ids = getattr(self.documents, "ids", None) or [d.id for d in self.documents]
+        self._doc_row = {doc_id: i for i, doc_id in enumerate(ids)}
+        self._doc_row.update({a: self._doc_row[c] for a, c in self.alias_of.items()})
+        self._sent_keys = _span_keys(self.sentence_rows)  # an array: a list of tuples costs ~100 B a sentence
+
+    def __len__(self) -> int:
+        return len(self.passage_rows)
+
+    @property
+    def dim(self) -> int:
+        return self.store.dim
+
+    @property
+    def ids(self) -> list[str]:
+        """Every document id, stored or alias, sorted."""
+        return sorted(self._doc_row)
+
+    def document(self, doc_id: str) -> Document:
+        """The document holding ``doc_id``'s text (for an alias, the stored one)."""
+        return self.documents[self._doc_row[doc_id]]
+
+    def aliases(self, doc_id: str) -> tuple[str, ...]:
+        """The other ids whose text is identical to ``doc_id``'s, sorted; such
+        texts are stored and cited once, and these ids name the same words."""
+        row = self._doc_row[doc_id]
+        return tuple(i for i in self.ids if i != doc_id and self._doc_row[i] == row)
+
+    def passage(self, row: int) -> Passage:
+        d, s, e = (int(x) for x in self.passage_rows[row])
+        doc = self.documents[d]
+        return Passage(doc.id, s, e, doc.text[s:e])
+
+    def passage_texts(self) -> list[str]:
+        return [self.passage(i).text for i in range(len(self))]
+
+    def sentences_in(self, row: int) -> range:
+        """Rows of the sentences lying inside passage ``row``."""
+        d, s, e = (int(x) for x in self.passage_rows[row])
+        lo, hi = np.searchsorted(self._sent_keys, [(d << _SHIFT) + s, (d << _SHIFT) + e])
+        return range(int(lo), int(hi))
+
+    def sentence(self, row: int) -> tuple[Document, int, int]:
+        d, s, e = (int(x) for x in self.sentence_rows[row])
+        return self.documents[d], s, e
+
+    def sentence_at(self, doc_row: int, pos: int) -> int:
+        """Row of the last sentence of document ``doc_row`` starting at or before
+        character ``pos`` (the one holding it, unless ``pos`` falls between two)."""
+        return int(np.searchsorted(self._sent_keys, (doc_row << _SHIFT) + pos, side="right")) - 1
+
+    def artefacts(self) -> dict[str, DocArtefacts]:
+        """The per-text artefacts this index was assembled from, by text SHA-256.
+        Their vectors are views (windows of a RowFile): nothing is read until an
+        update copies them into the new index."""
+        rows = np.arange(len(self.documents) + 1)
+        p = np.searchsorted(self.passage_rows[:, 0], rows)
+        s = np.searchsorted(self.sentence_rows[:, 0], rows)
+        return {
+            d.sha256: DocArtefacts(
+                self.sentence_rows[s[i] : s[i + 1], 1:],
+                self.passage_rows[p[i] : p[i + 1], 1:],
+                _span(self.sentence_vectors, int(s[i]), int(s[i + 1])),
+                _span(self.passage_vectors, int(p[i]), int(p[i + 1])),
+            )
+            for i, d in enumerate(self.documents)
+        }
+
+
+def _span(vectors: Vectors, start: int, stop: int) -> Vectors:
+    return vectors.window(start, stop) if isinstance(vectors, RowFile) else vectors[start:stop]
+
+
+_SHIFT = 40  # document row above, character offset below: offsets stay under 2**40
+
+
+def _span_keys(rows: np.ndarray) -> np.ndarray:
+    """(document row, start) as one sortable int64 per row."""
+    return (np.asarray(rows[:, 0], dtype=np.int64) << _SHIFT) + np.asarray(rows[:, 1], dtype=np.int64)
+
+
+def default_chunker(
+    embedder: Embedder, max_tokens: int | None = None, overlap_tokens: int | None = None
+) -> ChunkerConfig:
+    """The default passage size, shrunk to fit models that read fewer tokens."""
+    default = ChunkerConfig()
+    size = min(default.max_tokens, embedder.max_tokens) if max_tokens is None else max_tokens
+    overlap = min(default.overlap_tokens, size // 4) if overlap_tokens is None else overlap_tokens
+    return ChunkerConfig(size, overlap)
+
+
+def _rows(parts: Sequence[Vectors], width: int, dtype: type) -> np.ndarray:
+    """The parts one under the other, copied in one by one: a part read from disk
+    (a RowFile window) is read only here, so an update of a big index holds its
+    vectors in RAM once, not once in parts and again joined."""
+    out = np.empty((sum(len(p) for p in parts), width), dtype=dtype)
+    at = 0
+    for part in parts:
+        out[at : at + len(part)] = part
+        at += len(part)
+    return out
+
+
+def assemble(
+    documents: list[Document],
+    alias_of: dict[str, str],
+    artefacts: dict[str, DocArtefacts],
+    model_id: str,
+    dim: int,
+    chunker: ChunkerConfig,
+    ann: AnnConfig | None = None,
+) -> Index:
+    """The index of ``documents`` (as ``canonical`` returns them) from their artefacts;
+    the vector store is exact or approximate by size (``ann``, default ``AnnConfig()``)."""
+    if not documents:
+        raise ConfigError("an index needs at least one document; delete the index folder instead")
+    p_rows, s_rows, p_vecs, s_vecs = [], [], [], []
+    for i, d in enumerate(documents):
+        a = artefacts[d.sha256]
+        p_rows.append(np.column_stack([np.full(len(a.passages), i, dtype=np.int64), a.passages]))
+        s_rows.append(np.column_stack([np.full(len(a.sentences), i, dtype=np.int64), a.sentences]))
+        p_vecs.append(a.passage_vectors)
+        s_vecs.append(a.sentence_vectors)
+    passage_rows = _rows(p_rows, 3, np.int64)
+    passage_vectors = _rows(p_vecs, dim, np.float32)
+    ann = ann or AnnConfig()
+    store = FaissStore.build(passage_vectors.reshape(-1, dim), ann)
+    texts = [documents[d].text[s:e] for d, s, e in passage_rows.tolist()]
+    return Index(
+        documents=list(documents),
+        passage_rows=passage_rows,
+        sentence_rows=_rows(s_rows, 3, np.int64),
+        store=store,
+        sentence_vectors=_rows(s_vecs, dim, np.float32),
+        bm25=BM25.build(texts),
+        model_id=model_id,
+        chunker=chunker,
+        passage_vectors=passage_vectors,
+        alias_of=dict(alias_of),
+        ann=ann,
+    )
+
+
+def check_chunker(embedder: Embedder, chunker: ChunkerConfig | None) -> ChunkerConfig:
+    chunker = chunker or default_chunker(embedder)
+    if chunker.max_tokens > embedder.max_tokens:
+        raise ConfigError(f"max_tokens {chunker.max_tokens} is over the model's limit of {embedder.max_tokens}")
+    return chunker
+
+
+def build_index(
+    documents: list[Document],
+    embedder: Embedder,
+    chunker: ChunkerConfig | None = None,
+    *,
+    show_progress: bool = False,
+    ann: AnnConfig | None = None,
+) -> Index:
+    """corpus → chunk → embed → index, all in memory; ``save_index`` persists it.
+    ``ann`` says from what size search turns approximate (default ``AnnConfig()``)."""
+    chunker = check_chunker(embedder, chunker)
+    stored, alias_of = canonical(documents)
+    artefacts = segment_and_embed(stored, embedder, chunker, show_progress=show_progress)
+    return assemble(stored, alias_of, artefacts, embedder.model_id, embedder.dim, chunker, ann)
+
+
+def corpus_hashes(index: Index) -> dict[str, str]:
+    """SHA-256 of the text behind every id, aliases included."""
+    return {i: index.document(i).sha256 for i in index.ids}
+
+
+def check_compatible(index: Index, embedder: Embedder, root: Path) -> None:
+    """Refuse to query an index with a model other than the one that built it
+    (an embedder's ``query_ids`` may name other backends of the same model whose
+    vectors agree with its own to within 1e-5)."""
+    query_ids = getattr(embedder, "query_ids", frozenset({embedder.model_id}))
+    if index.model_id not in {embedder.model_id, *query_ids} or index.dim != embedder.dim:
+        raise IndexMismatchError(
+            f"{root}: built with model {index.model_id!r} (dim {index.dim}), "
+            f"but the model in use is {embedder.model_id!r} (dim {embedder.dim}); "
+            f"rebuild with `ragdiplo index CORPUS --index {root}` or use the same model"
+        )
+
+
+# -- on disk -------------------------------------------------------------------------------------
+
+
+def store_config(index: Index) -> StoreConfig:
+    """Where ``index`` keeps its vectors now (a loaded index: where its manifest says)."""
+    config = getattr(index.store, "config", None)
+    return config if isinstance(config, StoreConfig) else StoreConfig.from_manifest(index.manifest.get("store"))
+
+
+def _write_store(index: Index, folder: Path, config: StoreConfig, show_progress: bool) -> None:
+    """Save the vectors to ``config``'s store; ``index.store`` becomes that store."""
+    if config.kind is StoreKind.MILVUS:
+        from ragdiplo.stores.milvus import MilvusStore
+
+        passages = [index.passage(i) for i in range(len(index))]
+        index.store = MilvusStore.sync(config, index.passage_vectors, passages, show_progress=show_progress)
+    elif not isinstance(index.store, FaissStore):
+        index.store = FaissStore.build(index.passage_vectors, index.ann)
+    index.store.save(folder / "passages.faiss")
+
+
+def _write_data(index: Index, folder: Path, config: StoreConfig, show_progress: bool) -> None:
+    with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"id": d.id, "title": d.title, "text": d.text}, ensure_ascii=False) + "\n" for d in index.documents)
+    np.save(folder / "passages.npy", index.passage_rows, allow_pickle=False)
+    np.save(folder / "sentences.npy", index.sentence_rows, allow_pickle=False)
+    save_rows(folder / "passage_vectors.npy", index.passage_vectors)
+    save_rows(folder / "sentence_vectors.npy", index.sentence_vectors)
+    _write_store(index, folder, config, show_progress)
+    index.bm25.save(folder / "bm25")
+
+
+def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    hashes = corpus_hashes(index)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "model_id": index.model_id,
+        "dim": index.dim,
+        "metric": "inner_product",
+        "store": config.to_manifest(),
+        "vector_index": index.store.info if isinstance(index.store, FaissStore) else None,
+        "ann": index.ann.to_dict(),
+        "chunker": index.chunker.to_dict(),
+        "counts": {
+            "documents": len(index.documents),
+            "aliases": len(index.alias_of),
+            "passages": len(index),
+            "sentences": len(index.sentence_rows),
+        },
+        "corpus_sha256": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
+        "documents": hashes,
+        "aliases": dict(sorted(index.alias_of.items())),
+        "data": data_dir,
+        "files": files,
+    }
+
+
+def save_index(
+    index: Index,
+    path: str | os.PathLike[str],
+    *,
+    store: StoreConfig | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> Path:
+    """Write ``index`` to the folder ``path`` crash-safely (see the module docstring),
+    waiting up to ``lock_timeout`` seconds for another writer to finish. ``store``
+    defaults to where the index keeps its vectors now (FAISS for a new one)."""
+    root = Path(path)
+    with write_lock(root, lock_timeout):
+        save_locked(index, root, store)
+    return root
+
+
+def save_locked(index: Index, root: Path, store: StoreConfig | None = None, *, show_progress: bool = False) -> None:
+    """``save_index`` for a caller that already holds the write lock."""
+    config = store or store_config(index)
+    index.manifest = write_generation(
+        root,
+        lambda folder: _write_data(index, folder, config, show_progress),
+        lambda d, f: _manifest(index, config, d, f),
+        MANIFEST,
+    )
+    prune = getattr(index.store, "prune", None)
+    if prune is not None:
+        prune()  # rows only the previous generation used, now that no reader can open it

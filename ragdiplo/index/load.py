@@ -1,0 +1,233 @@
+"""Reading an index folder back (the layout is in index.py), checked at every step.
+
+Loading is where untrusted bytes come in, so it is kept apart from building and
+saving: the manifest is read within a size cap and checked for format, version
+and file table; every data file's size is checked, and its SHA-256 by policy
+(``_hash_policy``); arrays are read with ``allow_pickle=False``; and shapes,
+types, offsets and aliases must agree with each other and the manifest before
+an ``Index`` is handed out. Data that cannot be read or does not agree raises
+``IndexCorruptError`` with the rebuild command in its message.
+
+Big indexes stay on disk when loaded (``load_index(mmap=...)``): the FAISS
+file, the row arrays and BM25's arrays are memory-mapped, and the two vector
+files, by far the biggest, are read a few rows at a time with ``pread``
+(rowfile.py), so the rows a query reads do not stay in the process's memory.
+For the same reason ``verify`` hashes big files only when asked: sizes are
+always checked (see ``load_index``).
+"""
+
+from __future__ import annotations
+
+import mmap as _mmap
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragdiplo.durable import check_file_table, check_files, read_json_capped
+from ragdiplo.errors import (
+    ConfigError,
+    CorpusError,
+    IndexCorruptError,
+    IndexLoadError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
+from ragdiplo.index.build import FORMAT, FORMAT_VERSION, MANIFEST, Index
+from ragdiplo.index.doctable import MappedDocuments, read_documents
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.ingest.corpus import check_doc_id
+from ragdiplo.stores.ann import FLAT, AnnConfig
+from ragdiplo.stores.bm25 import BM25
+from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
+from ragdiplo.stores.rowfile import RowFile, Vectors
+
+READABLE_VERSIONS = (2, 3)  # a format-2 index is exact and keeps the default settings
+HASH_ALWAYS_BELOW = 256 * 2**20  # bytes: bigger files are hashed only with verify=True
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+REQUIRED_FILES = ("documents.jsonl", "passages.npy", "sentences.npy", "passage_vectors.npy", "sentence_vectors.npy")
+
+
+def _remedy(root: Path) -> str:
+    return f"rebuild with `ragdiplo index CORPUS --index {root}`"
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of the index at ``path``, checked for format, version and shape."""
+    root = Path(path)
+    file = root / MANIFEST
+    if root.is_file():
+        raise IndexLoadError(f"{root}: is a file, not an index folder; pass the index folder with --index")
+    if not file.is_file():
+        raise IndexNotFoundError(f"{root}: no index here; build one with `ragdiplo index CORPUS --index {root}`")
+    manifest = read_json_capped(file, MAX_MANIFEST_BYTES, _remedy(root))
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexMismatchError(f"{file}: not a ragdiplo index; point --index at a folder made by `ragdiplo index`")
+    version = manifest.get("format_version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise IndexMismatchError(
+            f"{file}: index format {version!r}, but this ragdiplo reads format {FORMAT_VERSION}; "
+            + ("upgrade ragdiplo (`pip install -U ragdiplo`) or " if newer else "")
+            + _remedy(root)
+        )
+    check_file_table(manifest, REQUIRED_FILES, file, _remedy(root))
+    return manifest
+
+
+def load_index(
+    path: str | os.PathLike[str],
+    *,
+    verify: bool | None = None,
+    store: StoreConfig | None = None,
+    mmap: bool | None = None,
+) -> Index:
+    """Read an index folder. Every data file's size is checked; its SHA-256 too
+    with ``verify=True``, never with ``False``, and by default (None) for files
+    under ``HASH_ALWAYS_BELOW`` (256 MiB) only: hashing the GBs of vectors of a
+    million passages would take longer than the rest of loading. ``store`` may
+    give another address for the Milvus collection the manifest names.
+
+    ``mmap`` leaves a big index on disk instead of reading it, so it need not fit
+    in RAM: the row arrays, BM25 and the FAISS file are memory-mapped, and the
+    vectors (``RowFile``) read a few rows at a time with ``pread``, which keeps
+    the rows queries read out of the process's RSS. By default (None) an
+    approximate index is left on disk and an exact one read. Such an index is
+    read-only on disk: updates make new files, as always.
+
+    A writer may swap in a new generation and delete this one while it is being
+    read; then the new one is read instead (a few times at most), so a reader
+    gets the old index or the new one and never an error caused by the swap.
+    """
+    root = Path(path)
+    manifest = read_manifest(root)
+    for _ in range(4):
+        try:
+            return _load_generation(root, manifest, verify, store, mmap)
+        except IndexLoadError:
+            latest = read_manifest(root)
+            if latest["data"] == manifest["data"]:
+                raise
+            manifest = latest
+    return _load_generation(root, manifest, verify, store, mmap)
+
+
+def _open_store(
+    manifest: dict[str, Any], data: Path, given: StoreConfig | None, index: Index, verify: bool, mmap: bool
+) -> VectorStore:
+    """The store the manifest names (a Milvus one at the address ``given``, if any)."""
+    config = StoreConfig.from_manifest(manifest.get("store")).reconnect(given)
+    if config.kind is StoreKind.FAISS:
+        info = manifest.get("vector_index")
+        return FaissStore.load(data / "passages.faiss", index.passage_vectors, info, mmap=mmap)
+    from ragdiplo.stores.milvus import MilvusStore
+
+    return MilvusStore.connect(config, int(manifest["dim"]), [index.passage(i) for i in range(len(index))], verify)
+
+
+def _load_vectors(file: Path, mmap: bool) -> Vectors:
+    """Vectors read whole, or left on disk and read by row when used (rowfile.py);
+    where ``pread`` is missing (Windows), memory-mapped instead."""
+    return RowFile(file) if mmap and hasattr(os, "pread") else _load_array(file, mmap)
+
+
+def _load_array(file: Path, mmap: bool) -> np.ndarray:
+    """A .npy array, read or memory-mapped; rows of a mapped one are read where
+    used, so the kernel is told not to read ahead around them."""
+    array = np.load(file, allow_pickle=False, mmap_mode="r" if mmap else None)
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(_mmap, "MADV_RANDOM"):
+        mapped.madvise(_mmap.MADV_RANDOM)
+    return array
+
+
+def _approximate(manifest: dict[str, Any]) -> bool:
+    info = manifest.get("vector_index")
+    if not (info is None or isinstance(info, dict) and isinstance(info.get("type"), str)):
+        raise ValueError(f"bad vector_index entry {info!r}")
+    return info is not None and info["type"] != FLAT
+
+
+def _hash_policy(files: dict[str, dict[str, Any]], verify: bool | None) -> dict[str, dict[str, Any]]:
+    """The records whose SHA-256 to check (see ``load_index``)."""
+    if verify is None:
+        return {n: r for n, r in files.items() if r["bytes"] < HASH_ALWAYS_BELOW}
+    return files if verify else {}
+
+
+def _load_generation(
+    root: Path,
+    manifest: dict[str, Any],
+    verify: bool | None,
+    store: StoreConfig | None = None,
+    mmap: bool | None = None,
+) -> Index:
+    data = root / manifest["data"]
+    try:
+        check_files(data, manifest["files"], False, _remedy(root))
+        check_files(data, _hash_policy(manifest["files"], verify), True, _remedy(root), extra=False)
+    except OSError as err:  # a file deleted between two checks: a writer swapped generations
+        raise _unreadable(root, data, err) from None
+    try:
+        mapped = _approximate(manifest) if mmap is None else mmap
+        index = Index(
+            documents=(MappedDocuments if mapped else read_documents)(data / "documents.jsonl"),
+            passage_rows=_load_array(data / "passages.npy", mapped),
+            sentence_rows=_load_array(data / "sentences.npy", mapped),
+            passage_vectors=_load_vectors(data / "passage_vectors.npy", mapped),
+            sentence_vectors=_load_vectors(data / "sentence_vectors.npy", mapped),
+            store=FaissStore.create(int(manifest["dim"])),  # replaced below, once passages can be read
+            bm25=BM25.load(data / "bm25", int(manifest["counts"]["passages"]), mmap=mapped),
+            model_id=str(manifest["model_id"]),
+            chunker=ChunkerConfig(**manifest["chunker"]),
+            alias_of=dict(manifest["aliases"]),
+            manifest=manifest,
+            ann=AnnConfig.from_dict(manifest.get("ann")),
+        )
+    except _UNREADABLE as err:
+        raise _unreadable(root, data, err) from None
+    try:
+        index.store = _open_store(manifest, data, store, index, verify is not False, mapped)
+        _check_consistent(index, manifest)
+    except ConfigError:
+        raise  # e.g. pymilvus missing: installing it, not a rebuild, is the remedy
+    except _UNREADABLE as err:
+        raise _unreadable(root, data, err) from None
+    return index
+
+
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError)
+
+
+def _unreadable(root: Path, data: Path, err: Exception) -> IndexCorruptError:
+    return IndexCorruptError(f"{data}: cannot be read ({type(err).__name__}: {err}); {_remedy(root)}")
+
+
+def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
+    """Shapes, types and offsets agree with each other and the manifest, so a
+    crafted index cannot make later code index out of range."""
+    n, m, dim = len(index.passage_rows), len(index.sentence_rows), index.dim
+    counts = manifest["counts"]
+    if (n, m, len(index.documents)) != (counts["passages"], counts["sentences"], counts["documents"]):
+        raise ValueError("row counts disagree with the manifest")
+    if index.store.count() != n or dim != manifest["dim"]:
+        raise ValueError("the vector store disagrees with the manifest")
+    lengths = getattr(index.documents, "lengths", None)
+    if lengths is None:
+        lengths = np.array([len(d.text) for d in index.documents], dtype=np.int64)
+    for rows, vectors in ((index.passage_rows, index.passage_vectors), (index.sentence_rows, index.sentence_vectors)):
+        if rows.dtype != np.int64 or rows.shape != (len(rows), 3) or vectors.shape != (len(rows), dim):
+            raise ValueError("array shapes or types are wrong")
+        if vectors.dtype != np.float32:
+            raise ValueError("vectors must be float32")
+        if len(rows) and (rows[0, 0] < 0 or rows[-1, 0] >= len(index.documents) or np.any(np.diff(rows[:, 0]) < 0)):
+            raise ValueError("document rows out of range or order")
+        ends = lengths[np.asarray(rows[:, 0])]
+        if np.any(rows[:, 1] < 0) or np.any(rows[:, 1] > rows[:, 2]) or np.any(rows[:, 2] > ends):
+            raise ValueError("offsets outside their documents")
+    stored = set(getattr(index.documents, "ids", None) or (d.id for d in index.documents))
+    for alias in index.alias_of:
+        check_doc_id(alias, MANIFEST)
+    if not all(a not in stored and c in stored for a, c in index.alias_of.items()):
+        raise ValueError("aliases must point from a free id to a stored document")

@@ -1,0 +1,274 @@
+"""Incremental updates: add, change and remove documents without re-embedding the rest.
+
+Every function here returns exactly the index a full rebuild of the resulting
+documents would give (same passages, same vectors bit for bit, same search
+results): both go through ``canonical`` and ``assemble``, and the artefacts of
+texts the index already holds are reused instead of recomputed. Only a change of
+model or chunker settings forces everything to be embedded again.
+
+On disk, ``edit_index`` holds the folder's write lock from reading the index to
+saving the new one, so two writers can never lose each other's changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, write_lock
+from ragdiplo.embed.base import Embedder
+from ragdiplo.errors import DocumentIdError, IndexLoadError, IndexMismatchError, IndexNotFoundError
+from ragdiplo.index.artefacts import canonical, segment_and_embed
+from ragdiplo.index.build import Index, assemble, check_chunker, save_locked, store_config
+from ragdiplo.index.load import load_index
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.stores.faiss_store import StoreConfig
+from ragdiplo.types import Document
+
+Fingerprint = tuple[str, str | None]  # text SHA-256, title (None for an alias, whose title is not kept)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What an update did, by document id."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: int = 0
+    embedded: int = 0  # distinct texts chunked and embedded
+    rebuilt: str | None = None  # why nothing could be reused, when that happened
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.rebuilt)
+
+    def summary(self) -> str:
+        counts = f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed"
+        text = f"{counts}, {self.unchanged} unchanged; {self.embedded} texts embedded"
+        return f"{text} (full rebuild: {self.rebuilt})" if self.rebuilt else text
+
+
+def _title(index: Index, doc_id: str) -> str | None:
+    return None if doc_id in index.alias_of else index.document(doc_id).title
+
+
+def fingerprints(index: Index | None) -> dict[str, Fingerprint]:
+    """What decides whether a document changed, by id."""
+    if index is None:
+        return {}
+    return {i: (index.document(i).sha256, _title(index, i)) for i in index.ids}
+
+
+def diff(before: dict[str, Fingerprint], after: dict[str, Fingerprint], embedded: int, rebuilt: str | None) -> Changes:
+    return Changes(
+        added=tuple(sorted(after.keys() - before.keys())),
+        updated=tuple(sorted(i for i in after.keys() & before.keys() if after[i] != before[i])),
+        removed=tuple(sorted(before.keys() - after.keys())),
+        unchanged=sum(1 for i in after.keys() & before.keys() if after[i] == before[i]),
+        embedded=embedded,
+        rebuilt=rebuilt,
+    )
+
+
+def documents_of(index: Index | None) -> dict[str, Document]:
+    """Every document of ``index`` under its own id (aliases included)."""
+    if index is None:
+        return {}
+    return {i: Document(i, index.document(i).text, _title(index, i)) for i in index.ids}
+
+
+def _why_not_reusable(index: Index, embedder: Embedder, chunker: ChunkerConfig) -> str | None:
+    if (index.model_id, index.dim) != (embedder.model_id, embedder.dim):
+        return f"the model changed from {index.model_id!r} to {embedder.model_id!r}"
+    if index.chunker != chunker:
+        return f"the chunker settings changed from {index.chunker.to_dict()} to {chunker.to_dict()}"
+    return None
+
+
+def _rebuild(
+    old: Index | None,
+    documents: Iterable[Document],
+    embedder: Embedder | None,
+    chunker: ChunkerConfig,
+    *,
+    show_progress: bool = False,
+    rebuilt: str | None = None,
+) -> tuple[Index, Changes]:
+    """The index of exactly ``documents``, reusing ``old``'s artefacts unless ``rebuilt`` says why not."""
+    reusable = old.artefacts() if old is not None and rebuilt is None else {}
+    stored, alias_of = canonical(documents)
+    todo = [d for d in stored if d.sha256 not in reusable]
+    fresh = {}
+    if todo:
+        if embedder is None:
+            raise ValueError("new texts need an embedder")
+        fresh = segment_and_embed(todo, embedder, chunker, show_progress=show_progress)
+    model: Embedder | Index = embedder if embedder is not None else old  # type: ignore[assignment]
+    ann = old.ann if old is not None else None  # an index keeps its settings: exact or approximate by size
+    index = assemble(stored, alias_of, {**reusable, **fresh}, model.model_id, model.dim, chunker, ann)
+    return index, diff(fingerprints(old), fingerprints(index), len(todo), rebuilt)
+
+
+def sync_documents(
+    index: Index | None,
+    documents: Iterable[Document],
+    embedder: Embedder,
+    chunker: ChunkerConfig | None = None,
+    *,
+    show_progress: bool = False,
+) -> tuple[Index, Changes]:
+    """The index of exactly ``documents`` (a whole corpus): new and changed texts
+    are embedded, missing ids dropped, the rest reused. ``chunker`` defaults to
+    the one ``index`` was built with (the model's default for another model);
+    another model or chunker rebuilds everything."""
+    if chunker is None and index is not None and (index.model_id, index.dim) == (embedder.model_id, embedder.dim):
+        chunker = index.chunker
+    chunker = check_chunker(embedder, chunker)
+    why = _why_not_reusable(index, embedder, chunker) if index is not None else None
+    return _rebuild(index, documents, embedder, chunker, show_progress=show_progress, rebuilt=why)
+
+
+def _same_model(index: Index, embedder: Embedder) -> None:
+    if (index.model_id, index.dim) != (embedder.model_id, embedder.dim):
+        raise IndexMismatchError(
+            f"the index was built with model {index.model_id!r} (dim {index.dim}), not {embedder.model_id!r} "
+            f"(dim {embedder.dim}); use that model, or re-index the whole corpus with `ragdiplo index`"
+        )
+
+
+def add_documents(index: Index | None, documents: Iterable[Document], embedder: Embedder) -> tuple[Index, Changes]:
+    """``index`` plus new ``documents``; an id already in the index is an error."""
+    documents = list(documents)
+    current = documents_of(index)
+    clash = sorted(d.id for d in documents if d.id in current)
+    if clash:
+        raise DocumentIdError(f"already in the index: {', '.join(map(repr, clash[:5]))}; use update_documents")
+    if index is None:
+        return sync_documents(None, documents, embedder)
+    _same_model(index, embedder)
+    return _rebuild(index, [*current.values(), *documents], embedder, index.chunker)
+
+
+def update_documents(index: Index | None, documents: Iterable[Document], embedder: Embedder) -> tuple[Index, Changes]:
+    """``index`` with the text and title of existing ids replaced."""
+    documents = list(documents)
+    current = documents_of(index)
+    unknown = sorted(d.id for d in documents if d.id not in current)
+    if unknown or index is None:
+        raise DocumentIdError(f"not in the index: {', '.join(map(repr, unknown[:5]))}; use add_documents")
+    _same_model(index, embedder)
+    current.update({d.id: d for d in documents})
+    return _rebuild(index, current.values(), embedder, index.chunker)
+
+
+def delete_documents(index: Index | None, ids: Iterable[str]) -> tuple[Index, Changes]:
+    """``index`` without ``ids``; nothing is embedded."""
+    ids = list(ids)
+    current = documents_of(index)
+    unknown = sorted(i for i in ids if i not in current)
+    if unknown or index is None:
+        raise DocumentIdError(f"not in the index: {', '.join(map(repr, unknown[:5]))}; nothing was deleted")
+    for i in ids:
+        del current[i]
+    return _rebuild(index, current.values(), None, index.chunker)
+
+
+class IndexEditor:
+    """Changes to one index folder, made by ``edit_index`` while it holds the lock."""
+
+    def __init__(
+        self,
+        index: Index | None,
+        problem: IndexLoadError | None,
+        embedder: Embedder,
+        chunker: ChunkerConfig | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        self._index = index
+        self.embedder = embedder
+        self._problem = problem
+        self._chunker = chunker
+        self._show_progress = show_progress
+        self._before = fingerprints(index)
+        self._embedded = 0
+        self._rebuilt: str | None = None
+
+    @property
+    def index(self) -> Index:
+        """The index as edited so far."""
+        if self._index is None:
+            raise IndexNotFoundError("there is no index yet; add documents first")
+        return self._index
+
+    def _readable(self) -> Index | None:
+        """An unreadable index may not be edited piecemeal: that would silently drop
+        its documents. Only ``sync``, which is given the whole corpus, replaces it."""
+        if self._problem is not None:
+            raise self._problem
+        return self._index
+
+    def _apply(self, result: tuple[Index, Changes]) -> None:
+        self._index, changes = result
+        self._embedded += changes.embedded
+        self._rebuilt = self._rebuilt or changes.rebuilt
+
+    def add(self, documents: Iterable[Document]) -> None:
+        self._apply(add_documents(self._readable(), documents, self.embedder))
+
+    def update(self, documents: Iterable[Document]) -> None:
+        self._apply(update_documents(self._readable(), documents, self.embedder))
+
+    def delete(self, ids: Iterable[str]) -> None:
+        self._apply(delete_documents(self._readable(), ids))
+
+    def sync(self, documents: Iterable[Document]) -> None:
+        result = sync_documents(self._index, documents, self.embedder, self._chunker, show_progress=self._show_progress)
+        if self._problem is not None:
+            self._rebuilt, self._problem = f"the old index could not be read ({self._problem})", None
+        self._apply(result)
+
+    @property
+    def changes(self) -> Changes:
+        return diff(self._before, fingerprints(self._index), self._embedded, self._rebuilt)
+
+
+@contextmanager
+def edit_index(
+    path: str | os.PathLike[str],
+    embedder: Embedder,
+    chunker: ChunkerConfig | None = None,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    show_progress: bool = False,
+    store: StoreConfig | None = None,
+) -> Iterator[IndexEditor]:
+    """Lock the index folder ``path``, load it, let the block change it, save it once.
+
+    >>> with edit_index("index/", embedder) as editor:      # doctest: +SKIP
+    ...     editor.add([Document("new.txt", text)])
+    ...     editor.delete(["old.txt"])
+    >>> editor.changes.summary()                            # doctest: +SKIP
+
+    Nothing is saved when the block raises or changes nothing. A missing index
+    starts empty; ``chunker`` applies to ``sync`` (default: the index's own).
+    ``store`` moves the vectors to another store (default: where they are now).
+    """
+    root = Path(path)
+    with write_lock(root, lock_timeout):
+        index, problem = None, None
+        try:
+            index = load_index(root)
+        except IndexNotFoundError:
+            pass
+        except IndexLoadError as err:
+            problem = err
+        current = store_config(index) if index is not None else None
+        editor = IndexEditor(index, problem, embedder, chunker=chunker, show_progress=show_progress)
+        yield editor
+        target = StoreConfig.choose(store, current)
+        if editor.changes.changed or (index is not None and target != current):
+            save_locked(editor.index, root, target, show_progress=show_progress)

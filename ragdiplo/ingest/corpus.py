@@ -1,0 +1,171 @@
+"""Load a corpus: a folder of ``.txt``/``.md`` files or a JSONL file.
+
+Text is decoded from the bytes on disk as strict UTF-8 with no newline or
+Unicode normalisation, so character offsets stay valid against the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+from ragdiplo.errors import CorpusError
+from ragdiplo.types import Document
+
+TEXT_SUFFIXES = (".txt", ".md")
+MAX_FILE_BYTES = 200 * 1024 * 1024  # a whole JSONL corpus file
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # one document: far above any article, far below what is sensible to embed
+MAX_ID_CHARS = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # surrogates: undecodable file-name bytes
+_PATH_SEP = re.compile(r"[/\\]")
+
+
+def check_doc_id(doc_id: object, where: str) -> str:
+    """Refuse ids that could not be shown on one line or that read as a path out of
+    the corpus (absolute, or with a ``..`` part): ids name documents in citations,
+    and whoever maps one back to a file must stay inside the corpus root."""
+    if not isinstance(doc_id, str) or not doc_id:
+        raise CorpusError(f'{where}: missing or empty document "id"')
+    if len(doc_id) > MAX_ID_CHARS or _CONTROL.search(doc_id):
+        raise CorpusError(
+            f"{where}: document id {doc_id[:80]!r} is over {MAX_ID_CHARS} characters "
+            "or has control characters or undecodable bytes; rename it"
+        )
+    if doc_id[0] in "/\\" or re.match(r"[A-Za-z]:[/\\]", doc_id) or ".." in _PATH_SEP.split(doc_id):
+        raise CorpusError(
+            f"{where}: document id {doc_id!r} reads as a path outside the corpus; use a relative name without '..'"
+        )
+    return doc_id
+
+
+def _too_big(name: str, size: int, limit: int) -> CorpusError:
+    return CorpusError(
+        f"{name}: {size:,} bytes is over the per-document limit of {limit:,} bytes ({limit / 2**20:g} MiB); "
+        "split it, or raise the limit with --max-document-mb"
+    )
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Decode file bytes, refusing binary data and non-UTF-8 text with a remedy."""
+    if b"\x00" in data:
+        raise CorpusError(f"{name}: looks like a binary file (it has NUL bytes); remove it from the corpus")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CorpusError(
+            f"{name}: not valid UTF-8 (byte {err.start}); convert it, e.g. `iconv -f latin1 -t utf-8`"
+        ) from None
+
+
+def read_text_file(path: Path, name: str, limit: int = MAX_DOCUMENT_BYTES) -> str:
+    """The text of one regular file (a symlink to one is fine); its kind and size
+    are checked before anything is read, so a FIFO or a device never blocks or
+    fills memory."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise CorpusError(
+                f"{name}: not a regular file (a pipe, socket or device); remove it from the corpus or rename it"
+            )
+        if info.st_size > limit:
+            raise _too_big(name, info.st_size, limit)
+        return decode_text(path.read_bytes(), name)
+    except OSError as err:
+        raise CorpusError(f"{name}: cannot be read ({err.strerror})") from None
+
+
+def _walk_error(err: OSError) -> None:
+    """Any folder that cannot be listed stops loading: skipping it would make a
+    sync remove its documents from the index."""
+    raise CorpusError(
+        f"{err.filename}: cannot be read ({err.strerror}); fix its permissions or move it out of the corpus"
+    )
+
+
+def _walk_text_files(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root, onerror=_walk_error, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(TEXT_SUFFIXES):
+                path = Path(folder, name)
+                try:
+                    inside = path.resolve(strict=True).is_relative_to(root.resolve())
+                except (OSError, RuntimeError):  # dangling link or a symlink loop
+                    continue
+                if inside:
+                    found.append(path)
+    return found
+
+
+def load_folder(root: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
+    docs = []
+    for path in _walk_text_files(root):
+        name = path.relative_to(root).as_posix()
+        doc_id = check_doc_id(name, name)
+        docs.append(Document(id=doc_id, text=read_text_file(path, doc_id, max_document_bytes)))
+    return docs
+
+
+def _utf8_size(where: str, *values: str) -> int:
+    """UTF-8 size of ``values``; JSON escapes can make lone surrogates, which are not text."""
+    try:
+        return sum(len(v.encode("utf-8")) for v in values)
+    except UnicodeEncodeError:
+        raise CorpusError(f"{where}: a lone surrogate escape (\\udXXX) is not text; fix that line") from None
+
+
+def load_jsonl(path: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
+    """Read ``{"id", "text", "title"?}`` lines; ids must be unique strings."""
+    docs: list[Document] = []
+    seen: set[str] = set()
+    text = read_text_file(path, path.name, max(MAX_FILE_BYTES, max_document_bytes))
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"{where}: invalid JSON ({err.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise CorpusError(f'{where}: each line needs a string "text" (and an "id")')
+        doc_id = check_doc_id(str(row.get("id", row.get("_id", ""))), where)
+        title = row["title"] if isinstance(row.get("title"), str) else None
+        size = _utf8_size(where, row["text"], title or "", doc_id)
+        if size > max_document_bytes:
+            raise _too_big(f"{where} (id {doc_id!r})", size, max_document_bytes)
+        if doc_id in seen:
+            raise CorpusError(f"{where}: duplicate id {doc_id!r}; ids must be unique")
+        seen.add(doc_id)
+        docs.append(Document(id=doc_id, text=row["text"], title=title))
+    return docs
+
+
+def load_corpus(path: str | os.PathLike[str], *, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
+    """Load every document under ``path`` (a folder, a text file or a ``.jsonl`` file).
+
+    Documents with no text besides white space are skipped, since they cannot be
+    cited; a corpus with nothing left is an error. A document over
+    ``max_document_bytes`` (UTF-8) is an error naming it: embedding it would take
+    hours, and it is almost always a dump or a mistake rather than an article.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise CorpusError(f"{root}: no such file or folder; pass the folder holding your .txt/.md files")
+    if root.is_dir():
+        docs = load_folder(root, max_document_bytes)
+    elif root.suffix.lower() == ".jsonl":
+        docs = load_jsonl(root, max_document_bytes)
+    elif root.suffix.lower() in TEXT_SUFFIXES:
+        name = check_doc_id(root.name, root.name)
+        docs = [Document(id=name, text=read_text_file(root, name, max_document_bytes))]
+    else:
+        raise CorpusError(f"{root}: expected a folder, a .txt/.md file or a .jsonl file")
+    docs = [d for d in docs if d.text.strip()]
+    if not docs:
+        raise CorpusError(f"{root}: no non-empty .txt, .md or JSONL documents found")
+    return docs
