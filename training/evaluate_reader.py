@@ -1,0 +1,69 @@
+"""Score a reader on the title-held-out validation split, gold context given.
+
+    python training/evaluate_reader.py                      # the shipped int8 model
+    python training/evaluate_reader.py --model training/runs/reader/model.float.onnx
+
+SQuAD 2.0 scoring: a question without an answer counts as right (F1 1) when
+the reader abstains. ``--threshold`` is the margin (span score minus no-answer
+score) a span must beat; 0 is the model's own decision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_reader import DEFAULT_DATA  # noqa: E402
+from windows import is_validation, load_examples  # noqa: E402
+
+from ragdiplo.answer.extractive import MODEL_DIR, MODEL_FILE, ExtractiveReader  # noqa: E402
+from ragdiplo.eval.metrics import exact_match, token_f1  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="qa-train JSONL(.xz) (default: %(default)s)")
+    p.add_argument("--model", type=Path, default=MODEL_DIR / MODEL_FILE, help="ONNX file (default: %(default)s)")
+    p.add_argument("--threshold", type=float, default=0.0, help="margin a span must beat (default: %(default)s)")
+    p.add_argument("--json", type=Path, help="write the metrics here")
+    args = p.parse_args(argv)
+    reader = ExtractiveReader(args.model.parent, model_file=args.model.name)
+    rows = [ex for ex in load_examples(args.data) if is_validation(ex["title"])]
+    f1 = em = has_f1 = has_n = no_right = no_n = 0.0
+    started = time.perf_counter()
+    for ex in rows:
+        span = reader.read(ex["question"], [ex["context"]])[0]
+        prediction = span.text if span is not None and span.margin > args.threshold else None
+        golds = [a["text"] for a in ex["answers"]]
+        if golds:
+            score = token_f1(prediction, golds)
+            f1 += score
+            em += exact_match(prediction, golds)
+            has_f1 += score
+            has_n += 1
+        else:
+            right = prediction is None
+            f1 += right
+            em += right
+            no_right += right
+            no_n += 1
+    n = len(rows)
+    out = {
+        "model": str(args.model), "threshold": args.threshold, "questions": n, "titles": len({r["title"] for r in rows}),
+        "f1": round(f1 / n, 4), "exact_match": round(em / n, 4),
+        "answerable": int(has_n), "answerable_f1": round(has_f1 / max(1, has_n), 4),
+        "unanswerable": int(no_n), "unanswerable_withheld": round(no_right / max(1, no_n), 4),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(out, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
