@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ragdiplo.answer.reader import Reader
 from ragdiplo.answer.scoring import QAConfig, answer, check_question
 from ragdiplo.embed.base import Embedder, embed_question
 from ragdiplo.embed.factory import default_embedder, query_embedder
+from ragdiplo.errors import QuestionError
 from ragdiplo.index.build import Index, build_index, check_compatible, save_index
 from ragdiplo.index.load import load_index
 from ragdiplo.ingest.chunking import ChunkerConfig
@@ -19,6 +21,23 @@ from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.types import Answer
 
 QUESTION_CACHE = 256  # question vectors kept (384 float32 each: 400 KB)
+DEFAULT_K = 10  # passages retrieved per question
+
+
+def clamp_k(k: int | None, size: int) -> tuple[int, str | None]:
+    """``k`` cut to the passages an index has, with the note that says so (None
+    when it fits, or when ``k`` is None: the default shrinks quietly). Python,
+    the CLI and the REPL all clamp through here."""
+    if k is None:
+        return max(1, min(DEFAULT_K, size)), None
+    if isinstance(k, bool) or not hasattr(k, "__index__"):
+        raise TypeError(f"k must be an int, not {type(k).__name__}")
+    k = k.__index__()
+    if k < 1:
+        raise QuestionError(f"k must be at least 1 (got {k})")
+    if k <= size or size < 1:
+        return k, None
+    return size, f"k is {k}, but the index has only {size} passage(s): using k={size}"
 
 
 class QA:
@@ -77,10 +96,20 @@ class QA:
             save_index(index, path)
         return cls(index, embedder, config, index_path=path or "index", reader=reader)
 
-    def ask(self, question: str, k: int = 10) -> Answer:
-        """Answer with citations, or ``Answer.text is None`` when the corpus has no answer."""
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer with citations, or ``Answer.text is None`` when the corpus has no answer.
+        ``k`` passages are retrieved (default 10); more than the index has is
+        clamped with a warning."""
         question = check_question(question)
+        k, note = clamp_k(k, len(self.index))
+        if note:
+            warnings.warn(note, stacklevel=2)
         return answer(self.index, question, self._question_vector(question), k, self.config, self.reader)
+
+    def __repr__(self) -> str:
+        reader = f", reader={type(self.reader).__name__}" if self.reader is not None else ""
+        return (f"QA({len(self.index.ids)} documents, {len(self.index)} passages, model={self.index.model_id!r}, "
+                f"embedder={type(self.embedder).__name__}{reader})")
 
     def _embed_question(self, question: str) -> np.ndarray:
         vector = embed_question(self.embedder, question)

@@ -19,6 +19,10 @@ def _check_span(start: int, end: int, text: str) -> None:
         raise ValueError(f"span [{start}, {end}) does not match a text of {len(text)} characters")
 
 
+def _clip(text: str | None, width: int = 60) -> str | None:
+    return text if text is None or len(text) <= width else text[: width - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Document:
     """One source text; ``id`` is its path relative to the corpus root."""
@@ -109,6 +113,13 @@ class Answer:
     @property
     def abstained(self) -> bool:
         return self.text is None
+
+    def __repr__(self) -> str:
+        """One line: the full repr would print every retrieved passage (10,000+ characters)."""
+        return (
+            f"Answer(question={_clip(self.question)!r}, text={_clip(self.text)!r}, "
+            f"confidence={self.confidence:.2f}, citations={len(self.citations)}, retrieved={len(self.retrieved)})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

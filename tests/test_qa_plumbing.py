@@ -99,10 +99,23 @@ def test_bad_k(qa, k):
         qa.ask("How long will the dredging work take?", k=k)
 
 
-def test_k_larger_than_the_index(qa, tiny_corpus):
-    ans = qa.ask("How long will the dredging work take?", k=10_000)
-    assert 0 < len(ans.retrieved) <= len(qa.index)
+def test_k_larger_than_the_index_is_clamped_with_a_warning(qa, tiny_corpus):
+    n = len(qa.index)
+    with pytest.warns(UserWarning, match=rf"k is 10000, but the index has only {n} passage\(s\): using k={n}"):
+        ans = qa.ask("How long will the dredging work take?", k=10_000)
+    assert 0 < len(ans.retrieved) <= n
     check_answer(ans, tiny_corpus, k=10_000)
+
+
+def test_default_k_shrinks_quietly_to_a_small_index(qa, recwarn):
+    assert len(qa.index) < 10
+    qa.ask("How long will the dredging work take?")
+    assert not recwarn.list
+
+
+def test_k_must_be_an_integer(qa):
+    with pytest.raises(TypeError, match="k must be an int, not float"):
+        qa.ask("How long will the dredging work take?", k=2.5)  # type: ignore[arg-type]
 
 
 def test_k_one(qa, tiny_corpus):
@@ -111,10 +124,22 @@ def test_k_one(qa, tiny_corpus):
     check_answer(ans, tiny_corpus, k=1)
 
 
-@pytest.mark.parametrize("question", [None, 42])
-def test_non_string_question_is_a_question_error(qa, question):
-    with pytest.raises(QuestionError):
+@pytest.mark.parametrize("question", [None, 42, b"bytes?"])
+def test_non_string_question_is_a_type_error(qa, question):
+    with pytest.raises(TypeError, match=f"the question must be a str, not {type(question).__name__}"):
         qa.ask(question)  # type: ignore[arg-type]
+
+
+def test_repr_of_qa_and_answer_is_one_short_line(qa):
+    shown = repr(qa)
+    assert shown.startswith(f"QA(3 documents, {len(qa.index)} passages, model='fake-hash-64', embedder=FakeEmbedder")
+    assert "\n" not in shown and len(shown) < 150
+    ans = qa.ask("How long will the dredging work take?")
+    assert repr(ans) == (f"Answer(question='How long will the dredging work take?', text={ans.text!r}, "
+                         f"confidence={ans.confidence:.2f}, citations={len(ans.citations)}, retrieved={len(ans.retrieved)})")
+    long = qa.ask("How long will the dredging work take? " + "Please say. " * 20)
+    assert "\n" not in repr(long) and len(repr(long)) < 250
+    assert repr(long).startswith("Answer(question='How long will the dredging work take? Please say. Please sa…', ")
 
 
 def test_identical_documents_are_cited_once_naming_both_ids(tiny_corpus, fake_embedder):

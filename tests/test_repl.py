@@ -59,7 +59,7 @@ def qa(tmp_path_factory: pytest.TempPathFactory) -> QA:
     return QA.build(corpus, None, embedder=Fake())
 
 
-def drive(qa: object, *lines: str, k: int = 10) -> tuple[int, str]:
+def drive(qa: object, *lines: str, k: int | None = None) -> tuple[int, str]:
     out = io.StringIO()
     code = repl.run(qa, k=k, stdin=io.StringIO("".join(line + "\n" for line in lines)), stdout=out)
     return code, out.getvalue()
@@ -106,18 +106,28 @@ def test_passages_lists_retrieved_with_spans_and_scores(qa: QA) -> None:
 
 
 def test_k_validates_and_changes(qa: QA) -> None:
-    code, out = drive(qa, ":k 0", ":k two", ":k", ":k 3", ":k", QUESTION)
+    code, out = drive(qa, ":k 0", ":k two", ":k", ":k 2", ":k", QUESTION)
     assert code == 0
-    assert "k must be a whole number of at least 1 (got '0'); k stays 10" in out
+    n = len(qa.index)  # the default, 10, shrinks to fit the tiny index
+    assert f"k must be a whole number of at least 1 (got '0'); k stays {n}" in out
     assert "(got 'two')" in out
-    assert "k is 10;" in out and "k is now 3" in out and "k is 3;" in out
+    assert f"k is {n};" in out and "k is now 2" in out and "k is 2;" in out
     assert "Answer: " in out  # the loop went on
+
+
+def test_k_beyond_the_index_is_clamped_with_a_note(qa: QA) -> None:
+    n = len(qa.index)
+    _, out = drive(qa, f":k {n + 5}", ":k", f":k {n}")
+    assert f"k is {n + 5}, but the index has only {n} passage(s): using k={n}" in out
+    assert f"k is {n}; change it with :k N" in out and f"k is now {n}" in out
 
 
 def test_k_is_passed_to_ask() -> None:
     seen: list[int] = []
 
     class Recorder:
+        index = range(100)  # its length: the passages k may reach
+
         def ask(self, question: str, k: int = 10) -> object:
             seen.append(k)
             raise repl.RagdiploError("stop here")

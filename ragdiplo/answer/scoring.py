@@ -82,7 +82,11 @@ class ScoredSentence:
 
 
 def check_question(question: str) -> str:
-    if not isinstance(question, str) or not question.strip():
+    """The question stripped of outer space; a non-string is a programming error
+    (``TypeError``), an unusable string a user's (``QuestionError``)."""
+    if not isinstance(question, str):
+        raise TypeError(f"the question must be a str, not {type(question).__name__}")
+    if not question.strip():
         raise QuestionError("the question is empty; ask something, e.g. 'What backstop did Starmer ask for?'")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")

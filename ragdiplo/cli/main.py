@@ -16,7 +16,7 @@ from typing import Any
 from ragdiplo._version import __version__
 from ragdiplo.cli.format import format_answer
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
-from ragdiplo.errors import ConfigError, IndexNotFoundError, QuestionError, RagdiploError
+from ragdiplo.errors import ConfigError, IndexNotFoundError, RagdiploError
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import MAX_DOCUMENT_BYTES
 
@@ -113,14 +113,13 @@ def _max_document_bytes(args: argparse.Namespace) -> int:
     return int(mb * 2**20)
 
 
-def resolve_k(k: int | None, size: int) -> int:
-    """The default k shrinks to fit a small index; a k the user chose must fit it."""
-    if k is None:
-        return min(DEFAULT_K, size)
-    if k < 1:
-        raise QuestionError(f"k must be at least 1 (got {k})")
-    if k > size:
-        raise QuestionError(f"k is {k}, but the index has only {size} passage(s); use -k {size} or less")
+def resolve_k(args: argparse.Namespace, size: int) -> int:
+    """``-k`` cut to the index's size; a k the user chose is cut with a note, as in Python and the REPL."""
+    from ragdiplo.qa import clamp_k
+
+    k, note = clamp_k(args.k, size)
+    if note:
+        _log(args, f"note: {note}")
     return k
 
 
@@ -146,7 +145,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     qa = open_qa(args)
-    answer = qa.ask(args.question, k=resolve_k(args.k, len(qa.index)))
+    answer = qa.ask(args.question, k=resolve_k(args, len(qa.index)))
     if args.json:
         out = answer.to_dict()
         out["citations"] = [{k: v for k, v in c.items() if k != "duplicates"} for c in out["citations"]]
@@ -211,7 +210,7 @@ def _eval_answers(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[P
             args.index = args.index or DEFAULT_INDEX
             qa = open_qa(args)
         gold = read_gold(args.gold, {i: qa.index.document(i) for i in qa.index.ids})
-    k = resolve_k(args.k, len(qa.index))
+    k = resolve_k(args, len(qa.index))
     rows = predict(gold, lambda q: qa.ask(q, k=k), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
     return qa, score_answers(gold, rows), [Path(args.gold)], {"k": k, "qa": qa.config}
 
@@ -268,7 +267,7 @@ def cmd_repl(args: argparse.Namespace) -> int:
     from ragdiplo.cli.repl import run
 
     qa = open_qa(args)
-    return run(qa, k=resolve_k(args.k, len(qa.index)))
+    return run(qa, k=resolve_k(args, len(qa.index)))
 
 
 def parser() -> argparse.ArgumentParser:

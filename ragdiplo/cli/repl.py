@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from ragdiplo.cli.format import format_answer
 from ragdiplo.errors import RagdiploError
+from ragdiplo.qa import clamp_k
 from ragdiplo.types import Answer, Citation
 
 CONTEXT_CHARS = 300
@@ -116,8 +117,8 @@ def cmd_k(s: Session, arg: str) -> None:
     n = positive_int(arg)
     if n is None:
         return s.say(f"k must be a whole number of at least 1 (got {arg!r}); k stays {s.k}")
-    s.k = n
-    s.say(f"k is now {n}")
+    s.k, note = clamp_k(n, len(s.qa.index))
+    s.say(note or f"k is now {n}")
 
 
 COMMANDS: dict[str, Callable[[Session, str], None]] = {
@@ -190,14 +191,19 @@ def read_line(inp: TextIO, out: TextIO, interactive: bool) -> str:
     return line.rstrip("\r\n")
 
 
-def run(qa: Any, k: int = 10, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """Ask questions until :quit, Ctrl-D or Ctrl-C; returns the exit status."""
+def run(qa: Any, k: int | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """Ask questions until :quit or Ctrl-D; returns the exit status. ``k``: passages
+    per question (default 10, or fewer on a small index)."""
     inp = sys.stdin if stdin is None else stdin
     out = sys.stdout if stdout is None else stdout
-    session = Session(qa, k, out, bold=_isatty(out))
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        session.say(f"error: k must be at least 1 (got {k})")
+    session = Session(qa, 0, out, bold=_isatty(out))
+    try:
+        session.k, note = clamp_k(k, len(qa.index))
+    except (RagdiploError, TypeError) as err:
+        session.say(f"error: {err}")
         return 2
+    if note:
+        session.say(note)
     interactive = inp is sys.stdin and out is sys.stdout and _isatty(inp)
     if interactive:
         _setup_readline()

@@ -45,6 +45,16 @@ def same_model_ids(base: str) -> frozenset[str]:
     return frozenset({base} | {base + runtime + graph for runtime in _RUNTIMES for graph in ("", GRAPH)})
 
 
+def base_model_id(model_id: str) -> str:
+    """The model an id names, without the backend and graph that made its vectors:
+    ``'m+openvino-bf16-g2'`` -> ``'m'``."""
+    model_id = model_id.removesuffix(GRAPH)
+    for runtime in sorted(_RUNTIMES, key=len, reverse=True):
+        if model_id.endswith(runtime):
+            return model_id.removesuffix(runtime)
+    return model_id
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """What the index needs from a model: vectors, its identity, and its tokens.

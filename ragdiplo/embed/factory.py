@@ -13,11 +13,13 @@ from typing import Any
 
 from ragdiplo.embed.base import (
     BF16,
+    DEFAULT_MODEL_ID,
     GRAPH,
     ONNX_SUFFIX,
     OPENVINO_SUFFIX,
     Backend,
     SentenceTransformerEmbedder,
+    base_model_id,
     default_model_path,
 )
 from ragdiplo.errors import ModelError
@@ -71,3 +73,23 @@ def query_embedder(model_id: str, model: str | os.PathLike[str] | None = None) -
     ``$RAGDIPLO_BACKEND=torch`` keeps torch."""
     forced = os.environ.get("RAGDIPLO_BACKEND")
     return default_embedder(model, Backend.TORCH if forced == Backend.TORCH.value else Backend.ONNX)
+
+
+def index_embedder(model_id: str, model: str | os.PathLike[str] | None = None) -> Any:
+    """The embedder whose vectors match an index built with ``model_id``: the same
+    model run by the same backend, so an edit embeds new texts exactly as a
+    rebuild would. The bundled model is found from the id alone; another model's
+    folder must be given as ``model``."""
+    base = base_model_id(model_id)
+    if model is None and base != DEFAULT_MODEL_ID:
+        raise ModelError(f"the index was built with the model folder {base!r}; pass its embedder, "
+                         f"e.g. default_embedder('path/to/{base}', backend='{backend_of(model_id).value}')")
+    return default_embedder(model, backend_of(model_id))
+
+
+def how_to_embed_for(model_id: str) -> str:
+    """What to pass to edit an index of ``model_id``, for an error message."""
+    backend = backend_of(model_id).value
+    if base_model_id(model_id) != DEFAULT_MODEL_ID:
+        return f"pass default_embedder('path/to/{base_model_id(model_id)}', backend='{backend}')"
+    return f"leave the embedder out (edit_index(path)) or pass default_embedder(backend='{backend}')"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, write_lock
 from ragdiplo.embed.base import Embedder
+from ragdiplo.embed.factory import default_embedder, how_to_embed_for, index_embedder
 from ragdiplo.errors import DocumentIdError, IndexLoadError, IndexMismatchError, IndexNotFoundError
 from ragdiplo.index.artefacts import canonical, segment_and_embed
 from ragdiplo.index.build import Index, assemble, check_chunker, save_locked, store_config
@@ -136,7 +137,8 @@ def _same_model(index: Index, embedder: Embedder) -> None:
     if (index.model_id, index.dim) != (embedder.model_id, embedder.dim):
         raise IndexMismatchError(
             f"the index was built with model {index.model_id!r} (dim {index.dim}), not {embedder.model_id!r} "
-            f"(dim {embedder.dim}); use that model, or re-index the whole corpus with `ragdiplo index`"
+            f"(dim {embedder.dim}); to add to it, {how_to_embed_for(index.model_id)}; "
+            "or re-index the whole corpus with `ragdiplo index`"
         )
 
 
@@ -184,18 +186,27 @@ class IndexEditor:
         self,
         index: Index | None,
         problem: IndexLoadError | None,
-        embedder: Embedder,
+        embedder: Embedder | None,
         chunker: ChunkerConfig | None = None,
         show_progress: bool = False,
     ) -> None:
         self._index = index
-        self.embedder = embedder
+        self._embedder = embedder
         self._problem = problem
         self._chunker = chunker
         self._show_progress = show_progress
         self._before = fingerprints(index)
         self._embedded = 0
         self._rebuilt: str | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder given, else the one the index was built with (loaded on first use:
+        a delete needs none)."""
+        if self._embedder is None:
+            index = self._index if self._problem is None else None
+            self._embedder = index_embedder(index.model_id) if index is not None else default_embedder()
+        return self._embedder
 
     @property
     def index(self) -> Index:
@@ -239,7 +250,7 @@ class IndexEditor:
 @contextmanager
 def edit_index(
     path: str | os.PathLike[str],
-    embedder: Embedder,
+    embedder: Embedder | None = None,
     chunker: ChunkerConfig | None = None,
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
@@ -248,13 +259,14 @@ def edit_index(
 ) -> Iterator[IndexEditor]:
     """Lock the index folder ``path``, load it, let the block change it, save it once.
 
-    >>> with edit_index("index/", embedder) as editor:      # doctest: +SKIP
+    >>> with edit_index("index/") as editor:                # doctest: +SKIP
     ...     editor.add([Document("new.txt", text)])
     ...     editor.delete(["old.txt"])
     >>> editor.changes.summary()                            # doctest: +SKIP
 
-    Nothing is saved when the block raises or changes nothing. A missing index
-    starts empty; ``chunker`` applies to ``sync`` (default: the index's own).
+    Nothing is saved when the block raises or changes nothing. ``embedder``
+    defaults to the one the index was built with (the default one for a new
+    index). A missing index starts empty; ``chunker`` applies to ``sync`` (default: the index's own).
     ``store`` moves the vectors to another store (default: where they are now).
     """
     root = Path(path)

@@ -250,12 +250,13 @@ def test_k_below_one(existing, tmp_path, capsys, command, k):
     assert "k must be at least 1" in _fails(capsys, *args, "--index", str(existing), "-k", k)
 
 
-def test_k_larger_than_the_index_names_the_maximum(existing, capsys):
+def test_k_larger_than_the_index_is_clamped_with_a_note(existing, capsys):
     n = len(load_index(existing))
-    line = _fails(capsys, "ask", "Who signed?", "--index", str(existing), "-k", str(n + 1))
-    assert f"only {n} passage(s)" in line and f"-k {n} or less" in line
-    code, out, _ = _run(capsys, "ask", "Who signed?", "--index", str(existing), "-k", str(n), "--json")
+    code, out, err = _run(capsys, "ask", "Who signed?", "--index", str(existing), "-k", str(n + 1), "--json")
     assert code == 0 and len(json.loads(out)["retrieved"]) <= n
+    assert err.strip() == f"note: k is {n + 1}, but the index has only {n} passage(s): using k={n}"
+    code, out, err = _run(capsys, "ask", "Who signed?", "--index", str(existing), "-k", str(n), "--json")
+    assert code == 0 and len(json.loads(out)["retrieved"]) <= n and err == ""
 
 
 def test_default_k_fits_a_tiny_index(tmp_path, capsys):
