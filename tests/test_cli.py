@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import FakeEmbedder
@@ -66,14 +67,32 @@ def test_ask_text(index_dir, capsys):
     assert cli.main(["ask", "When will trains run again in Kessel?", "--index", str(index_dir)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Answer: ") and "Confidence: " in out and "[1] b.txt:" in out
+    assert re.search(r"«[^»]*Monday»", out)  # piped: the answer is marked inside its sentence
 
 
-def test_format_answer_for_an_abstention():
+def test_ask_json_says_why_an_answer_was_withheld(index_dir, capsys):
+    assert cli.main(["ask", "What is the capital of Australia?", "--index", str(index_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer"] is None and out["withheld"]
+    assert {"question", "answer", "confidence", "citations", "retrieved"} <= set(out)
+
+
+def test_format_answer_for_an_abstention_says_why():
     # formatting only: whether a question abstains is the answer scorer's business
     from ragdiplo.types import Answer
 
-    text = cli.format_answer(Answer("What is the capital of Australia?", None, confidence=0.1))
-    assert text.splitlines() == ["Answer: (no answer found in the corpus)", "Confidence: 0.10"]
+    text = cli.format_answer(Answer("What is the capital of Australia?", None, confidence=0.27), threshold=0.43)
+    assert text.splitlines() == ["Answer: (withheld: confidence 0.27 below 0.43)"]
+    close = cli.format_answer(Answer("Q?", None, confidence=0.61), threshold=0.43)
+    assert close == "Answer: (withheld: no sentence close enough to the question)"  # no confidence to contradict it
+
+
+def test_format_answer_prefers_the_reason_the_answer_carries():
+    from ragdiplo.types import Answer
+
+    withheld = Answer("Q?", None, confidence=0.9)
+    object.__setattr__(withheld, "withheld", "the reader found no answer")  # the field answerers may set
+    assert cli.format_answer(withheld, threshold=0.43) == "Answer: (withheld: the reader found no answer)"
 
 
 def test_format_answer_lists_duplicates():
@@ -81,7 +100,65 @@ def test_format_answer_lists_duplicates():
 
     c = Citation("a.txt", 4, 9, "hello", 0.9, duplicates=(("b.txt", 1, 6),))
     lines = cli.format_answer(Answer("Q?", "hello", (c,), confidence=0.8)).splitlines()
-    assert lines == ["Answer: hello", "Confidence: 0.80", "[1] a.txt:4-9  hello", "     also at b.txt:1-6"]
+    assert lines == ["Answer: hello", "Confidence: 0.80", "[1] a.txt:4-9", "    also at b.txt:1-6"]
+
+
+SENTENCE = "Officials said the dredging work will take 18 months to finish, after a long delay in the port."
+
+
+def _short_answer():
+    from ragdiplo.types import Answer, Citation
+
+    start = 100
+    cited = Citation("a.txt", start, start + len(SENTENCE), SENTENCE, 0.9)
+    other = Citation("b.txt", 5, 5 + 23, "It takes 18 months now.", 0.5)
+    return Answer("How long?", "18 months", (cited, other), confidence=0.87, sentence=SENTENCE)
+
+
+def test_short_answer_is_marked_inside_its_sentence_when_piped():
+    from ragdiplo.cli.format import Style
+
+    lines = cli.format_answer(_short_answer(), style=Style(color=False, width=200)).splitlines()
+    assert lines[:3] == ["Answer: 18 months", "Confidence: 0.87", "[1] a.txt:100-195"]
+    assert lines[3] == "    Officials said the dredging work will take «18 months» to finish, after a long delay in the port."
+    assert lines[5] == "    It takes «18 months» now."
+    assert "\x1b" not in "\n".join(lines)
+
+
+def test_colour_on_a_terminal_and_no_colour_with_no_color(monkeypatch):
+    from ragdiplo.cli.format import HIGHLIGHT, RESET, Style, style_for
+
+    coloured = cli.format_answer(_short_answer(), style=Style(color=True, width=200))
+    assert f"take {HIGHLIGHT}18 months{RESET} to finish" in coloured and "«" not in coloured
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert style_for(Terminal()).color
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not style_for(Terminal()).color
+    assert not style_for(object()).color  # piped: plain markers
+
+
+def test_a_sentence_answer_is_printed_once_and_titles_name_documents():
+    from ragdiplo.types import Answer, Citation
+
+    cited = Citation("a.txt", 0, len(SENTENCE), SENTENCE, 0.9)
+    text = cli.format_answer(Answer("Q?", SENTENCE, (cited,), confidence=0.7), title={"a.txt": "Harbour deal"}.get)
+    assert text.count("dredging work") == 1
+    assert "[1] Harbour deal (a.txt:0-95)" in text
+
+
+def test_long_lines_wrap_at_word_boundaries_to_the_width():
+    from ragdiplo.cli.format import Style
+
+    text = cli.format_answer(_short_answer(), style=Style(color=False, width=40))
+    lines = text.splitlines()
+    assert all(len(line) <= 40 for line in lines), lines
+    words = " ".join(line.strip() for line in lines[3:6])
+    assert "Officials said the dredging work will take «18 months» to finish, after a long delay" in words
 
 
 def test_eval_writes_one_line_per_question(index_dir, tmp_path, capsys):

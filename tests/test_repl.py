@@ -70,7 +70,11 @@ def test_question_prints_answer_confidence_and_citation(qa: QA) -> None:
     assert code == 0
     assert "Answer: " in out and "(no answer" not in out
     assert re.search(r"Confidence: \d\.\d\d", out)
-    assert re.search(r"\[1\] starmer\.txt:\d+-\d+  Starmer asked Trump for a US security backstop", out)
+    assert re.search(r"\[1\] starmer\.txt:\d+-\d+\n", out)
+    # the sentence is printed once: as the answer, or around the short answer marked inside it
+    plain = " ".join(out.replace("«", "").replace("»", "").split())
+    assert plain.count("Starmer asked Trump for a US security backstop") == 1
+    assert out.count("«") == out.count("»") == (0 if "Answer: Starmer asked" in out else 1)
     assert out.startswith("> ")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdiplo._version import __version__
-from ragdiplo.cli.format import format_answer
+from ragdiplo.cli.format import format_answer, style_for, withheld_reason
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
 from ragdiplo.errors import ConfigError, IndexNotFoundError, RagdiploError
 from ragdiplo.ingest.chunking import ChunkerConfig
@@ -146,13 +146,21 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     qa = open_qa(args)
     answer = qa.ask(args.question, k=resolve_k(args, len(qa.index)))
+    threshold = qa.config.calibration.threshold
     if args.json:
         out = answer.to_dict()
         out["citations"] = [{k: v for k, v in c.items() if k != "duplicates"} for c in out["citations"]]
+        if answer.text is None:  # keys are only ever added: scripts read the others
+            out["withheld"] = withheld_reason(answer, threshold)
         print(json.dumps(out, ensure_ascii=False, indent=1))
     else:
-        print(format_answer(answer))
+        print(format_answer(answer, title=document_title(qa), threshold=threshold, style=style_for(sys.stdout)))
     return 0
+
+
+def document_title(qa: Any) -> Any:
+    """``doc_id -> title`` for citations: the document's title, None when it has none."""
+    return lambda doc_id: qa.index.document(doc_id).title
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

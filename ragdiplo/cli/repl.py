@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ragdiplo.cli.format import format_answer
+from ragdiplo.cli.format import Style, format_answer, style_for
 from ragdiplo.errors import RagdiploError
 from ragdiplo.qa import clamp_k
 from ragdiplo.types import Answer, Citation
@@ -41,6 +41,7 @@ class Session:
     out: TextIO
     bold: bool = False
     last: Answer | None = None
+    style: Style = field(default_factory=Style)
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -137,7 +138,8 @@ def ask(s: Session, question: str) -> None:
         return s.say(f"error: {err}")
     except KeyboardInterrupt:
         return s.say("(interrupted)")
-    s.say(format_answer(s.last))
+    s.say(format_answer(s.last, title=lambda doc_id: s.qa.index.document(doc_id).title,
+                        threshold=s.qa.config.calibration.threshold, style=s.style))
 
 
 def handle(s: Session, line: str) -> bool:
@@ -196,7 +198,8 @@ def run(qa: Any, k: int | None = None, *, stdin: TextIO | None = None, stdout: T
     per question (default 10, or fewer on a small index)."""
     inp = sys.stdin if stdin is None else stdin
     out = sys.stdout if stdout is None else stdout
-    session = Session(qa, 0, out, bold=_isatty(out))
+    style = style_for(out)
+    session = Session(qa, 0, out, bold=style.color, style=style)
     try:
         session.k, note = clamp_k(k, len(qa.index))
     except (RagdiploError, TypeError) as err:
