@@ -89,6 +89,29 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False))
 
 
+SEAL = "manifest_sha256"
+
+
+def _content_sha256(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def seal(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` with the SHA-256 of its own content under ``SEAL``: the data
+    files have checksums in it, and this is the manifest's, so a changed byte
+    anywhere in it (a chunker setting, a count) is caught, not used."""
+    body = {k: v for k, v in manifest.items() if k != SEAL}
+    return {**body, SEAL: _content_sha256(body)}
+
+
+def check_seal(manifest: dict[str, Any], where: Path, remedy: str) -> None:
+    """``manifest`` is exactly what ``seal`` sealed."""
+    body = {k: v for k, v in manifest.items() if k != SEAL}
+    if manifest.get(SEAL) != _content_sha256(body):
+        what = "has no checksum" if SEAL not in manifest else "does not match its checksum"
+        raise IndexCorruptError(f"{where}: {what} (corrupt or edited by hand); {remedy}")
+
+
 def read_json_capped(path: Path, max_bytes: int, remedy: str) -> Any:
     """Parse a JSON file no larger than ``max_bytes``; anything else is corrupt."""
     size = path.stat().st_size

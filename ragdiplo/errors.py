@@ -25,6 +25,15 @@ class IndexMismatchError(IndexLoadError):
     """The index was built with another model, chunker or format version."""
 
 
+class IndexUnavailableError(IndexLoadError):
+    """The index cannot be read for a reason outside its content (permissions, an
+    unreachable store): nothing is wrong with it, so nothing is rebuilt."""
+
+
+class StoreUnreachableError(IndexUnavailableError):
+    """The vector store an index names (a Milvus server or Lite file) cannot be reached."""
+
+
 class IndexWriteError(RagdiploError):
     """An index folder cannot be written (permissions, disk full...); the old index is kept."""
 

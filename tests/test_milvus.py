@@ -125,7 +125,7 @@ def test_milvus_search_and_answers_match_faiss(built, milvus, tmp_path, fake_emb
     faiss_qa = QA(built, fake_embedder)
     faiss_store = built.store
     save_index(built, tmp_path / "m", store=milvus)
-    qa = QA.load(tmp_path / "m", fake_embedder)
+    qa = QA(load_index(tmp_path / "m", store=milvus), fake_embedder)
     assert type(qa.index.store).__name__ == "MilvusStore"
     queries = fake_embedder.embed(QUESTIONS)
     _same_search(faiss_store, qa.index.store, queries, len(built))
@@ -161,7 +161,7 @@ def test_incremental_add_and_delete_touch_only_the_changed_rows(tiny_corpus, mil
     with edit_index(root, fake_embedder, store=milvus) as editor:
         editor.sync(load_corpus(tiny_corpus))
     before = {passage_key(editor.index.passage(i)) for i in range(len(editor.index))}
-    with edit_index(root, fake_embedder) as editor:  # the store comes from the manifest
+    with edit_index(root, fake_embedder, store=milvus) as editor:  # the address is the user's, never the manifest's
         editor.add([EXTRA])
         editor.delete(["b.txt"])
     index = editor.index
@@ -171,7 +171,7 @@ def test_incremental_add_and_delete_touch_only_the_changed_rows(tiny_corpus, mil
     assert stored == after
     docs = [d for d in load_corpus(tiny_corpus) if d.id != "b.txt"] + [EXTRA]
     rebuilt = build_index(docs, fake_embedder)
-    _same_search(rebuilt.store, load_index(root).store, fake_embedder.embed(QUESTIONS), len(rebuilt))
+    _same_search(rebuilt.store, load_index(root, store=milvus).store, fake_embedder.embed(QUESTIONS), len(rebuilt))
 
 
 def test_an_index_moves_between_stores_without_re_embedding(tiny_corpus, milvus, tmp_path, fake_embedder):
@@ -180,10 +180,13 @@ def test_an_index_moves_between_stores_without_re_embedding(tiny_corpus, milvus,
         editor.sync(load_corpus(tiny_corpus))
     with edit_index(root, fake_embedder, store=milvus) as editor:
         editor.sync(load_corpus(tiny_corpus))
-    assert editor.changes.embedded == 0 and load_index(root).store.config == milvus
-    with edit_index(root, fake_embedder, store=StoreConfig(StoreKind.MILVUS)) as editor:  # same store, address kept
+    assert editor.changes.embedded == 0 and load_index(root, store=milvus).store.config == milvus
+    with pytest.raises(ConfigError, match="alone may not choose where to connect"):  # the address must be given
+        with edit_index(root, fake_embedder, store=StoreConfig(StoreKind.MILVUS)) as editor:
+            editor.sync(load_corpus(tiny_corpus))
+    with edit_index(root, fake_embedder, store=StoreConfig(StoreKind.MILVUS, milvus.uri)) as editor:  # collection kept
         editor.sync(load_corpus(tiny_corpus))
-    assert load_index(root).store.config == milvus
+    assert editor.changes.embedded == 0 and load_index(root, store=milvus).store.config == milvus
     with edit_index(root, fake_embedder, store=StoreConfig()) as editor:
         editor.sync(load_corpus(tiny_corpus))
     assert editor.changes.embedded == 0 and isinstance(load_index(root).store, FaissStore)
@@ -206,10 +209,12 @@ def test_store_add_and_delete_keep_row_order(built, milvus):
 
 def test_a_second_instance_reconnects_from_the_manifest_and_uri(built, milvus, tmp_path, fake_embedder):
     root = save_index(built, tmp_path / "m", store=milvus)
-    first = QA.load(root, fake_embedder).ask(QUESTIONS[0])
+    first = QA(load_index(root, store=milvus), fake_embedder).ask(QUESTIONS[0])
     again = load_index(root, store=StoreConfig(StoreKind.MILVUS, milvus.uri))  # the address given again, no collection
     assert type(again.store).__name__ == "MilvusStore" and again.store.config == milvus
-    assert load_index(root, store=StoreConfig(StoreKind.MILVUS)).store.config == milvus  # --store milvus alone
+    for alone in (None, StoreConfig(StoreKind.MILVUS)):  # the manifest alone, or --store milvus alone: no address
+        with pytest.raises(ConfigError, match="alone may not choose where to connect"):
+            load_index(root, store=alone)
     assert QA(again, fake_embedder).ask(QUESTIONS[0]) == first
 
 
@@ -219,10 +224,10 @@ def test_a_dropped_or_changed_collection_is_a_mismatch(built, milvus, tmp_path):
     root = save_index(built, tmp_path / "m", store=milvus)
     _client(milvus).delete(milvus.collection, ids=[passage_key(built.passage(0))])
     with pytest.raises(IndexMismatchError, match="lacks 1 of"):
-        load_index(root)
+        load_index(root, store=milvus)
     _client(milvus).drop_collection(milvus.collection)
     with pytest.raises(IndexMismatchError, match="no collection"):
-        load_index(root)
+        load_index(root, store=milvus)
     with pytest.raises(IndexMismatchError, match="milvus, not faiss"):
         load_index(root, store=StoreConfig())
 
@@ -243,8 +248,8 @@ def test_cli_index_and_ask_with_milvus_lite(tiny_corpus, milvus, tmp_path, capsy
     assert cli.main(["index", str(tiny_corpus), "--index", str(tmp_path / "f"), "-q"]) == 0
     capsys.readouterr()
     answers = []
-    for folder in ("m", "f"):
-        assert cli.main(["ask", QUESTIONS[1], "--index", str(tmp_path / folder), "--json"]) == 0
+    for folder, given in (("m", flags), ("f", [])):
+        assert cli.main(["ask", QUESTIONS[1], "--index", str(tmp_path / folder), "--json", *given]) == 0
         answers.append(json.loads(capsys.readouterr().out))
     assert answers[0] == answers[1]
     assert cli.main(["ask", QUESTIONS[1], "--index", str(tmp_path / "f"), "--store", "milvus",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ragdiplo.stores.rowfile as rowfile
-from ragdiplo.durable import file_record
+from ragdiplo.durable import file_record, seal
 from ragdiplo.errors import IndexCorruptError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
 from ragdiplo.index.load import load_index
@@ -204,6 +204,6 @@ def test_a_short_vector_file_is_corrupt_at_load(tmp_path):
     path = Path(root / manifest["data"] / "sentence_vectors.npy")
     path.write_bytes(path.read_bytes()[:-4])
     manifest["files"]["sentence_vectors.npy"] = file_record(path)
-    (root / MANIFEST).write_text(json.dumps(manifest))
+    (root / MANIFEST).write_text(json.dumps(seal(manifest)))
     with pytest.raises(IndexCorruptError, match="header promises"):
         load_index(root, mmap=True)

@@ -13,6 +13,7 @@ import ragdiplo.stores.ann as ann_module
 import ragdiplo.index.build as index_module
 import ragdiplo.index.load as loading_module
 from ragdiplo.stores.ann import FLAT, IVF_PQ, AnnConfig
+from ragdiplo.durable import seal
 from ragdiplo.errors import ConfigError, IndexCorruptError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
 from ragdiplo.index.load import load_index
@@ -211,7 +212,7 @@ def test_a_corrupt_approximate_index_file_fails_with_the_specific_error(saved):
 def test_a_manifest_naming_another_index_type_is_corrupt(saved, entry):
     manifest = json.loads((saved / MANIFEST).read_text())
     manifest["vector_index"] = entry
-    (saved / MANIFEST).write_text(json.dumps(manifest))
+    (saved / MANIFEST).write_text(json.dumps(seal(manifest)))  # sealed: the type check itself must refuse it
     with pytest.raises(IndexCorruptError, match="rebuild with"):
         load_index(saved)
 

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ragdiplo._version import __version__
-from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, write_generation, write_lock
+from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, seal, write_generation, write_lock
 from ragdiplo.embed.base import Embedder
 from ragdiplo.errors import ConfigError, IndexMismatchError
 from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
@@ -54,7 +54,7 @@ from ragdiplo.stores.rowfile import RowFile, Vectors, save_rows
 from ragdiplo.types import Document, Passage
 
 FORMAT = "ragdiplo-index"
-FORMAT_VERSION = 3  # 3: ``vector_index`` and ``ann`` (approximate search for big corpora)
+FORMAT_VERSION = 4  # 3: ``vector_index`` and ``ann`` (approximate search); 4: the manifest's own checksum
 MANIFEST = "manifest.json"
 
 
@@ -294,7 +294,7 @@ def _write_data(index: Index, folder: Path, config: StoreConfig, show_progress: 
 
 def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
     hashes = corpus_hashes(index)
-    return {
+    return seal({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
@@ -316,7 +316,7 @@ def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str,
         "aliases": dict(sorted(index.alias_of.items())),
         "data": data_dir,
         "files": files,
-    }
+    })
 
 
 def save_index(

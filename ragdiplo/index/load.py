@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ragdiplo.durable import check_file_table, check_files, read_json_capped
+from ragdiplo.durable import check_file_table, check_files, check_seal, read_json_capped
 from ragdiplo.errors import (
     ConfigError,
     CorpusError,
@@ -43,7 +43,7 @@ from ragdiplo.stores.bm25 import BM25
 from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
 from ragdiplo.stores.rowfile import RowFile, Vectors
 
-READABLE_VERSIONS = (2, 3)  # a format-2 index is exact and keeps the default settings
+READABLE_VERSIONS = (2, 3, 4)  # a format-2 index is exact and keeps the default settings; 4 is sealed
 HASH_ALWAYS_BELOW = 256 * 2**20  # bytes: bigger files are hashed only with verify=True
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 REQUIRED_FILES = ("documents.jsonl", "passages.npy", "sentences.npy", "passage_vectors.npy", "sentence_vectors.npy")
@@ -72,6 +72,8 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             + ("upgrade ragdiplo (`pip install -U ragdiplo`) or " if newer else "")
             + _remedy(root)
         )
+    if version >= 4:
+        check_seal(manifest, file, _remedy(root))
     check_file_table(manifest, REQUIRED_FILES, file, _remedy(root))
     return manifest
 
@@ -82,12 +84,16 @@ def load_index(
     verify: bool | None = None,
     store: StoreConfig | None = None,
     mmap: bool | None = None,
+    open_store: bool = True,
 ) -> Index:
     """Read an index folder. Every data file's size is checked; its SHA-256 too
     with ``verify=True``, never with ``False``, and by default (None) for files
     under ``HASH_ALWAYS_BELOW`` (256 MiB) only: hashing the GBs of vectors of a
-    million passages would take longer than the rest of loading. ``store`` may
-    give another address for the Milvus collection the manifest names.
+    million passages would take longer than the rest of loading. ``store`` gives
+    the address of the Milvus collection the manifest names: a manifest alone
+    may not choose where to connect, unless its Milvus Lite store lies inside the
+    index folder. ``open_store=False`` leaves a Milvus store unopened (an update
+    that moves the vectors elsewhere reads them from the index folder).
 
     ``mmap`` leaves a big index on disk instead of reading it, so it need not fit
     in RAM: the row arrays, BM25 and the FAISS file are memory-mapped, and the
@@ -104,13 +110,13 @@ def load_index(
     manifest = read_manifest(root)
     for _ in range(4):
         try:
-            return _load_generation(root, manifest, verify, store, mmap)
+            return _load_generation(root, manifest, verify, store, mmap, open_store)
         except IndexLoadError:
             latest = read_manifest(root)
             if latest["data"] == manifest["data"]:
                 raise
             manifest = latest
-    return _load_generation(root, manifest, verify, store, mmap)
+    return _load_generation(root, manifest, verify, store, mmap, open_store)
 
 
 def _open_store(
@@ -118,6 +124,7 @@ def _open_store(
 ) -> VectorStore:
     """The store the manifest names (a Milvus one at the address ``given``, if any)."""
     config = StoreConfig.from_manifest(manifest.get("store")).reconnect(given)
+    config.check_chosen(data.parent, given)
     if config.kind is StoreKind.FAISS:
         info = manifest.get("vector_index")
         return FaissStore.load(data / "passages.faiss", index.passage_vectors, info, mmap=mmap)
@@ -162,6 +169,7 @@ def _load_generation(
     verify: bool | None,
     store: StoreConfig | None = None,
     mmap: bool | None = None,
+    open_store: bool = True,
 ) -> Index:
     data = root / manifest["data"]
     try:
@@ -188,7 +196,10 @@ def _load_generation(
     except _UNREADABLE as err:
         raise _unreadable(root, data, err) from None
     try:
-        index.store = _open_store(manifest, data, store, index, verify is not False, mapped)
+        if open_store or StoreConfig.from_manifest(manifest.get("store")).kind is StoreKind.FAISS:
+            index.store = _open_store(manifest, data, store, index, verify is not False, mapped)
+        else:
+            index.store.add(np.asarray(index.passage_vectors))  # a stand-in: the vectors are in the folder too
         _check_consistent(index, manifest)
     except ConfigError:
         raise  # e.g. pymilvus missing: installing it, not a rebuild, is the remedy

@@ -21,10 +21,16 @@ from pathlib import Path
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, write_lock
 from ragdiplo.embed.base import Embedder
 from ragdiplo.embed.factory import default_embedder, how_to_embed_for, index_embedder
-from ragdiplo.errors import DocumentIdError, IndexLoadError, IndexMismatchError, IndexNotFoundError
+from ragdiplo.errors import (
+    DocumentIdError,
+    IndexLoadError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    IndexUnavailableError,
+)
 from ragdiplo.index.artefacts import canonical, segment_and_embed
 from ragdiplo.index.build import Index, assemble, check_chunker, save_locked, store_config
-from ragdiplo.index.load import load_index
+from ragdiplo.index.load import load_index, read_manifest
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.stores.faiss_store import StoreConfig
 from ragdiplo.types import Document
@@ -271,16 +277,28 @@ def edit_index(
     """
     root = Path(path)
     with write_lock(root, lock_timeout):
-        index, problem = None, None
-        try:
-            index = load_index(root)
+        index, problem, current = None, None, _recorded_store(root)
+        target = StoreConfig.choose(store, current)
+        target.check_chosen(root, store)
+        try:  # the store is opened (and so checked) unless the vectors move elsewhere
+            index = load_index(root, store=store if target == current else None, open_store=target == current)
         except IndexNotFoundError:
             pass
+        except IndexUnavailableError:
+            raise  # permissions or an unreachable store: the index is fine, a rebuild would only hide that
         except IndexLoadError as err:
-            problem = err
-        current = store_config(index) if index is not None else None
+            problem = err  # corrupt: ``sync`` rebuilds it, into the store it was kept in
+        current = store_config(index) if index is not None else current
         editor = IndexEditor(index, problem, embedder, chunker=chunker, show_progress=show_progress)
         yield editor
-        target = StoreConfig.choose(store, current)
         if editor.changes.changed or (index is not None and target != current):
             save_locked(editor.index, root, target, show_progress=show_progress)
+
+
+def _recorded_store(root: Path) -> StoreConfig | None:
+    """The store the manifest names, even when the rest of the index cannot be read
+    (a rebuild then stays there instead of moving to FAISS); None without one."""
+    try:
+        return StoreConfig.from_manifest(read_manifest(root).get("store"))
+    except (IndexLoadError, ValueError, TypeError, KeyError):
+        return None

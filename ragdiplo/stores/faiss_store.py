@@ -253,3 +253,18 @@ class StoreConfig:
         if given is None or current is None or given.kind is not current.kind:
             return given or current or StoreConfig()
         return current.reconnect(given)
+
+    def check_chosen(self, root: Path, given: StoreConfig | None) -> None:
+        """An index folder alone may not choose where to connect or what to create
+        outside itself: a Milvus store is used when the user gave its address
+        (``given``: --milvus-uri), or when it is a Milvus Lite store inside ``root``."""
+        if self.kind is StoreKind.FAISS or self.uri is None or (given is not None and given.uri is not None):
+            return  # (a new store without an address: creating it says --milvus-uri is needed)
+        uri = str(self.uri)
+        if not uri.startswith(SERVER_SCHEMES) and Path(uri).resolve().is_relative_to(Path(root).resolve()):
+            return
+        raise ConfigError(
+            f"{root}: the index keeps its vectors in the Milvus collection {self.collection_name!r} at {uri!r}; "
+            "an index folder alone may not choose where to connect: if you trust that address, pass it with "
+            "--store milvus --milvus-uri URI (in Python, store=StoreConfig(StoreKind.MILVUS, URI))"
+        )

@@ -21,6 +21,7 @@ stays ragdiplo's own BM25 (see the README).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,14 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from ragdiplo.errors import ConfigError, IndexLoadError, IndexMismatchError
-from ragdiplo.stores.faiss_store import StoreConfig
+from ragdiplo.errors import ConfigError, IndexMismatchError, StoreUnreachableError
+from ragdiplo.stores.faiss_store import SERVER_SCHEMES, StoreConfig
 from ragdiplo.stores.rowfile import Vectors
 from ragdiplo.types import Passage
 
 BATCH = 1000  # rows per insert request; well under Milvus's message size limit
 MAX_TEXT_BYTES = 65535  # Milvus VARCHAR limit
 MAX_DOC_ID_BYTES = 4096
+MAX_SEARCH_LIMIT = 16384  # Milvus's largest top-k
 
 
 def _pymilvus() -> Any:
@@ -62,32 +64,84 @@ def _clip(text: str, limit: int) -> str:
 _clients: dict[str, Any] = {}
 
 
+def is_lite(uri: str) -> bool:
+    return not uri.startswith(SERVER_SCHEMES)
+
+
+class _Kept(logging.Handler):
+    """Keeps what Milvus Lite logs while it starts (a traceback when it cannot)
+    for the one-line error, instead of letting it reach stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        cause = record.exc_info[1] if record.exc_info else None
+        self.messages.append(f"{type(cause).__name__}: {cause}" if cause else record.getMessage())
+
+
+_NOISE = ("pymilvus", "grpc")  # a warning each query_iterator, a traceback for a call Lite does not implement
+
+
+@contextmanager
+def _quiet() -> Iterator[_Kept]:
+    """While pymilvus runs: Milvus Lite's messages kept for the error, and
+    pymilvus's and gRPC's own log lines off, so only ragdiplo's one line is shown."""
+    lite, kept = logging.getLogger("milvus_lite"), _Kept()
+    names = [n for n in logging.Logger.manager.loggerDict if n.split(".")[0] in _NOISE]
+    noise = [logging.getLogger(name) for name in {*_NOISE, *names}]  # ``disabled`` does not pass to children
+    saved = lite.propagate, [n.disabled for n in noise]
+    lite.addHandler(kept)
+    lite.propagate = False
+    for n in noise:
+        n.disabled = True
+    try:
+        yield kept
+    finally:
+        lite.removeHandler(kept)
+        lite.propagate = saved[0]
+        for n, disabled in zip(noise, saved[1]):
+            n.disabled = disabled
+
+
 def _client(uri: str) -> Any:
     """One client per URI in a process: Milvus Lite runs one local server per file."""
     if uri not in _clients:
-        try:
-            _clients[uri] = _pymilvus().MilvusClient(uri)
-        except Exception as err:  # noqa: BLE001  # pymilvus raises its own types, or OSError/RuntimeError from Lite
-            raise IndexLoadError(
-                f"cannot connect to Milvus at {uri} ({type(err).__name__}: {err}); check the address, "
-                "and for a Milvus Lite file that no other process has it open (Lite serves one process)"
-            ) from None
+        with _quiet() as kept:
+            try:
+                _clients[uri] = _pymilvus().MilvusClient(uri)
+            except Exception as err:  # noqa: BLE001  # pymilvus raises its own types, or OSError/RuntimeError from Lite
+                why = "; ".join([f"{type(err).__name__}: {err}", *kept.messages])
+                raise StoreUnreachableError(
+                    f"cannot connect to Milvus at {uri!r} ({why}); nothing was changed; check the address, "
+                    "and for a Milvus Lite file that no other process has it open (Lite serves one process)"
+                ) from None
     return _clients[uri]
 
 
 def close_clients() -> None:
-    """Close every client this process opened (Milvus Lite stops its local server)."""
+    """Close every client this process opened; Milvus Lite also stops its local
+    server and releases its file lock, so another process may open the file."""
     while _clients:
-        _clients.popitem()[1].close()
+        uri, client = _clients.popitem()
+        client.close()
+        if is_lite(uri):
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(uri)
 
 
 @contextmanager
 def _errors(config: StoreConfig) -> Iterator[None]:
     """pymilvus failures (server down, collection dropped mid-way...) as one-line errors."""
     try:
-        yield
+        with _quiet():
+            yield
     except _pymilvus().MilvusException as err:
-        raise IndexLoadError(f"Milvus at {config.uri}: {err}; check the server is up and --milvus-uri") from None
+        raise StoreUnreachableError(
+            f"Milvus at {config.uri!r}: {err}; nothing was changed; check the server is up and --milvus-uri"
+        ) from None
 
 
 class MilvusStore:
@@ -128,6 +182,9 @@ class MilvusStore:
         """Reconnect to the collection an index manifest names and check it holds the
         index's passages (with ``verify`` key by key, else by count). Extra rows, left
         by an update still running or killed before ``prune``, are ignored."""
+        if is_lite(str(config.uri)) and not Path(str(config.uri)).exists():
+            raise StoreUnreachableError(f"the Milvus Lite store {config.uri!r} is missing; pass --milvus-uri with "
+                                        "where it is now, or re-index with --store milvus")  # reading creates nothing
         store = cls(config, dim, [passage_key(p) for p in passages])
         remedy = f"re-index with `ragdiplo index CORPUS --index DIR --store milvus --milvus-uri {config.uri}`"
         with _errors(config):
@@ -250,19 +307,28 @@ class MilvusStore:
         self._rows = {k: i for i, k in enumerate(self._keys)}
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of keys this index does not know (another generation's, mid-update)
-        are skipped; missing places are row -1, as with FAISS."""
+        """Rows of keys this index does not know (another generation's: a writer
+        mid-update, or one killed before ``prune``) are skipped, and the search asked
+        again for more hits until ``k`` known rows are found, so they never take a
+        known row's place; missing places are row -1, as with FAISS."""
         k = max(1, min(k, self.count()))
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self._dim)
-        results = self._client.search(
-            self._name, data=queries.tolist(), limit=k, output_fields=["pk"], search_params={"metric_type": "IP"}
-        )
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         rows = np.full((len(queries), k), -1, dtype=np.int64)
-        for q, hits in enumerate(results):
-            found = sorted((-float(h["distance"]), self._rows[h["pk"]]) for h in hits if h["pk"] in self._rows)
-            for j, (neg, row) in enumerate(found[:k]):
-                scores[q, j], rows[q, j] = -neg, row
+        limit, todo = k, list(range(len(queries)))
+        while todo:
+            results = self._client.search(self._name, data=queries[todo].tolist(), limit=limit, output_fields=["pk"],
+                                          search_params={"metric_type": "IP"})  # fmt: skip
+            short = []
+            for q, hits in zip(todo, results):
+                found = sorted((-float(h["distance"]), self._rows[h["pk"]]) for h in hits if h["pk"] in self._rows)
+                for j, (neg, row) in enumerate(found[:k]):
+                    scores[q, j], rows[q, j] = -neg, row
+                if len(found) < k and len(hits) == limit:  # unknown rows took places: more exist
+                    short.append(q)
+            if not short or limit >= MAX_SEARCH_LIMIT:
+                break
+            todo, limit = short, min(limit * 4, MAX_SEARCH_LIMIT)
         return scores, rows
 
     def save(self, path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from conftest import FakeEmbedder
 
 import ragdiplo.cli.main as cli
+from ragdiplo.durable import seal
 from ragdiplo.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from ragdiplo.index.build import FORMAT_VERSION, MANIFEST
 from ragdiplo.index.load import load_index
@@ -159,6 +160,6 @@ def test_older_format_says_rebuild(root):
 def test_manifest_disagreeing_with_data(root, key, value):
     m = _manifest(root)
     m[key] = value
-    (root / MANIFEST).write_text(json.dumps(m))
+    (root / MANIFEST).write_text(json.dumps(seal(m)))  # sealed: the data checks themselves must refuse it
     with pytest.raises(IndexCorruptError, match="cannot be read"):
         load_index(root)

@@ -19,7 +19,7 @@ import ragdiplo.cli.main as cli
 
 import ragdiplo.cli.repl as repl
 from ragdiplo.ingest.corpus import load_corpus
-from ragdiplo.durable import file_record
+from ragdiplo.durable import file_record, seal
 from ragdiplo.errors import CorpusError, IndexCorruptError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
 from ragdiplo.index.load import MAX_MANIFEST_BYTES, load_index
@@ -44,7 +44,7 @@ def _plant(root: Path, name: str, data: bytes) -> None:
     path = root / m["data"] / name
     path.write_bytes(data)
     m["files"][name] = file_record(path)
-    (root / MANIFEST).write_text(json.dumps(m))
+    (root / MANIFEST).write_text(json.dumps(seal(m)))
 
 
 class _Payload:
@@ -89,7 +89,7 @@ def test_load_path_uses_no_pickle_eval_or_exec(root, monkeypatch):
 def test_manifest_cannot_point_outside_the_index(root, data):
     m = _manifest(root)
     m["data"] = data
-    (root / MANIFEST).write_text(json.dumps(m))
+    (root / MANIFEST).write_text(json.dumps(seal(m)))
     with pytest.raises(IndexCorruptError, match="bad data folder name"):
         load_index(root)
 
@@ -98,7 +98,7 @@ def test_manifest_cannot_point_outside_the_index(root, data):
 def test_file_table_cannot_name_files_outside(root, name):
     m = _manifest(root)
     m["files"][name] = {"bytes": 1, "sha256": "0" * 64}
-    (root / MANIFEST).write_text(json.dumps(m))
+    (root / MANIFEST).write_text(json.dumps(seal(m)))
     with pytest.raises(IndexCorruptError, match="unsafe file name"):
         load_index(root)
 
