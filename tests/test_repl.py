@@ -83,9 +83,11 @@ def test_show_prints_cited_span_marked_inside_its_source_text(qa: QA) -> None:
     _, out = drive(qa, QUESTION, ":show 1")
     shown = out.split("> ")[2]  # one chunk of output per prompt: answer, :show, EOF
     assert f"[1] {cited.doc_id}:{cited.start}-{cited.end}" in shown
-    assert f"»{cited.text}«" in shown
-    assert "met President Donald Trump in the Oval Office." in shown  # before the span
-    assert "no promise was made." in shown  # after it
+    assert all(len(line) <= 80 for line in shown.splitlines())  # wrapped at word boundaries
+    flat = " ".join(shown.split())
+    assert f"»{cited.text}«" in flat
+    assert "met President Donald Trump in the Oval Office." in flat  # before the span
+    assert "no promise was made." in flat  # after it
 
 
 def test_show_needs_a_valid_citation_number(qa: QA) -> None:
@@ -168,14 +170,85 @@ def test_quit_commands_stop_reading(qa: QA, command: str) -> None:
     assert code == 0 and "Answer:" not in out
 
 
-def test_ctrl_c_at_prompt_leaves_cleanly(qa: QA) -> None:
-    class Interrupting(io.StringIO):
-        def readline(self, *args: object) -> str:
-            raise KeyboardInterrupt
+def test_ctrl_c_at_the_prompt_drops_the_line_not_the_session(qa: QA) -> None:
+    class InterruptedOnce(io.StringIO):
+        interrupted = False
+
+        def readline(self, *args: object) -> str:  # type: ignore[override]
+            if not self.interrupted:
+                self.interrupted = True
+                raise KeyboardInterrupt
+            return super().readline()
 
     out = io.StringIO()
-    assert repl.run(qa, stdin=Interrupting(), stdout=out) == 0
-    assert out.getvalue() == "> \n"
+    assert repl.run(qa, stdin=InterruptedOnce(QUESTION + "\n"), stdout=out) == 0
+    assert out.getvalue().startswith("> \n> Answer: ")
+
+
+def test_ctrl_c_while_answering_interrupts_the_question_only() -> None:
+    class Slow:
+        index = range(10)
+
+        def ask(self, question: str, k: int = 10) -> object:
+            raise KeyboardInterrupt
+
+    code, out = drive(Slow(), "one?", ":k")
+    assert code == 0 and "(interrupted)" in out and "k is 10;" in out
+
+
+@pytest.mark.parametrize("word", ["help", "HELP", "quit", "exit"])
+def test_help_quit_and_exit_work_without_the_colon(qa: QA, word: str) -> None:
+    _, out = drive(qa, word, QUESTION)
+    if word.lower() == "help":
+        assert ":show N" in out and "Answer: " in out
+    else:
+        assert "Answer:" not in out
+
+
+def test_history_lives_in_the_state_folder(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert repl.history_path() == tmp_path / "state" / "ragdiplo" / "history"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert repl.history_path() == tmp_path / ".local" / "state" / "ragdiplo" / "history"
+
+
+def test_terminal_prompt_keeps_history_completes_commands_and_survives_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import threading
+
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+    def typed(pipe: object, keys: str, then: str = "") -> None:
+        pipe.send_text(keys)  # type: ignore[attr-defined]
+        if then:  # completion runs in the background: let it finish before Enter
+            threading.Timer(0.3, lambda: pipe.send_text(then)).start()  # type: ignore[attr-defined]
+
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        read = repl.terminal_reader(io.StringIO())
+        typed(pipe, ":pa\t", "\r")
+        assert read() == ":passages"
+        typed(pipe, "half a quest\x03")  # Ctrl-C
+        with pytest.raises(KeyboardInterrupt):
+            read()
+        typed(pipe, QUESTION + "\r")
+        assert read() == QUESTION
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        read = repl.terminal_reader(io.StringIO())  # a new session finds the old lines
+        typed(pipe, "\x1b[A\r")  # Up, Enter
+        assert read() == QUESTION
+    history = (tmp_path / "ragdiplo" / "history").read_text(encoding="utf-8")
+    assert "+:passages" in history and "+" + QUESTION in history and "half a quest" not in history
+
+
+def test_tab_completes_every_command_name() -> None:
+    names = repl.command_names()
+    assert {":help", ":show", ":passages", ":k", ":quit", "help", "quit", "exit"} <= set(names)
 
 
 def test_bad_initial_k_is_refused(qa: QA) -> None:

@@ -23,7 +23,7 @@ MIN_WIDTH = 40  # narrower than this, wrapping hurts more than it helps
 INDENT = "    "
 # private-use characters mark the highlight while wrapping, so the markers count
 # as one column each and never collide with the text's own characters
-_OPEN, _CLOSE = "\ue000", "\ue001"
+MARK_OPEN, MARK_CLOSE = _OPEN, _CLOSE = "\ue000", "\ue001"
 BOLD, HIGHLIGHT, DIM, RESET = "\x1b[1m", "\x1b[1;33m", "\x1b[2m", "\x1b[0m"
 PLAIN_MARKS = ("«", "»")
 
@@ -71,11 +71,19 @@ def withheld_reason(answer: Answer, threshold: float | None = None) -> str:
     return "no sentence close enough to the question"
 
 
-def _paint(text: str, style: Style) -> str:
+def _paint(text: str, style: Style, plain: tuple[str, str] = PLAIN_MARKS) -> str:
     """Turn the highlight sentinels into ANSI codes or plain markers."""
     if style.color:
         return text.replace(_OPEN, HIGHLIGHT).replace(_CLOSE, RESET)
-    return text.replace(_OPEN, PLAIN_MARKS[0]).replace(_CLOSE, PLAIN_MARKS[1])
+    return text.replace(_OPEN, plain[0]).replace(_CLOSE, plain[1])
+
+
+def wrap_marked(text: str, style: Style, plain: tuple[str, str] = PLAIN_MARKS) -> str:
+    """Each line of ``text`` wrapped at word boundaries (blank lines kept), then the
+    span between ``MARK_OPEN`` and ``MARK_CLOSE`` painted: colour, or ``plain``."""
+    lines = [textwrap.fill(line, width=style.width, break_long_words=False, break_on_hyphens=False)
+             for line in text.split("\n")]
+    return _paint("\n".join(lines), style, plain)
 
 
 def _wrap(text: str, style: Style, first: str, rest: str) -> str:
@@ -98,7 +106,7 @@ def _marked(citation: Citation, answer_text: str | None) -> str:
     return text[:at] + _OPEN + answer_text + _CLOSE + text[at + len(answer_text) :]
 
 
-def _where(citation: Citation, title: Callable[[str], str | None] | None) -> str:
+def citation_place(citation: Citation, title: Callable[[str], str | None] | None = None) -> str:
     """Document title (its id when it has none) and the character span cited."""
     name = title(citation.doc_id) if title is not None else None
     span = f"{citation.doc_id}:{citation.start}-{citation.end}"
@@ -124,7 +132,7 @@ def format_answer(
     head = _wrap(answer.text, style, "Answer: ", INDENT)
     lines = [f"{BOLD}{head}{RESET}" if style.color else head, f"Confidence: {answer.confidence:.2f}"]
     for i, c in enumerate(answer.citations, 1):
-        where = f"[{i}] {_where(c, title)}"
+        where = f"[{i}] {citation_place(c, title)}"
         lines.append(f"{DIM}{where}{RESET}" if style.color else where)
         if not (i == 1 and sentence_answer):  # a sentence answer is printed once, as the answer
             lines.append(_paint(_wrap(_marked(c, answer.text), style, INDENT, INDENT), style))

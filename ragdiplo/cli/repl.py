@@ -4,16 +4,24 @@ Each line is a question or a ``:command``. The loop remembers the last answer
 so ``:show`` and ``:passages`` can explain where it came from. Source text is
 read only from the index (``qa.index.document(id).text``), never from files,
 so what ``:show`` prints is exactly the text that was indexed and cited.
+
+On a terminal the line is read by prompt_toolkit: line editing, Ctrl-C clears
+the line instead of leaving, history kept across sessions in the user's state
+folder, Tab completes commands. It is a well-kept library that does this the
+same on every platform, where readline differs (libedit on macOS, none on
+Windows) and keeps history only by hand. Piped input is read line by line.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
-from ragdiplo.cli.format import Style, format_answer, style_for
+from ragdiplo.cli.format import MARK_CLOSE, MARK_OPEN, Style, citation_place, format_answer, style_for, wrap_marked
 from ragdiplo.errors import RagdiploError
 from ragdiplo.qa import clamp_k
 from ragdiplo.types import Answer, Citation
@@ -22,14 +30,19 @@ CONTEXT_CHARS = 300
 PLAIN_PROMPT = "> "
 TTY_PROMPT = "ragdiplo> "
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
+SHOW_MARKS = ("»", "«")  # around the cited span in :show when there is no colour
 QUIT = ("quit", "q", "exit")
+BARE = ("help", "quit", "exit")  # commands that also work without the colon
+HISTORY_FILE = "history"
+GREETING = "Ask a question, or type help. Ctrl-C clears the line, Ctrl-D or quit leaves."
 HELP = """\
 Type a question, or one of these commands:
-  :help              this list
+  :help              this list (also: help)
   :show N            citation N of the last answer in its surrounding source text
   :passages          the passages retrieved for the last answer, with their scores
   :k N               retrieve N passages per question (now {k})
-  :quit, :q, :exit   leave (Ctrl-D and Ctrl-C at the prompt also leave)"""
+  :quit, :q, :exit   leave (also: quit, exit, Ctrl-D)
+Ctrl-C clears the line, or stops a question being answered. Tab completes commands."""
 
 
 @dataclass
@@ -64,9 +77,11 @@ def positive_int(text: str) -> int | None:
     return n if n >= 1 else None
 
 
-def context(text: str, citation: Citation, *, bold: bool = False, width: int = CONTEXT_CHARS) -> str:
+def context(
+    text: str, citation: Citation, *, bold: bool = False, width: int = CONTEXT_CHARS, marks: tuple[str, str] | None = None
+) -> str:
     """The cited span with about ``width`` characters either side, marked so the eye
-    finds it; cut at spaces so the edges don't show half words."""
+    finds it (``marks``, else bold or » «); cut at spaces so the edges don't show half words."""
     lo, hi = max(0, citation.start - width), min(len(text), citation.end + width)
     before, after = text[lo : citation.start], text[citation.end : hi]
     if lo > 0:
@@ -76,8 +91,8 @@ def context(text: str, citation: Citation, *, bold: bool = False, width: int = C
         cut = after.rfind(" ")
         after = (after[:cut] if cut >= 0 else after) + "…"
     span = text[citation.start : citation.end]
-    marked = f"{BOLD}{span}{RESET}" if bold else f"»{span}«"
-    return before + marked + after
+    opening, closing = marks or ((BOLD, RESET) if bold else SHOW_MARKS)
+    return before + opening + span + closing + after
 
 
 def cmd_help(s: Session, arg: str) -> None:
@@ -95,8 +110,9 @@ def cmd_show(s: Session, arg: str) -> None:
     if n is None or n > len(cites):
         return s.say(f"usage: :show N, with N from 1 to {len(cites)}")
     c = cites[n - 1]
-    s.say(f"[{n}] {c.doc_id}:{c.start}-{c.end}")
-    s.say(context(s.qa.index.document(c.doc_id).text, c, bold=s.bold))
+    document = s.qa.index.document(c.doc_id)
+    s.say(f"[{n}] {citation_place(c, lambda _: document.title)}")
+    s.say(wrap_marked(context(document.text, c, marks=(MARK_OPEN, MARK_CLOSE)), s.style, SHOW_MARKS))
 
 
 def cmd_passages(s: Session, arg: str) -> None:
@@ -147,6 +163,8 @@ def handle(s: Session, line: str) -> bool:
     line = line.strip()
     if not line:
         return True
+    if line.lower() in BARE:
+        line = ":" + line
     if not line.startswith(":"):
         ask(s, line)
         return True
@@ -161,30 +179,53 @@ def handle(s: Session, line: str) -> bool:
     return True
 
 
-def _setup_readline() -> None:
-    """Line editing, in-memory history and tab completion of commands, when the
-    platform has readline. History is never written to disk."""
+def history_path() -> Path:
+    """Where the REPL keeps its history: ``$XDG_STATE_HOME/ragdiplo/history``,
+    by default ``~/.local/state/ragdiplo/history``."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "ragdiplo" / HISTORY_FILE
+
+
+def command_names() -> list[str]:
+    """Everything Tab may complete at the start of a line."""
+    return sorted({*(":" + n for n in (*COMMANDS, *QUIT)), *BARE})
+
+
+def terminal_reader(out: TextIO) -> Callable[[], str]:
+    """A prompt_toolkit prompt with history in :func:`history_path` (in memory
+    when that folder cannot be written) and completion of command names."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.completion import Completer, Completion
+    from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+
+    names = command_names()
+
+    class Commands(Completer):
+        """Command names, for the first word of a line only: questions are free text."""
+
+        def get_completions(self, document: Any, complete_event: Any) -> Any:
+            word = document.text_before_cursor
+            if " " in word:
+                return
+            for name in names:
+                if name.startswith(word.lower()):
+                    yield Completion(name, start_position=-len(word))
+
+    history: History
     try:
-        import readline
-    except ImportError:
-        return
-    names = sorted(":" + n for n in (*COMMANDS, *QUIT))
-
-    def complete(text: str, state: int) -> str | None:
-        matches = [n for n in names if n.startswith(text)]
-        return matches[state] if state < len(matches) else None
-
-    readline.set_completer(complete)
-    readline.set_completer_delims(" \t")
-    libedit = "libedit" in (readline.__doc__ or "")
-    readline.parse_and_bind("bind ^I rl_complete" if libedit else "tab: complete")
+        path = history_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+        history = FileHistory(str(path))
+    except OSError as err:
+        out.write(f"(history is not kept: {err})\n")
+        history = InMemoryHistory()
+    session: PromptSession[str] = PromptSession(history=history, completer=Commands(), complete_while_typing=False)
+    return lambda: session.prompt(TTY_PROMPT)
 
 
-def read_line(inp: TextIO, out: TextIO, interactive: bool) -> str:
-    """One line of input; raises EOFError at the end. ``input()`` is used only on the
-    real terminal, where readline hooks into it."""
-    if interactive:
-        return input(TTY_PROMPT)
+def read_line(inp: TextIO, out: TextIO) -> str:
+    """One line of piped input, after a plain prompt; raises EOFError at the end."""
     out.write(PLAIN_PROMPT)
     out.flush()
     line = inp.readline()
@@ -207,14 +248,18 @@ def run(qa: Any, k: int | None = None, *, stdin: TextIO | None = None, stdout: T
         return 2
     if note:
         session.say(note)
-    interactive = inp is sys.stdin and out is sys.stdout and _isatty(inp)
+    interactive = inp is sys.stdin and out is sys.stdout and _isatty(inp) and _isatty(out)
+    read = terminal_reader(out) if interactive else lambda: read_line(inp, out)
     if interactive:
-        _setup_readline()
-        session.say("Ask a question, or type :help. Ctrl-D leaves.")
+        session.say(GREETING)
     while True:
         try:
-            line = read_line(inp, out, interactive)
-        except (EOFError, KeyboardInterrupt):
+            line = read()
+        except KeyboardInterrupt:  # Ctrl-C drops the line being typed, not the session
+            if not interactive:
+                out.write("\n")
+            continue
+        except EOFError:
             out.write("\n")
             out.flush()
             return 0
