@@ -284,3 +284,48 @@ def test_a_closed_stdout_pipe_stops_quietly(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_ask", broken)
     assert cli.main(["ask", "anything"]) == 141
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_bare_ragdiplo_prints_the_help(capsys):
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ragdiplo") and "ask" in out and "examples:" in out
+
+
+def _subcommands():
+    import argparse
+
+    p = cli.parser()
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices
+
+
+@pytest.mark.parametrize("name", ["index", "ask", "eval", "repl"])
+def test_every_option_says_its_default_and_the_help_ends_with_examples(name, capsys):
+    sp = _subcommands()[name]
+    for action in sp._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{name} {action.dest} has no help"
+        if action.option_strings:
+            assert "default" in action.help, f"{name} {action.option_strings[0]}: {action.help}"
+    with pytest.raises(SystemExit):
+        cli.main([name, "-h"])
+    out = capsys.readouterr().out
+    assert "relative to the current folder" in " ".join(out.split())
+    examples = out.split("examples:\n", 1)[1].splitlines()
+    assert 2 <= sum(line.startswith("  ragdiplo ") for line in examples) <= 3, out
+
+
+def test_eval_says_where_it_wrote_each_file(index_dir, tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "g1", "question": "When will trains run again in Kessel?", "answers": ["Monday"],
+                                "evidence": [{"doc": "b.txt", "quote": "Trains will run again on Monday"}]}) + "\n")
+    paths = {opt: tmp_path / name for opt, name in [("--out", "p.jsonl"), ("--json", "m.json"), ("--report", "r.html")]}
+    argv = ["eval", str(gold), "--index", str(index_dir)] + [x for opt, path in paths.items() for x in (opt, str(path))]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"wrote 1 predictions to {paths['--out']}" in err
+    assert f"wrote metrics, settings and per-question outcomes to {paths['--json']}" in err
+    assert f"wrote the HTML report to {paths['--report']}" in err
+    assert all(path.is_file() for path in paths.values())

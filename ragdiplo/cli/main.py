@@ -191,12 +191,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     info = run_info(qa.index, args.index, settings, inputs)
     if args.out:
         write_jsonl(result.predictions, args.out)
+        _log(args, f"wrote {len(result.predictions)} predictions to {args.out}")
     if args.json:
         write_json(to_json(info, result), args.json)
+        _log(args, f"wrote metrics, settings and per-question outcomes to {args.json}")
     if args.report:
         from ragdiplo.eval.report import write_report
 
         write_report(args.report, info, result, qa.index)
+        _log(args, f"wrote the HTML report to {args.report}")
     print(format_metrics(result.metrics))
     return 0
 
@@ -240,6 +243,7 @@ def _eval_beir(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path
                                     progress)
     if args.run:
         write_trec(ranking, args.run)
+        _log(args, f"wrote the TREC run of {len(ranking)} queries to {args.run}")
     root = Path(args.gold)
     files = [root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{args.split}.tsv"]
     return qa, score_ranking(beir, ranking, latency), files, {"depth": RUN_DEPTH, "retrieval": qa.config.retrieval}
@@ -278,54 +282,112 @@ def cmd_repl(args: argparse.Namespace) -> int:
     return run(qa, k=resolve_k(args, len(qa.index)))
 
 
+RELATIVE = "relative to the current folder"
+EXAMPLES = {
+    "ragdiplo": """\
+examples:
+  ragdiplo index                          index seeds/ into index/ (both in the current folder)
+  ragdiplo ask "What backstop did Starmer ask for?"
+  ragdiplo repl                           ask questions interactively
+  ragdiplo eval gold/seeds_holdout.jsonl --report report.html
+
+Run `ragdiplo COMMAND -h` for a command's options.""",
+    "index": """\
+examples:
+  ragdiplo index                          seeds/ into index/, or bring index/ up to date with it
+  ragdiplo index my-news/ --index my-index/
+  ragdiplo index docs.jsonl --index big/ --store milvus --milvus-uri big.db""",
+    "ask": """\
+examples:
+  ragdiplo ask "How long was the partial truce proposed by Macron and Starmer?"
+  ragdiplo ask "Who met Trump?" --index my-index/ -k 5
+  ragdiplo ask "Who met Trump?" --json | python -m json.tool""",
+    "eval": """\
+examples:
+  ragdiplo eval gold/seeds_holdout.jsonl --out predictions.jsonl --json metrics.json --report report.html
+  ragdiplo eval dev-v1.1.json --json squad.json          a SQuAD file brings its own articles
+  ragdiplo eval --compare before.json after.json""",
+    "repl": """\
+examples:
+  ragdiplo repl                           ask the index in index/ (built from seeds/ when missing)
+  ragdiplo repl --index my-index/ -k 5""",
+}
+
+
+def _command(sub: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose help ends with its examples, printed as written."""
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                          epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _common(sp: argparse.ArgumentParser, index_help: str) -> None:
+    sp.add_argument("--index", default=DEFAULT_INDEX, metavar="FOLDER", help=index_help)
+    sp.add_argument("--model", default=None, metavar="FOLDER",
+                    help="sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines (default: shown)")
+    sp.add_argument("--store", choices=["faiss", "milvus"], default=None,
+                    help="vector store of a new index, or to move an index to (default: faiss, or the index's own)")
+    sp.add_argument("--milvus-uri", default=None, metavar="URI",
+                    help="Milvus Lite file (*.db) or server, e.g. http://host:19530 (default: none)")
+    sp.add_argument("--milvus-collection", default=None, metavar="NAME", help="Milvus collection name (default: ragdiplo)")
+
+
+def _k(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-k", type=int, default=None, metavar="N",
+                    help=f"passages to retrieve per question (default {DEFAULT_K}; more than the index has is cut, "
+                         "with a note)")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ragdiplo", description="Offline question answering with exact citations.")
+    p = argparse.ArgumentParser(prog="ragdiplo", description="Offline question answering with exact citations.",
+                                epilog=EXAMPLES["ragdiplo"], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"ragdiplo {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.set_defaults(func=lambda args: p.print_help() or 0)  # bare `ragdiplo`: the help, not an error
+    sub = p.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    index_help = f"index folder (default: {DEFAULT_INDEX}/, {RELATIVE})"
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--index", default=DEFAULT_INDEX, help="index folder (default: index/)")
-        sp.add_argument("--model", default=None, help="sentence-transformers model folder (default: bundled MiniLM)")
-        sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines")
-        sp.add_argument("--store", choices=["faiss", "milvus"], default=None,
-                        help="vector store of a new index, or to move an index to (default: faiss, or the index's own)")
-        sp.add_argument("--milvus-uri", default=None, help="Milvus Lite file (*.db) or server, e.g. http://host:19530")
-        sp.add_argument("--milvus-collection", default=None, help="Milvus collection name (default: ragdiplo)")
-
-    sp = sub.add_parser("index", help="build or update an index from a corpus folder or JSONL file")
-    sp.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS)
-    sp.add_argument("--max-tokens", type=int, default=None, help=f"passage size in model tokens (default {ChunkerConfig().max_tokens})")
-    sp.add_argument("--overlap", type=int, default=None, help=f"overlap in model tokens (default {ChunkerConfig().overlap_tokens})")
-    sp.add_argument("--max-document-mb", type=float, default=None,
+    sp = _command(sub, "index", "build or update an index from a corpus folder or JSONL file")
+    sp.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS,
+                    help=f"folder of .txt/.md files, or a JSONL file of {{id, text, title?}} (default: {DEFAULT_CORPUS}/, "
+                         f"{RELATIVE})")
+    sp.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                    help=f"passage size in model tokens (default {ChunkerConfig().max_tokens}, or the index's own)")
+    sp.add_argument("--overlap", type=int, default=None, metavar="N",
+                    help=f"overlap of passages in model tokens (default {ChunkerConfig().overlap_tokens}, or the index's own)")
+    sp.add_argument("--max-document-mb", type=float, default=None, metavar="MB",
                     help=f"refuse documents larger than this (default {MAX_DOCUMENT_BYTES / 2**20:g} MiB)")
-    sp.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT,
+    sp.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
                     help=f"seconds to wait for another process writing the index (default {DEFAULT_LOCK_TIMEOUT:g})")
-    common(sp)
+    _common(sp, index_help)
     sp.set_defaults(func=cmd_index)
 
-    sp = sub.add_parser("ask", help="answer one question")
-    sp.add_argument("question")
-    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
-    sp.add_argument("--json", action="store_true", help="print the answer as JSON")
-    common(sp)
+    sp = _command(sub, "ask", "answer one question, citing the sentences it rests on")
+    sp.add_argument("question", help="the question, quoted")
+    _k(sp)
+    sp.add_argument("--json", action="store_true", help="print the answer as JSON (default: text)")
+    _common(sp, index_help + "; built from seeds/ when both are the defaults and it is missing")
     sp.set_defaults(func=cmd_ask)
 
-    sp = sub.add_parser("eval", help="evaluate on a gold JSONL, SQuAD JSON or BEIR question set")
-    sp.add_argument("gold", nargs="?", help="gold .jsonl, SQuAD v1.1 .json, or a BEIR folder")
-    sp.add_argument("--out", help="write predictions JSONL here")
-    sp.add_argument("--corpus", help="build a temporary index of this corpus instead of using --index")
-    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
+    sp = _command(sub, "eval", "evaluate on a gold JSONL, SQuAD JSON or BEIR question set")
+    sp.add_argument("gold", nargs="?", help="gold .jsonl, SQuAD v1.1 .json, or a BEIR folder (needed unless --compare)")
+    sp.add_argument("--out", metavar="FILE", help="write predictions JSONL here (default: not written)")
+    sp.add_argument("--corpus", metavar="PATH",
+                    help="gold JSONL: build a temporary index of this corpus instead of using --index (default: none)")
+    _k(sp)
     sp.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
-    sp.add_argument("--run", help="BEIR: write the TREC run file (top 100 documents per query) here")
-    sp.add_argument("--json", help="write all metrics, settings, hashes and per-question outcomes here")
-    sp.add_argument("--report", help="write a self-contained HTML report here")
-    sp.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two --json results")
-    common(sp)
+    sp.add_argument("--run", metavar="FILE",
+                    help="BEIR: write the TREC run file (top 100 documents per query) here (default: not written)")
+    sp.add_argument("--json", metavar="FILE",
+                    help="write all metrics, settings, hashes and per-question outcomes here (default: not written)")
+    sp.add_argument("--report", metavar="FILE", help="write a self-contained HTML report here (default: not written)")
+    sp.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two --json results (default: none)")
+    _common(sp, f"index folder (default: {DEFAULT_INDEX}/, {RELATIVE}, for gold JSONL; a SQuAD or BEIR input "
+                "is indexed in memory unless this is given)")
     sp.set_defaults(func=cmd_eval, index=None)  # None: index/ for gold JSONL; SQuAD/BEIR never use it
 
-    sp = sub.add_parser("repl", help="ask questions interactively")
-    sp.add_argument("-k", type=int, default=None, help=f"passages to retrieve (default {DEFAULT_K})")
-    common(sp)
+    sp = _command(sub, "repl", "ask questions interactively")
+    _k(sp)
+    _common(sp, index_help + "; built from seeds/ when both are the defaults and it is missing")
     sp.set_defaults(func=cmd_repl)
     return p
 
