@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ragdiplo.errors import IndexCorruptError, IndexLockedError, IndexWriteError
+from ragdiplo.errors import IndexCorruptError, IndexLockedError, IndexUnavailableError, IndexWriteError
 
 LOCK_FILE = "write.lock"
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -54,10 +54,26 @@ def fsync_tree(folder: Path) -> None:
         fsync_path(path)
 
 
-def _new_file_mode() -> int:
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def _new_file_mode() -> int:
+    return 0o666 & ~_umask()
+
+
+def _new_folder_mode() -> int:
+    return 0o777 & ~_umask()
+
+
+def not_permitted(path: Path, err: OSError) -> IndexUnavailableError:
+    """A permission problem named as one: the index is fine, rebuilding would not help."""
+    return IndexUnavailableError(
+        f"{err.filename or path}: permission denied; the index is not damaged: ask its owner for read "
+        f"access (e.g. `chmod -R a+rX {path}`), or run as a user who may read it"
+    )
 
 
 def atomic_replace(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
@@ -120,6 +136,8 @@ def read_json_capped(path: Path, max_bytes: int, remedy: str) -> Any:
     try:
         with open(path, "rb") as f:
             return json.loads(f.read(max_bytes + 1).decode("utf-8"))
+    except PermissionError as err:
+        raise not_permitted(path, err) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise IndexCorruptError(f"{path}: corrupt or truncated ({err}); {remedy}") from None
 
@@ -168,10 +186,26 @@ def _holds(folder: Path, files: dict[str, dict[str, Any]]) -> bool:
     return found == set(files) and all(file_record(folder / n) == r for n, r in files.items())
 
 
-def _remove_debris(root: Path) -> None:
-    """Temporary files and folders of a killed writer; only the lock holder calls this."""
+def _remove_debris(root: Path, manifest_name: str) -> None:
+    """Temporary files and folders of a killed writer, and generations the manifest
+    does not name (a save that failed at its last step); only the lock holder calls this."""
     for debris in root.glob(".tmp-*"):
         shutil.rmtree(debris) if debris.is_dir() else debris.unlink()
+    current = _current_data(root, manifest_name)
+    if current is None:
+        return  # no readable manifest: which generation is current cannot be told, so none is removed
+    for old in root.glob(DATA_PREFIX + "*"):
+        if old.name != current and old.is_dir():
+            shutil.rmtree(old)
+
+
+def _current_data(root: Path, manifest_name: str) -> str | None:
+    """The generation the manifest names, None when it cannot be read."""
+    try:
+        data = json.loads((root / manifest_name).read_text(encoding="utf-8")).get("data")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return data if isinstance(data, str) else None
 
 
 def write_generation(
@@ -188,9 +222,11 @@ def write_generation(
     see the previous generation; afterwards the older generations are removed.
     """
     try:
-        _remove_debris(root)
+        _remove_debris(root, manifest_name)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        created: Path | None = None
         try:
+            os.chmod(tmp, _new_folder_mode())  # mkdtemp makes 0700; other users of a shared index must read it
             fill(tmp)
             files = {p.relative_to(tmp).as_posix(): file_record(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             fsync_tree(tmp)
@@ -202,11 +238,14 @@ def write_generation(
                 shutil.rmtree(tmp)
             else:
                 os.rename(tmp, target)
+                created = target
             fsync_path(root)
             result = manifest(data_dir, files)
             atomic_write_json(root / manifest_name, result)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            if created is not None and _current_data(root, manifest_name) != created.name:
+                shutil.rmtree(created, ignore_errors=True)  # no orphan left to fill a full disk
             raise
     except OSError as err:
         raise not_writable(root, err) from None

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ragdiplo.durable import check_file_table, check_files, check_seal, read_json_capped
+from ragdiplo.durable import check_file_table, check_files, check_seal, not_permitted, read_json_capped
 from ragdiplo.errors import (
     ConfigError,
     CorpusError,
@@ -211,7 +211,9 @@ def _load_generation(
 _UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError)
 
 
-def _unreadable(root: Path, data: Path, err: Exception) -> IndexCorruptError:
+def _unreadable(root: Path, data: Path, err: Exception) -> IndexLoadError:
+    if isinstance(err, PermissionError):
+        return not_permitted(root, err)
     return IndexCorruptError(f"{data}: cannot be read ({type(err).__name__}: {err}); {_remedy(root)}")
 
 

@@ -71,3 +71,131 @@ def test_a_removed_checksum_is_refused(cli_index):
     (cli_index / MANIFEST).write_text(json.dumps(m))
     with pytest.raises(IndexLoadError, match="has no checksum"):
         load_index(cli_index)
+
+
+# -- item 4: disk full ---------------------------------------------------------------------------
+
+
+def _changed_corpus(tiny_corpus: Path) -> Path:
+    (tiny_corpus / "new.txt").write_text("Flood warning in Kessel. The river rose by two metres overnight.\n")
+    return tiny_corpus
+
+
+def _generations(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(("data-", ".tmp-")))
+
+
+def test_disk_full_while_writing_the_faiss_file(cli_index, tiny_corpus, capsys, monkeypatch):
+    """/dev/full fails every write with ENOSPC, as a full disk does."""
+    from ragdiplo.stores.faiss_store import FaissStore
+
+    save = FaissStore.save
+    monkeypatch.setattr(FaissStore, "save", lambda self, path: save(self, Path("/dev/full")))
+    before, generations = snapshot(cli_index), _generations(cli_index)
+    code, _, err = _run(capsys, "index", _changed_corpus(tiny_corpus), "--index", cli_index, "-q")
+    assert code == 2
+    line = one_line_error(err)
+    assert "No space left on device" in line and "the existing index is unchanged" in line
+    assert snapshot(cli_index) == before and _generations(cli_index) == generations
+
+
+# -- item 5: a failed last step leaves no orphan generation --------------------------------------
+
+
+def _disk_full_at_the_manifest(monkeypatch) -> None:
+    import ragdiplo.durable as durable
+
+    def full(path, obj):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(durable, "atomic_write_json", full)
+
+
+def test_a_save_failing_at_the_manifest_leaves_no_orphan(cli_index, tiny_corpus, capsys, monkeypatch):
+    before, generations = snapshot(cli_index), _generations(cli_index)
+    _disk_full_at_the_manifest(monkeypatch)
+    code, _, err = _run(capsys, "index", _changed_corpus(tiny_corpus), "--index", cli_index, "-q")
+    assert code == 2 and "No space left on device" in one_line_error(err)
+    assert _generations(cli_index) == generations and snapshot(cli_index) == before
+
+
+def test_the_next_writer_removes_stale_generations_first(cli_index, tiny_corpus, capsys, monkeypatch):
+    """An orphan of an older ragdiplo (or of a killed writer) would keep a full disk
+    full: the next writer removes it before writing, so even its own failure frees it."""
+    import shutil
+
+    (current,) = _generations(cli_index)
+    orphan = cli_index / "data-0123456789abcdef"
+    shutil.copytree(cli_index / current, orphan)
+    _disk_full_at_the_manifest(monkeypatch)
+    assert _run(capsys, "index", _changed_corpus(tiny_corpus), "--index", cli_index, "-q")[0] == 2
+    assert _generations(cli_index) == [current]
+    monkeypatch.undo()
+    assert _run(capsys, "index", tiny_corpus, "--index", cli_index, "-q")[0] == 0
+    assert len(_generations(cli_index)) == 1 and load_index(cli_index).ids[-1] == "sub/c.txt"
+
+
+# -- item 7: permissions --------------------------------------------------------------------------
+
+
+def _modes(root: Path) -> set[tuple[str, int]]:
+    return {("dir" if p.is_dir() else "file", p.stat().st_mode & 0o777) for p in root.rglob("*") if p.name != "write.lock"}
+
+
+def test_generation_folders_follow_the_umask(tiny_corpus, tmp_path, capsys):
+    old = os.umask(0o022)
+    try:
+        assert _run(capsys, "index", tiny_corpus, "--index", tmp_path / "idx", "-q")[0] == 0
+    finally:
+        os.umask(old)
+    assert _modes(tmp_path / "idx") == {("dir", 0o755), ("file", 0o644)}
+
+
+def _deny_for_real(root: Path, monkeypatch) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file whatever its mode; the simulated case stands in for this one")
+    victim = next(root.glob("data-*/documents.jsonl"))
+    victim.chmod(0)
+
+
+def _deny_simulated(root: Path, monkeypatch) -> None:
+    """What the kernel does for a user without read permission on documents.jsonl:
+    opening it raises PermissionError (root is never refused, so this stands in)."""
+    import ragdiplo.durable as durable
+
+    victim = str(next(root.glob("data-*/documents.jsonl")))
+
+    def guarded_open(file, *args, **kwargs):
+        if str(file) == victim:
+            raise PermissionError(13, "Permission denied", victim)
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(durable, "open", guarded_open, raising=False)
+
+
+@pytest.mark.parametrize("deny", [_deny_for_real, _deny_simulated], ids=["real", "simulated"])
+def test_a_permission_problem_is_named_and_nothing_is_rebuilt(cli_index, tiny_corpus, capsys, monkeypatch, deny):
+    before = snapshot(cli_index)
+    deny(cli_index, monkeypatch)
+    for argv in (["ask", "Who signed the harbour deal?", "--index", cli_index],
+                 ["index", _changed_corpus(tiny_corpus), "--index", cli_index, "-q"]):  # fmt: skip
+        code, _, err = _run(capsys, *argv)
+        assert code == 2
+        line = one_line_error(err)
+        assert "permission denied" in line and "not damaged" in line and "rebuild" not in line
+    for p in cli_index.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    assert snapshot(cli_index) == before  # not rebuilt over a file it could not read
+
+
+def test_an_unreadable_manifest_is_a_permission_problem(cli_index, capsys, monkeypatch):
+    import ragdiplo.durable as durable
+
+    def guarded_open(file, *args, **kwargs):
+        if Path(file).name == MANIFEST:
+            raise PermissionError(13, "Permission denied", str(file))
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(durable, "open", guarded_open, raising=False)
+    code, _, err = _run(capsys, "ask", "Who signed the harbour deal?", "--index", cli_index)
+    assert code == 2 and "permission denied" in one_line_error(err)
