@@ -214,3 +214,60 @@ def test_report_helpers_hand_computed():
     assert highlight("abc<d>efgh", 3, 6, context=2) == "…bc<mark>&lt;d&gt;</mark>ef…"
     assert [nice_step(x) for x in (0.3, 1, 3, 87, 100, 101, 600)] == [1, 1, 5, 100, 100, 200, 1000]
     assert highlight("abc", 0, 3, "gold") == '<mark class="gold">abc</mark>'
+
+
+def test_axis_is_round_and_fits_the_data():
+    from ragdiplo.eval.report import axis
+
+    assert axis(0.31) == pytest.approx((0.4, 0.1))  # risk near 0.3: not squashed under a 0..1 axis
+    assert axis(1.0) == pytest.approx((1.0, 0.2))
+    assert axis(0.042) == pytest.approx((0.05, 0.01))
+    assert axis(737.0) == pytest.approx((800.0, 200.0))
+    assert axis(10) == (10, 2)
+    assert axis(3, whole=True) == (3, 1)  # question counts step by whole numbers
+    assert axis(0.0) == (1.0, 0.2) and axis(float("nan"), whole=True) == (5.0, 1.0)
+
+
+def test_risk_axis_is_scaled_to_the_curve_with_round_ticks():
+    import re
+
+    from ragdiplo.eval.report import bar_plot, line_plot
+
+    svg = line_plot([(0.25, 0.0), (0.5, 0.1), (1.0, 0.31)], "coverage", "risk")
+    y_ticks = re.findall(r'text-anchor="end">([^<]+)<', svg)
+    assert y_ticks == ["0.0", "0.1", "0.2", "0.3", "0.4"]
+    x_ticks = re.findall(r'y="\d+" text-anchor="middle">([\d.]+)<', svg)
+    assert x_ticks == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    bars = bar_plot([312.0, 455.5, 737.2], "milliseconds")
+    assert re.findall(r'y="\d+" text-anchor="middle">([\d.]+)<', bars) == ["0", "200", "400", "600", "800"]
+
+
+def test_report_marks_the_gold_answer_inside_the_cited_text_and_cuts_context_at_words():
+    from ragdiplo.eval.report import highlight
+
+    text = "Officials in the port said that the dredging will take 18 Months to finish this year, sources said."
+    start = text.index("the dredging")
+    end = text.index(" this year")
+    shown = highlight(text, start, end, context=18, answers=["18 months", "months"])
+    assert shown == ('…port said that <mark>the dredging will take <span class="ga">18 Months</span> to finish</mark>'
+                     " this year,…")
+    assert highlight("a<b> c", 0, 6, answers=["<b>"]) == '<mark>a<span class="ga">&lt;b&gt;</span> c</mark>'
+
+
+def test_report_legend_explains_every_metric(tmp_path):
+    from ragdiplo.eval.report import METRIC_NOTES
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The harbour deal was worth 40 million. Officials agreed.", encoding="utf-8")
+    gold = tmp_path / "g.jsonl"
+    gold.write_text(json.dumps({"id": "e1", "question": "How much was the harbour deal worth?", "answers": ["40 million"],
+                                "evidence": [{"doc": "a.txt", "quote": "The harbour deal was worth 40 million."}]}) + "\n")
+    report, metrics = tmp_path / "r.html", tmp_path / "m.json"
+    assert cli.main(["eval", str(gold), "--corpus", str(corpus), "--report", str(report), "--json", str(metrics), "-q"]) == 0
+    page = report.read_text(encoding="utf-8")
+    names = json.loads(metrics.read_text())["metrics"]
+    assert set(names) <= set(METRIC_NOTES)
+    for name in names:
+        assert f'<td>{name}</td><td class="v">' in page and METRIC_NOTES[name].replace("'", "&#x27;") in page
+    assert '<span class="ga">40 million</span>' in page

@@ -9,6 +9,7 @@ first, each folded into a ``<details>`` so thousands of them stay usable.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -19,9 +20,40 @@ from ragdiplo.eval.run import Evaluation
 from ragdiplo.index.build import Index
 
 CONTEXT_CHARS = 160  # source text shown on each side of a highlighted span
-LEGEND = ('<mark>cited span</mark> and <mark class="gold">gold evidence</mark>, inside their source text; '
+LEGEND = ('<mark>cited span</mark> with the <span class="ga">gold answer</span> marked inside it, and '
+          '<mark class="gold">gold evidence</mark> where no citation reached it, inside their source text; '
           "a question passes when its answer contains a gold answer and a citation overlaps the evidence "
           "(an unanswerable one: when it is left unanswered)")
+# What each metric of the summary means; a metric missing here is shown without a note.
+METRIC_NOTES = {
+    "questions": "gold questions asked",
+    "queries": "judged queries ranked",
+    "answerable": "questions the corpus answers (they are the denominator of the rates below)",
+    "hit@1": "the evidence (gold) or a relevant document is in the first retrieved result",
+    "hit@5": "… in the top 5 results",
+    "hit@10": "… in the top 10 results",
+    "recall@1": "share of the relevant documents found in the first result",
+    "recall@5": "share of the relevant documents found in the top 5",
+    "recall@10": "share of the relevant documents found in the top 10",
+    "recall@100": "share of the relevant documents found in the top 100",
+    "mrr@10": "mean of 1/rank of the first result holding the evidence (0 beyond rank 10)",
+    "ndcg@10": "ranking quality of the top 10 against the graded judgements (1 = ideal order)",
+    "answer_accuracy": "the answer contains a gold answer (after normalising case and punctuation)",
+    "citation_accuracy": "a citation overlaps the gold evidence",
+    "correct_with_citation": "both: a right answer cited from its evidence (the pass rule)",
+    "exact_match": "the answer equals a gold answer after normalising",
+    "token_f1": "word-overlap F1 between the answer and the closest gold answer",
+    "citation_precision": "share of the cited characters inside gold evidence (questions with citations)",
+    "citation_recall": "share of the gold evidence's characters that were cited",
+    "mean_answer_chars": "mean length of the answers given, in characters",
+    "unanswerable": "questions the corpus does not answer",
+    "abstention_accuracy": "unanswerable questions left unanswered (higher is better)",
+    "false_abstention": "answerable questions left unanswered (lower is better)",
+    "aurc": "area under the risk–coverage curve: mean error rate as answers are added most confident first "
+            "(lower is better)",
+    "latency_p50_ms": "median time per question, in milliseconds",
+    "latency_p95_ms": "95th percentile of the time per question, in milliseconds",
+}
 RANKING_LEGEND = "<mark>relevant documents</mark> in each query's top 10; a query passes when one is there"
 OPEN_FAILURES = 3  # failed questions shown unfolded at the top
 W, H, PAD = 320, 200, 40  # plot size and margin, in SVG units
@@ -37,6 +69,7 @@ details{border-bottom:1px solid #eee;padding:3px 0} summary{cursor:pointer}
 .pass{background:#16a34a} .fail{background:#dc2626} .id{color:#888;font-size:11px} .ans{font-weight:600}
 .body{margin:4px 0 8px 46px} .src{background:#f7f7f5;border-left:3px solid #ccc;padding:4px 8px;margin:4px 0;white-space:pre-wrap}
 mark{background:#fde68a} mark.gold{background:#bbf7d0} .k{color:#666}
+.ga{font-weight:700;text-decoration:underline 2px #16a34a;text-underline-offset:2px} td.n{color:#555;font-size:12px}
 """
 
 
@@ -47,15 +80,17 @@ def _scale(value: float, top: float, size: int) -> float:
     return size * (value / top if top > 0 else 0.0)
 
 
-def _frame(xmax: float, ymax: float, xlabel: str, ylabel: str, body: str) -> str:
-    """Axes, a light grid with five ticks each way, labels, and ``body`` inside."""
+def _frame(x: tuple[float, float], y: tuple[float, float], xlabel: str, ylabel: str, body: str) -> str:
+    """Axes from 0 to ``(top, step)`` each, a light grid at every round tick, labels, and ``body`` inside."""
+    (xmax, xstep), (ymax, ystep) = x, y
     parts = [f'<svg width="{W + PAD + 24}" height="{H + PAD + 10}" role="img">']
-    for i in range(6):
-        y = 10 + H - H * i / 5
-        x = PAD + W * i / 5
-        parts.append(f'<line class="grid" x1="{PAD}" y1="{y:.1f}" x2="{PAD + W}" y2="{y:.1f}"/>')
-        parts.append(f'<text x="{PAD - 4}" y="{y + 3:.1f}" text-anchor="end">{_tick(ymax * i / 5)}</text>')
-        parts.append(f'<text x="{x:.1f}" y="{H + 24}" text-anchor="middle">{_tick(xmax * i / 5)}</text>')
+    for i in range(round(ymax / ystep) + 1):
+        at = 10 + H - _scale(i * ystep, ymax, H)
+        parts.append(f'<line class="grid" x1="{PAD}" y1="{at:.1f}" x2="{PAD + W}" y2="{at:.1f}"/>')
+        parts.append(f'<text x="{PAD - 4}" y="{at + 3:.1f}" text-anchor="end">{_tick(i * ystep, ystep)}</text>')
+    for i in range(round(xmax / xstep) + 1):
+        at = PAD + _scale(i * xstep, xmax, W)
+        parts.append(f'<text x="{at:.1f}" y="{H + 24}" text-anchor="middle">{_tick(i * xstep, xstep)}</text>')
     parts.append(f'<line class="ax" x1="{PAD}" y1="{10 + H}" x2="{PAD + W}" y2="{10 + H}"/>')
     parts.append(f'<line class="ax" x1="{PAD}" y1="10" x2="{PAD}" y2="{10 + H}"/>')
     parts.append(f'<text x="{PAD + W / 2}" y="{H + 40}" text-anchor="middle">{escape(xlabel)}</text>')
@@ -65,29 +100,45 @@ def _frame(xmax: float, ymax: float, xlabel: str, ylabel: str, body: str) -> str
     return "".join(parts)
 
 
-def _tick(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.2f}".rstrip("0")
+def _tick(value: float, step: float) -> str:
+    """A tick label with as many decimals as the step needs (0.05 -> 2, 20 -> 0)."""
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{value:.{decimals}f}"
 
 
-def line_plot(points: Sequence[Sequence[float]], xlabel: str, ylabel: str, ymax: float = 1.0) -> str:
-    """An SVG line through ``points`` (x, y), x from 0 to its largest value."""
+def axis(largest: float, ticks: int = 5, whole: bool = False) -> tuple[float, float]:
+    """The top and tick step of an axis from 0 that holds ``largest``: the step is
+    1, 2 or 5 times a power of ten giving at most ``ticks`` intervals, the top the
+    first multiple of it at or above ``largest`` (``whole``: steps of at least 1)."""
+    if not (largest > 0 and math.isfinite(largest)):
+        return (float(ticks), 1.0) if whole else (1.0, 1.0 / ticks)
+    raw = largest / ticks
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = nice_step(raw / power * (1 - 1e-9)) * power
+    step = max(step, 1.0) if whole else step
+    return math.ceil(largest / step - 1e-9) * step, step
+
+
+def line_plot(points: Sequence[Sequence[float]], xlabel: str, ylabel: str) -> str:
+    """An SVG line through ``points`` (x, y), each axis from 0 to a round value just
+    above the data, so a curve near 0 is not flattened against its axis."""
     if not points:
         return ""
-    xmax = max(p[0] for p in points) or 1.0
+    x, y = axis(max(p[0] for p in points)), axis(max(p[1] for p in points))
     path = " ".join(
-        f"{'M' if i == 0 else 'L'}{PAD + _scale(x, xmax, W):.1f},{10 + H - _scale(min(y, ymax), ymax, H):.1f}"
-        for i, (x, y) in enumerate(points)
+        f"{'M' if i == 0 else 'L'}{PAD + _scale(px, x[0], W):.1f},{10 + H - _scale(py, y[0], H):.1f}"
+        for i, (px, py) in enumerate(points)
     )
-    return _frame(xmax, ymax, xlabel, ylabel, f'<path class="line" d="{path}"/>')
+    return _frame(x, y, xlabel, ylabel, f'<path class="line" d="{path}"/>')
 
 
-def histogram(values: Sequence[float], bins: int = 30) -> tuple[float, list[int]]:
-    """Bin width and counts of ``values`` in ``bins`` equal bins from 0 to the
-    largest value (a pure helper of the latency plot)."""
+def histogram(values: Sequence[float], bins: int = 30, top: float | None = None) -> tuple[float, list[int]]:
+    """Bin width and counts of ``values`` in ``bins`` equal bins from 0 to ``top``
+    (default: the largest value); a pure helper of the latency plot."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:
         return 1.0, [0] * bins
-    width = (max(finite) or 1.0) / bins
+    width = (top or max(finite) or 1.0) / bins
     counts = [0] * bins
     for v in finite:
         counts[min(int(v / width), bins - 1)] += 1
@@ -104,40 +155,63 @@ def nice_step(raw: float) -> float:
 
 
 def bar_plot(values: Sequence[float], xlabel: str) -> str:
-    width, counts = histogram(values)
-    top = 5 * nice_step(max(counts) / 5)
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    x = axis(max(finite, default=0.0))
+    _, counts = histogram(finite, top=x[0])
+    y = axis(max(counts), whole=True)
     step = W / len(counts)
     bars = "".join(
-        f'<rect class="bar" x="{PAD + i * step + 0.5:.1f}" y="{10 + H - _scale(c, top, H):.1f}" '
-        f'width="{step - 1:.1f}" height="{_scale(c, top, H):.1f}"/>'
+        f'<rect class="bar" x="{PAD + i * step + 0.5:.1f}" y="{10 + H - _scale(c, y[0], H):.1f}" '
+        f'width="{step - 1:.1f}" height="{_scale(c, y[0], H):.1f}"/>'
         for i, c in enumerate(counts)
     )
-    return _frame(width * len(counts), top, xlabel, "questions", bars)
+    return _frame(x, y, xlabel, "questions", bars)
 
 
 # -- source text -----------------------------------------------------------------------------------
 
 
-def highlight(text: str, start: int, end: int, css: str = "", context: int = CONTEXT_CHARS) -> str:
-    """``text[start:end]`` marked inside up to ``context`` characters each side, escaped."""
+def _inside(span: str, answers: Sequence[str]) -> str:
+    """``span`` escaped, with the first gold answer found in it (longest first,
+    ignoring case) marked."""
+    for gold in sorted((a for a in answers if a.strip()), key=len, reverse=True):
+        found = re.search(re.escape(gold), span, re.IGNORECASE)
+        if found:
+            at, end = found.span()
+            return f'{escape(span[:at])}<span class="ga">{escape(span[at:end])}</span>{escape(span[end:])}'
+    return escape(span)
+
+
+def highlight(
+    text: str, start: int, end: int, css: str = "", context: int = CONTEXT_CHARS, answers: Sequence[str] = ()
+) -> str:
+    """``text[start:end]`` marked inside up to ``context`` characters each side, cut
+    at spaces so no half words show, escaped; ``answers`` found in the span are marked too."""
     lo, hi = max(0, start - context), min(len(text), end + context)
+    if lo > 0 and (cut := re.search(r"\s", text[lo:start])):
+        lo += cut.end()
+    if hi < len(text) and (cuts := list(re.finditer(r"\s", text[end:hi]))):
+        hi = end + cuts[-1].start()
     cls = f' class="{css}"' if css else ""
     return (
         ("…" if lo > 0 else "")
         + escape(text[lo:start])
-        + f"<mark{cls}>{escape(text[start:end])}</mark>"
+        + f"<mark{cls}>{_inside(text[start:end], answers)}</mark>"
         + escape(text[end:hi])
         + ("…" if hi < len(text) else "")
     )
 
 
-def _source(index: Index, doc: str, start: int, end: int, css: str = "", context: int = CONTEXT_CHARS) -> str:
+def _source(
+    index: Index, doc: str, start: int, end: int, css: str = "", context: int = CONTEXT_CHARS,
+    answers: Sequence[str] = (),
+) -> str:
     try:
         text = index.document(doc).text
     except KeyError:
         return f'<div class="src">{escape(doc)}: not in the index</div>'
     where = f'<span class="k">{escape(doc)}:{start}-{end}</span>'
-    return f'<div class="src">{where}\n{highlight(text, start, end, css, context)}</div>'
+    return f'<div class="src">{where}\n{highlight(text, start, end, css, context, answers)}</div>'
 
 
 def _badge(passed: bool) -> str:
@@ -154,8 +228,10 @@ def _answer_row(q: dict[str, Any], pred: dict[str, Any], index: Index, unfold: b
              f'cites evidence {"yes" if q["cites_evidence"] else "no"} · confidence {q["confidence"]:.2f} · '
              f'evidence passage rank {q["hit_rank"] or "-"}')  # fmt: skip
     context = CONTEXT_CHARS if not q["passed"] else CONTEXT_CHARS // 2  # keeps a page of thousands small
-    cites = [_source(index, c["doc"], c["start"], c["end"], context=context) for c in pred.get("citations", [])]
-    evidence = [] if q["cites_evidence"] else [_source(index, d, s, e, "gold") for d, s, e in q.get("evidence", [])]
+    cites = [_source(index, c["doc"], c["start"], c["end"], context=context, answers=q["gold"])
+             for c in pred.get("citations", [])]
+    evidence = [] if q["cites_evidence"] else [_source(index, d, s, e, "gold", answers=q["gold"])
+                                               for d, s, e in q.get("evidence", [])]
     body = facts + "".join(f"<div>{name}:</div>{''.join(parts)}" for name, parts in
                            (("citations", cites), ("gold evidence", evidence)) if parts)  # fmt: skip
     return f'<details{" open" if unfold else ""}><summary>{summary}</summary><div class="body">{body}</div></details>'
@@ -190,10 +266,10 @@ def _number(value: Any) -> str:
 
 def _summary(info: dict[str, Any], metrics: dict[str, Any]) -> str:
     cells = [
-        f'<tr><td>{escape(k)}</td><td class="v">{_number(v)}</td></tr>'
+        f'<tr><td>{escape(k)}</td><td class="v">{_number(v)}</td><td class="n">{escape(METRIC_NOTES.get(k, ""))}</td></tr>'
         for k, v in metrics.items()
     ]
-    rows = "".join(f'<table class="m">{"".join(cells[i : i + 7])}</table>' for i in range(0, len(cells), 7))
+    rows = f'<table class="m">{"".join(cells)}</table>'
     inp, idx = info["input"], info["index"]
     meta = (f'{escape(inp["kind"])} {escape(inp["path"])} · model {escape(info["model_id"])} · ragdiplo {escape(info["library_version"])} · '
             f'{idx["documents"]} documents, {idx["passages"]} passages · corpus sha256 {idx["corpus_sha256"][:12]}…')  # fmt: skip
@@ -209,7 +285,8 @@ def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
     if "hit@k" in curves:
         plots.append(("evidence hit@k by k", line_plot(curves["hit@k"], "k (passages)", "hit@k")))
     if curves.get("risk_coverage"):
-        plots.append(("risk–coverage (most confident answered first)", line_plot(curves["risk_coverage"], "coverage", "risk")))
+        plots.append(("risk–coverage: error rate among the answers given, most confident first",
+                      line_plot(curves["risk_coverage"], "coverage (share of questions answered)", "risk")))
     plots.append(("latency per question", bar_plot(curves.get("latency_ms", []), "milliseconds")))
     figures = "".join(f"<figure>{svg}<figcaption>{escape(cap)}</figcaption></figure>" for cap, svg in plots)
     preds = {p["id"]: p for p in result.predictions}
