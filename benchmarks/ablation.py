@@ -29,7 +29,8 @@ from common import open_qa  # noqa: E402
 
 from ragdiplo import QA, Fusion, QAConfig, RetrievalConfig, SentenceTransformerEmbedder  # noqa: E402
 from ragdiplo.eval.run import prediction_row, read_gold, score  # noqa: E402
-from ragdiplo.answer.scoring import Calibration, answer  # noqa: E402
+from ragdiplo.answer.answering import answer  # noqa: E402
+from ragdiplo.answer.scoring import Calibration  # noqa: E402
 
 SETS = [
     ("seeds dev", "../shared/gold/seeds_dev.jsonl", "seeds"),

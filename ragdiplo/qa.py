@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ragdiplo.answer.reader import Reader
-from ragdiplo.answer.scoring import QAConfig, answer, check_question
+from ragdiplo.answer.answering import answer
+from ragdiplo.answer.extractive import default_reader
+from ragdiplo.answer.scoring import QAConfig, check_question
 from ragdiplo.embed.base import Embedder, embed_question
 from ragdiplo.embed.factory import default_embedder, query_embedder
 from ragdiplo.errors import QuestionError
@@ -60,7 +62,8 @@ class QA:
         self.index = index
         self.embedder = embedder
         self.config = config
-        self.reader = reader
+        # the shipped reader unless the caller brings a model or asks for the rules
+        self.reader = reader if reader is not None or config.reader is None else default_reader()
         # a repeated question (a REPL, a service behind a form) skips the model
         self._question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._embed_question)
 

@@ -109,6 +109,7 @@ class Answer:
     retrieved: tuple[Hit, ...] = ()
     confidence: float = 0.0
     sentence: str | None = field(default=None, compare=False)
+    withheld: str | None = field(default=None, compare=False)  # why no answer was given, when none was
 
     @property
     def abstained(self) -> bool:

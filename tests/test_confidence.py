@@ -69,9 +69,9 @@ def test_confidence_follows_the_sign_of_each_weight():
 
 def test_the_threshold_decides_whether_to_answer(qa):
     question = "How long will the dredging work take?"
-    answered = QA(qa.index, qa.embedder, QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0))).ask(question)
+    answered = QA(qa.index, qa.embedder, QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0), reader=None)).ask(question)
     assert answered.text is not None
     strict = dataclasses.replace(Calibration(), threshold=min(1.0, answered.confidence + 1e-6))
-    withheld = QA(qa.index, qa.embedder, QAConfig(min_dense=-1.0, calibration=strict)).ask(question)
+    withheld = QA(qa.index, qa.embedder, QAConfig(min_dense=-1.0, calibration=strict, reader=None)).ask(question)
     assert withheld.text is None and withheld.citations == ()
     assert withheld.confidence == pytest.approx(answered.confidence)

@@ -16,7 +16,7 @@ from ragdiplo.answer.reader import Reader, ReaderSpan, TransformersReader, locat
 
 from conftest import TINY_DOCS
 
-NEVER_ABSTAIN = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0))
+NEVER_ABSTAIN = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0), reader=None)
 QUESTION = "How much emergency aid did the regional minister promise?"
 
 

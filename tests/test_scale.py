@@ -17,7 +17,8 @@ from ragdiplo.durable import seal
 from ragdiplo.errors import ConfigError, IndexCorruptError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
 from ragdiplo.index.load import load_index
-from ragdiplo.answer.scoring import QAConfig, answer
+from ragdiplo.answer.answering import answer
+from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
 from ragdiplo.stores.rowfile import RowFile
 from ragdiplo.stores.faiss_store import FaissStore

@@ -21,12 +21,21 @@ from ragdiplo.errors import ModelError
 @dataclass(frozen=True)
 class ReaderSpan:
     """An answer a reader found in one context: the text and, when the reader
-    knows them, its offsets into that context."""
+    knows them, its offsets into that context. A reader that scores "no
+    answer" too (SQuAD 2.0 style, like the shipped one) gives that score as
+    ``no_answer``; the span stands only when ``score`` beats it."""
 
     text: str
     score: float
     start: int | None = None
     end: int | None = None
+    no_answer: float | None = None
+
+    @property
+    def margin(self) -> float:
+        """How far the span's score beats "no answer" (``score`` when the reader
+        gives no such score)."""
+        return self.score - (self.no_answer if self.no_answer is not None else 0.0)
 
 
 @runtime_checkable

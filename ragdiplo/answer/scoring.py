@@ -19,7 +19,7 @@ import numpy as np
 from ragdiplo.answer.extract import AnswerType, answer_type, best_span, named_words, ranked_spans
 from ragdiplo.answer.reader import Reader, locate
 from ragdiplo.answer.retrieval import RetrievalConfig, rank_rows
-from ragdiplo.errors import QuestionError
+from ragdiplo.errors import ConfigError, QuestionError
 from ragdiplo.index.build import Index
 from ragdiplo.stores.bm25 import terms
 from ragdiplo.types import Answer, Citation, Hit
@@ -52,6 +52,36 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class ReaderCalibration:
+    """Logistic weights of P(answer right) over the reader's evidence
+    (``answering.READER_FEATURES``: margin, rank, dense, unknown_name) and the
+    threshold below which its answer is withheld.
+
+    Fitted by ``python benchmarks/calibrate_reader.py`` on development gold
+    sets (the seeds dev and extra sets and SQuAD dev-open; never the held-out
+    set); refit them for a corpus of another kind with the same script.
+    """
+
+    bias: float = -2.0
+    margin: float = 0.5
+    rank: float = 1.0
+    dense: float = 2.0
+    unknown_name: float = -2.0
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold is a probability between 0 and 1 (got {self.threshold})")
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array([self.margin, self.rank, self.dense, self.unknown_name])
+
+
+READERS = ("shipped",)
+
+
+@dataclass(frozen=True)
 class QAConfig:
     """Weights of the sentence score, and the gates and model that decide
     whether to answer at all."""
@@ -70,6 +100,19 @@ class QAConfig:
     max_name_candidates: int = 2
     calibration: Calibration = Calibration()
     retrieval: RetrievalConfig = RetrievalConfig()
+    reader: str | None = "shipped"
+    reader_calibration: ReaderCalibration = ReaderCalibration()
+
+    def __post_init__(self) -> None:
+        if self.reader is not None and self.reader not in READERS:
+            raise ConfigError(
+                f"reader must be one of {READERS} or None for the sentence rules (got {self.reader!r}); "
+                "pass your own model to QA(reader=...)"
+            )
+        if self.read_passages < 1:
+            raise ConfigError(f"read_passages must be at least 1 (got {self.read_passages})")
+        if self.max_citations < 1:
+            raise ConfigError(f"max_citations must be at least 1 (got {self.max_citations})")
 
 
 @dataclass(frozen=True)
@@ -273,42 +316,3 @@ def read_answer(
     text = doc.text[passage.start + s : passage.start + e]
     aliases = tuple((i, start, end) for i in index.aliases(doc.id))
     return text, Citation(doc.id, start, end, doc.text[start:end], score, aliases)
-
-
-def answer(
-    index: Index,
-    question: str,
-    query_vector: np.ndarray,
-    k: int = 10,
-    config: QAConfig = QAConfig(),
-    reader: Reader | None = None,
-) -> Answer:
-    """Answer ``question`` from ``index`` given its embedding ``query_vector``,
-    with the span a ``reader`` picks when one is given."""
-    question = check_question(question)
-    if k < 1:
-        raise QuestionError(f"k must be at least 1 (got {k})")
-    ranked = rank_rows(index, question, query_vector, config.retrieval)
-    hits = tuple(Hit(index.passage(row), score) for row, score in ranked[:k])
-    scored = score_sentences(index, question, query_vector, ranked, config)
-    if not scored:
-        return Answer(question, None, (), hits, 0.0)
-    conf = confidence(evidence_features(index, question, scored), config.calibration)
-    # A sentence that merely shares a rare word ("the US capital" for "the
-    # capital of Australia") is no answer, however the other evidence looks.
-    if conf < config.calibration.threshold or scored[0].dense < config.min_dense:
-        return Answer(question, None, (), hits, conf)
-    citations = tuple(make_citations(index, scored, config))
-    if reader is not None:
-        read = read_answer(index, question, ranked, reader, config)
-        if read is False:
-            return Answer(question, None, (), hits, conf)
-        if read is not None:
-            text, cited = read
-            rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
-            citations = (cited, *rest)[: config.max_citations]
-            return Answer(question, text, citations, hits, conf, sentence=cited.text)
-    text = short_answer(question, citations[0], config)
-    if text != citations[0].text:
-        citations = tuple(corroborating(index, scored, list(citations), text, config))
-    return Answer(question, text, citations, hits, conf, sentence=citations[0].text)

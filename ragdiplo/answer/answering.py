@@ -1,0 +1,211 @@
+"""Answering a question: retrieval, then the reader (or the sentence rules).
+
+With a reader that scores "no answer" (the shipped one, ``extractive.py``),
+the reader reads the top passages and its best span is the answer: the span's
+exact offsets into the document, its sentence the first citation, other
+documents where the reader finds the same answer cited after it. Whether to
+answer at all is a calibrated probability over the reader's span-vs-no-answer
+margin and the retrieval evidence (``ReaderCalibration``).
+
+Without a reader (``QAConfig(reader=None)``) the sentence rules of
+``scoring.py`` answer, as they did before the reader existed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ragdiplo.answer.extract import named_words
+from ragdiplo.answer.reader import Reader, ReaderSpan, locate
+from ragdiplo.answer.retrieval import rank_rows
+from ragdiplo.answer.scoring import (
+    QAConfig,
+    ReaderCalibration,
+    check_question,
+    confidence,
+    corroborating,
+    evidence_features,
+    make_citations,
+    read_answer,
+    score_sentences,
+    short_answer,
+)
+from ragdiplo.errors import QuestionError
+from ragdiplo.index.build import Index
+from ragdiplo.stores.bm25 import terms
+from ragdiplo.types import Answer, Citation, Hit
+
+
+def answer(
+    index: Index,
+    question: str,
+    query_vector: np.ndarray,
+    k: int = 10,
+    config: QAConfig = QAConfig(),
+    reader: Reader | None = None,
+) -> Answer:
+    """Answer ``question`` from ``index`` given its embedding ``query_vector``,
+    with the span a ``reader`` picks when one is given."""
+    question = check_question(question)
+    if k < 1:
+        raise QuestionError(f"k must be at least 1 (got {k})")
+    ranked = rank_rows(index, question, query_vector, config.retrieval)
+    hits = tuple(Hit(index.passage(row), score) for row, score in ranked[:k])
+    if not ranked:
+        return Answer(question, None, (), hits, 0.0, withheld="nothing retrieved")
+    if reader is not None:
+        rows = [row for row, _ in ranked[: config.read_passages]]
+        spans = reader.read(question, [index.passage(row).text for row in rows])
+        if any(span is not None and span.no_answer is not None for span in spans):
+            return _read(index, question, query_vector, rows, spans, hits, config)
+    return _rules(index, question, query_vector, ranked, hits, config, reader)
+
+
+def _rules(
+    index: Index,
+    question: str,
+    query_vector: np.ndarray,
+    ranked: list[tuple[int, float]],
+    hits: tuple[Hit, ...],
+    config: QAConfig,
+    reader: Reader | None,
+) -> Answer:
+    scored = score_sentences(index, question, query_vector, ranked, config)
+    if not scored:
+        return Answer(question, None, (), hits, 0.0, withheld="no sentence to read")
+    conf = confidence(evidence_features(index, question, scored), config.calibration)
+    # A sentence that merely shares a rare word ("the US capital" for "the
+    # capital of Australia") is no answer, however the other evidence looks.
+    if scored[0].dense < config.min_dense:
+        return Answer(question, None, (), hits, conf, withheld="no sentence close enough to the question")
+    if conf < config.calibration.threshold:
+        return Answer(question, None, (), hits, conf, withheld=_below(conf, config.calibration.threshold))
+    citations = tuple(make_citations(index, scored, config))
+    if reader is not None:
+        read = read_answer(index, question, ranked, reader, config)
+        if read is False:
+            return Answer(question, None, (), hits, conf, withheld="the reader found no answer")
+        if read is not None:
+            text, cited = read
+            rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
+            citations = (cited, *rest)[: config.max_citations]
+            return Answer(question, text, citations, hits, conf, sentence=cited.text)
+    text = short_answer(question, citations[0], config)
+    if text != citations[0].text:
+        citations = tuple(corroborating(index, scored, list(citations), text, config))
+    return Answer(question, text, citations, hits, conf, sentence=citations[0].text)
+
+
+def _below(conf: float, threshold: float) -> str:
+    return f"confidence {conf:.2f} below {threshold:.2f}"
+
+
+@dataclass(frozen=True)
+class ReaderEvidence:
+    """The reader's best span over the read passages and what speaks for it."""
+
+    row: int  # passage row
+    start: int  # span offsets into the passage text
+    end: int
+    citation: Citation  # the sentence(s) holding the span
+    features: np.ndarray  # in READER_FEATURES order
+    found: tuple[tuple[float, int, int, tuple[int, int]], ...]  # (margin, rank, row, span) of every passage read
+
+
+def reader_evidence(
+    index: Index, question: str, query_vector: np.ndarray, rows: list[int], spans: list[ReaderSpan | None]
+) -> ReaderEvidence | None:
+    """The best span (highest margin over "no answer"; the higher-ranked
+    passage on a tie) located in its passage, or ``None`` when the reader gave
+    nothing that stands in the text."""
+    found = []
+    for rank, (row, span) in enumerate(zip(rows, spans)):
+        at = locate(span, index.passage(row).text) if span is not None else None
+        if span is not None and at is not None:
+            found.append((span.margin, rank, row, at))
+    if not found:
+        return None
+    margin, rank, row, (s, e) = max(found, key=lambda f: (f[0], -f[1]))
+    cited, dense = _sentence_citation(index, row, s, e, query_vector, margin)
+    features = reader_features(index, question, margin, rank, dense)
+    return ReaderEvidence(row, s, e, cited, features, tuple(sorted(found, key=lambda f: (-f[0], f[1]))))
+
+
+def _read(
+    index: Index,
+    question: str,
+    query_vector: np.ndarray,
+    rows: list[int],
+    spans: list[ReaderSpan | None],
+    hits: tuple[Hit, ...],
+    config: QAConfig,
+) -> Answer:
+    """The reader's answer, cited by the sentence holding it, with a calibrated
+    confidence; other documents where the reader finds the same words cited
+    after it."""
+    best = reader_evidence(index, question, query_vector, rows, spans)
+    if best is None:
+        return Answer(question, None, (), hits, 0.0, withheld="the reader found nothing in the passages")
+    conf = reader_confidence(best.features, config.reader_calibration)
+    if conf < config.reader_calibration.threshold:
+        return Answer(question, None, (), hits, conf, withheld=_below(conf, config.reader_calibration.threshold))
+    p = index.passage(best.row)
+    text = p.text[best.start : best.end]
+    citations = [best.citation]
+    for margin, _, row, (s, e) in best.found:
+        other = index.passage(row)
+        seen = {c.doc_id for c in citations} | cited_ids(citations)
+        if len(citations) == config.max_citations or margin <= 0:
+            break
+        if other.doc_id not in seen and _words(other.text[s:e]) == _words(text):
+            citations.append(_sentence_citation(index, row, s, e, query_vector, margin)[0])
+    return Answer(question, text, tuple(citations), hits, conf, sentence=best.citation.text)
+
+
+def cited_ids(citations: list[Citation]) -> set[str]:
+    return {d for c in citations for d, _, _ in c.duplicates}
+
+
+def _sentence_citation(
+    index: Index, row: int, s: int, e: int, query_vector: np.ndarray, score: float
+) -> tuple[Citation, float]:
+    """The sentence(s) of passage ``row`` holding its characters ``s:e``, and the
+    best of their similarities to the question."""
+    doc_row = int(index.passage_rows[row, 0])
+    start_in_doc = int(index.passage_rows[row, 1])
+    first = index.sentence_at(doc_row, start_in_doc + s)
+    last = max(first, index.sentence_at(doc_row, start_in_doc + e - 1))
+    doc, start, _ = index.sentence(first)
+    end = int(index.sentence_rows[last, 2])
+    dense = float(np.max(np.asarray(index.sentence_vectors[first : last + 1]) @ query_vector.reshape(-1)))
+    aliases = tuple((i, start, end) for i in index.aliases(doc.id))
+    return Citation(doc.id, start, end, doc.text[start:end], score, aliases), dense
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+READER_FEATURES = ("margin", "rank", "dense", "unknown_name")
+
+
+def reader_features(index: Index, question: str, margin: float, rank: int, dense: float) -> np.ndarray:
+    """What speaks for the reader's answer, in ``READER_FEATURES`` order: how far
+    its span beats "no answer", how high its passage ranked (1 for the first,
+    1/2 for the second...), how close its sentence is to the question, and
+    whether the question names something the corpus never mentions."""
+    unknown_name = any(not all(t in index.bm25 for t in terms(w)) for w in named_words(question))
+    return np.array([margin, 1.0 / (rank + 1), dense, float(unknown_name)])
+
+
+def reader_confidence(features: np.ndarray, calibration: ReaderCalibration) -> float:
+    """P(the reader's answer is right) under ``calibration``."""
+    z = calibration.bias + float(features @ calibration.weights)
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+__all__ = ["READER_FEATURES", "ReaderEvidence", "answer", "reader_confidence", "reader_evidence", "reader_features"]
