@@ -46,6 +46,19 @@ class FakeEmbedder:
         return [m.span() for m in _TOKEN.finditer(text)]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def temporary_cache(tmp_path_factory: pytest.TempPathFactory):
+    """ONNX exports and file hashes go to this session's own cache ($RAGDIPLO_CACHE,
+    inherited by child processes): tests never read or fill the user's."""
+    before = os.environ.get("RAGDIPLO_CACHE")
+    os.environ["RAGDIPLO_CACHE"] = str(tmp_path_factory.mktemp("ragdiplo-cache"))
+    yield Path(os.environ["RAGDIPLO_CACHE"])
+    if before is None:
+        os.environ.pop("RAGDIPLO_CACHE", None)
+    else:
+        os.environ["RAGDIPLO_CACHE"] = before
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()

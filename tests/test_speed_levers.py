@@ -4,8 +4,10 @@ backend against the real model is in test_onnx_integration.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +133,7 @@ def test_export_is_made_once_and_reused(fake_export):
     assert onnx_export.ensure_export(folder, cache) == path and len(calls) == 1
     record = json.loads((cache / onnx_export.RECORD).read_text())
     assert record["bytes"] == 500 and record["source"]["bytes"] == len(b"weights")
+    assert record["source"]["weights_sha256"] == hashlib.sha256(b"weights").hexdigest()
     assert not list(cache.glob(".tmp-*"))
 
 
@@ -154,6 +157,31 @@ def test_a_missing_or_corrupt_export_is_made_again(fake_export, damage):
         (folder / "model.safetensors").write_bytes(b"other weights")
     assert onnx_export.ensure_export(folder, cache) == path
     assert len(calls) == 2 and path.read_bytes() == b"graph" * 100
+
+
+def test_the_cache_is_keyed_by_content_and_moves_with_ragdiplo_cache(fake_export, monkeypatch, tmp_path):
+    folder, _, calls = fake_export
+    monkeypatch.setenv("RAGDIPLO_CACHE", str(tmp_path / "moved"))
+    path = onnx_export.ensure_export(folder)
+    assert path.parent.parent == tmp_path / "moved" / "onnx"
+    twin = tmp_path / "other-venv" / "model"  # the same files installed elsewhere share the export
+    shutil.copytree(folder, twin)
+    assert onnx_export.ensure_export(twin) == path and len(calls) == 1
+    (twin / "model.safetensors").write_bytes(b"retrained")  # other weights: an export of their own
+    assert onnx_export.ensure_export(twin) != path and len(calls) == 2
+    assert onnx_export.FORMAT in path.parent.name and f"v{onnx_export.FORMAT_VERSION}" in path.parent.name
+
+
+def test_an_unchanged_file_is_hashed_once(fake_export, monkeypatch):
+    folder, _, _ = fake_export
+    hashed = []
+    real = onnx_export.sha256_file
+    monkeypatch.setattr(onnx_export, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    weights = folder / "model.safetensors"
+    first = onnx_export.content_hash(weights)
+    assert onnx_export.content_hash(weights) == first and hashed == ["model.safetensors"]
+    weights.write_bytes(b"new weights")
+    assert onnx_export.content_hash(weights) == hashlib.sha256(b"new weights").hexdigest() and len(hashed) == 2
 
 
 def test_a_failed_export_leaves_no_file_and_no_record(monkeypatch, fake_export):

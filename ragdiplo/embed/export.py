@@ -12,6 +12,12 @@ place, then recorded (size and SHA-256) in ``export.json``, which is itself
 replaced atomically. A missing, truncated or altered export does not match
 its record and is made again; two processes exporting at once take turns on a
 lock. The cache folder is ``$RAGDIPLO_CACHE`` or ``~/.cache/ragdiplo``.
+
+An export is named by what it is made of, not where: the SHA-256 of the weights
+and config and the graph's format. Every virtual environment that holds the same
+model shares one export, and changed weights get a new one. Hashing 90 MB of
+weights at every start would cost a tenth of a second, so each file's hash is
+remembered in ``onnx/hashes.json`` beside its path, size and modification time.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ ONNX_FILE = "model.onnx"
 RECORD = "export.json"
 GRAPH_INPUTS = ("input_ids", "position_ids", "segment_ids")  # int64 (rows, tokens) each
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+CONFIG_FILE = "config.json"  # the architecture the weights are read with
+HASHES = "hashes.json"  # path -> (bytes, mtime_ns, sha256) of files hashed before
+MAX_HASHES_BYTES = 1 << 20
 
 
 def cache_root() -> Path:
@@ -45,20 +54,47 @@ def _weights(folder: Path) -> Path:
     raise ModelError(f"{folder}: no {' or '.join(WEIGHT_FILES)}; this model cannot be exported to ONNX")
 
 
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file, remembered by its resolved path, size and modification
+    time so an unchanged file is read once, not at every start."""
+    path, stat = path.resolve(), path.stat()
+    memo_file = cache_root() / "onnx" / HASHES
+    seen = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    try:
+        memo = read_json_capped(memo_file, MAX_HASHES_BYTES, "it is rebuilt")
+    except (IndexCorruptError, OSError):
+        memo = {}
+    memo = memo if isinstance(memo, dict) else {}
+    known = memo.get(str(path))
+    if isinstance(known, dict) and {k: known.get(k) for k in seen} == seen and isinstance(known.get("sha256"), str):
+        return known["sha256"]
+    digest = sha256_file(path)
+    memo[str(path)] = {**seen, "sha256": digest}
+    try:
+        memo_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(memo_file, memo)
+    except OSError:
+        pass  # a read-only cache: hash again next time
+    return digest
+
+
 def _source(folder: Path) -> dict[str, Any]:
-    """What identifies the weights an export was made from (path, size, mtime),
-    cheap enough to check at every start."""
-    weights = _weights(folder)
-    stat = weights.stat()
-    return {"weights": str(weights.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    """What an export is made from, by content: its weights and config."""
+    weights, config = _weights(folder), folder / CONFIG_FILE
+    source = {"weights_sha256": content_hash(weights), "bytes": weights.stat().st_size}
+    if config.is_file():
+        source["config_sha256"] = content_hash(config)
+    return source
 
 
 def export_folder(folder: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the export of ``folder`` lives: ``cache_dir`` itself when given, else a
-    subfolder of the cache named by the weights file it is made from and the
-    graph's format (two library versions side by side keep an export each)."""
-    key = hashlib.sha256(repr((FORMAT_VERSION, sorted(_source(folder).items()))).encode()).hexdigest()[:16]
-    return Path(cache_dir) if cache_dir is not None else cache_root() / "onnx" / f"{folder.name}-{key}"
+    subfolder of the cache named by the content it is made from and the graph's
+    format (two library versions side by side keep an export each)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    key = hashlib.sha256(repr((FORMAT, FORMAT_VERSION, sorted(_source(folder).items()))).encode()).hexdigest()[:16]
+    return cache_root() / "onnx" / f"{FORMAT}-v{FORMAT_VERSION}-{key}"
 
 
 def _valid(target: Path, source: dict[str, Any]) -> bool:
