@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ragdiplo.errors import IndexCorruptError, IndexLockedError, IndexUnavailableError, IndexWriteError
+from ragdiplo.errors import ConfigError, IndexCorruptError, IndexLockedError, IndexUnavailableError, IndexWriteError
 
 LOCK_FILE = "write.lock"
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -147,6 +147,8 @@ def write_lock(root: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Pa
     """Hold ``root/write.lock`` for the block; wait up to ``timeout`` seconds for it."""
     from filelock import FileLock, Timeout
 
+    if not 0 <= timeout < float("inf"):  # FileLock waits forever for -1 (and for nan, inf)
+        raise ConfigError(f"--lock-timeout must be a number of seconds, 0 or more (got {timeout:g})")
     if root.exists() and not root.is_dir():
         raise IndexWriteError(f"{root}: is a file, not an index folder; pass a folder path with --index")
     lock_path = root / LOCK_FILE

@@ -54,6 +54,10 @@ class GoldError(RagdiploError):
     """A gold question file is missing or malformed."""
 
 
+class OutputError(RagdiploError):
+    """An output file (predictions, metrics, a report, a run) cannot be written there."""
+
+
 class ModelError(RagdiploError):
     """An embedding model cannot be loaded."""
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ragdiplo.cli.format import MARK_CLOSE, MARK_OPEN, Style, citation_place, format_answer, style_for, wrap_marked
+from ragdiplo.cli.terminal import safe_output
 from ragdiplo.errors import RagdiploError
 from ragdiplo.qa import clamp_k
 from ragdiplo.types import Answer, Citation
@@ -57,7 +58,7 @@ class Session:
     style: Style = field(default_factory=Style)
 
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
+        self.out.write(safe_output(text) + "\n")  # document text may hold terminal escapes
 
 
 def _isatty(stream: Any) -> bool:

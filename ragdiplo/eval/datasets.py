@@ -88,20 +88,70 @@ def _read_lines(path: str | Path) -> list[str]:
         raise GoldError(f"{path}: cannot read the gold file ({err})") from None
 
 
+GOLD_FIELDS = ("id", "question", "answers", "evidence")
+
+
 def read_gold(path: str | Path, documents: dict[str, Document]) -> list[GoldQuestion]:
-    """Read gold JSONL, locating each evidence quote in its document."""
+    """Read gold JSONL (checked whole first, see ``check_gold``), locating each
+    evidence quote in its document."""
     gold = []
-    for lineno, line in enumerate(_read_lines(path), 1):
-        if not line.strip():
-            continue
+    for lineno, row in _gold_rows(path):
         try:
-            row = json.loads(line)
             gold.append(_gold_question(row, documents))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
-            raise GoldError(f"{path}:{lineno}: not a gold question ({type(err).__name__}: {err}); see the gold format") from None
         except CorpusError as err:
             raise CorpusError(f"{path}:{lineno}: {err}") from None
     return gold
+
+
+def check_gold(path: str | Path) -> None:
+    """Every line of a gold JSONL is a well-formed question with its own id; the
+    error names the line. Run before anything is answered, so a bad file costs nothing."""
+    _gold_rows(path)
+
+
+def _gold_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    rows: list[tuple[int, dict[str, Any]]] = []
+    first_line: dict[str, int] = {}
+    for lineno, line in enumerate(_read_lines(path), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as err:
+            raise GoldError(f"{where}: not JSON ({err}); each line is one question object") from None
+        problem = _gold_problem(row)
+        if problem:
+            raise GoldError(f"{where}: {problem}; see the gold format in the README")
+        key = str(row["id"])
+        if key in first_line:
+            raise GoldError(f"{where}: the id {key!r} is also on line {first_line[key]}; give every question its own id")
+        first_line[key] = lineno
+        rows.append((lineno, row))
+    return rows
+
+
+def _gold_problem(row: Any) -> str | None:
+    """What is wrong with one gold question, None when nothing is."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    unknown = sorted(set(row) - set(GOLD_FIELDS))
+    if unknown:
+        return f"unknown field {unknown[0]!r} (a question has {', '.join(GOLD_FIELDS)})"
+    if type(row.get("id")) not in (str, int) or str(row["id"]).strip() == "":
+        return "'id' must be a non-empty string"
+    if not isinstance(row.get("question"), str) or not row["question"].strip():
+        return "'question' must be a non-empty string"
+    answers = row.get("answers", [])
+    if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
+        return "'answers' must be a list of non-empty strings, e.g. [\"2027\"] ([] when unanswerable)"
+    evidence = row.get("evidence", [])
+    if not isinstance(evidence, list) or not all(
+        isinstance(e, dict) and set(e) == {"doc", "quote"} and isinstance(e["doc"], str)
+        and isinstance(e["quote"], str) and e["quote"].strip() for e in evidence
+    ):  # fmt: skip
+        return "'evidence' must be a list of {\"doc\": ID, \"quote\": TEXT} with a non-empty quote"
+    return None
 
 
 def _gold_question(row: dict[str, Any], documents: dict[str, Document]) -> GoldQuestion:
@@ -112,8 +162,6 @@ def _gold_question(row: dict[str, Any], documents: dict[str, Document]) -> GoldQ
         if start < 0:
             raise CorpusError(f"evidence quote not found in {ev['doc']!r}; is the index built from the right corpus?")
         evidence.append(Evidence(ev["doc"], start, start + len(ev["quote"])))
-    if not isinstance(row["question"], str):
-        raise TypeError("question must be a string")
     return GoldQuestion(str(row["id"]), row["question"], tuple(row.get("answers", [])), tuple(evidence))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import numpy as np
 from ragdiplo._version import __version__
 from ragdiplo.answer.retrieval import RetrievalConfig, rank_rows
 from ragdiplo.durable import atomic_write_text
+from ragdiplo.errors import OutputError
 from ragdiplo.eval.datasets import BeirSet, Evidence, GoldQuestion, read_gold
 from ragdiplo.eval.metrics import (
     aurc,
@@ -282,7 +284,35 @@ def write_trec(ranking: dict[str, list[tuple[str, float]]], path: str | Path, ta
     """A TREC run file, ``qid Q0 docid rank score tag``; scores are written in full
     precision so a reader re-sorting by score gets the same order."""
     lines = (f"{qid} Q0 {doc} {rank} {value!r} {tag}\n" for qid, docs in ranking.items() for rank, (doc, value) in enumerate(docs, 1))
-    atomic_write_text(path, "".join(lines))
+    _write(path, "".join(lines))
+
+
+def check_outputs(paths: dict[str, str | None]) -> None:
+    """Refuse, before any question is answered, outputs that could not be written
+    afterwards (``paths``: option -> path, None when not given): a folder, a file
+    in a folder that does not exist or cannot be written, two options naming one file."""
+    seen: dict[Path, str] = {}
+    for option, given in paths.items():
+        if given is None:
+            continue
+        path = Path(given)
+        where = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise OutputError(f"{option} {given}: is a folder; name a file to write")
+        if not where.is_dir():
+            raise OutputError(f"{option} {given}: the folder {where} does not exist; create it or choose another path")
+        if not os.access(where, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise OutputError(f"{option} {given}: cannot write there (permission denied); choose another path")
+        if path.resolve() in seen:
+            raise OutputError(f"{seen[path.resolve()]} and {option} name the same file {given}; give each its own")
+        seen[path.resolve()] = option
+
+
+def _write(path: str | Path, text: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot be written ({err.strerror or err}); free disk space or choose another path") from None
 
 
 # -- reproducibility -------------------------------------------------------------------------------
@@ -332,8 +362,8 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 
 def write_json(doc: Any, path: str | Path) -> None:
-    atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n")
+    _write(path, json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n")
 
 
 def write_jsonl(rows: list[dict[str, Any]], path: str | Path) -> None:
-    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    _write(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

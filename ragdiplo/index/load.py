@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import mmap as _mmap
 import os
+import tokenize
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,9 @@ def _load_generation(
     return index
 
 
-_UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError)
+# what reading crafted bytes raises (a .npy header numpy cannot parse raises SyntaxError or TokenError)
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, CorpusError, SyntaxError,
+               tokenize.TokenError)  # fmt: skip
 
 
 def _unreadable(root: Path, data: Path, err: Exception) -> IndexLoadError:

@@ -83,6 +83,35 @@ class BM25:
 
     @classmethod
     def load(cls, folder: Path, n_docs: int, mmap: bool = False) -> BM25:
-        """With ``mmap`` the score arrays stay on disk; a query reads only its terms' columns."""
+        """With ``mmap`` the score arrays stay on disk; a query reads only its terms' columns.
+        What was read is checked (``_check``), so a crafted file fails here, not at a query."""
         model = bm25s.BM25.load(str(folder), mmap=mmap, allow_pickle=False, show_progress=False, verbosity=0)
+        _check(model, n_docs, full=not mmap)
         return cls(model, n_docs)
+
+
+def _check(model: bm25s.BM25, n_docs: int, full: bool) -> None:
+    """The parameters are the ones ``build`` uses, and the score matrix is a
+    well-formed sparse matrix of ``n_docs`` passages that every vocabulary entry
+    indexes into; ``full`` also checks every stored passage number (it reads the
+    whole array, so a memory-mapped index skips it)."""
+    expected = {"method": "lucene", "idf_method": "lucene", "dtype": "float32", "backend": "numpy"}
+    for key, value in expected.items():
+        if getattr(model, key, None) != value:
+            raise ValueError(f"BM25 {key} is {getattr(model, key, None)!r}, not {value!r}")
+    for key in ("k1", "b", "delta"):
+        if not (isinstance(getattr(model, key, None), (int, float)) and 0 <= getattr(model, key) < float("inf")):
+            raise ValueError(f"BM25 {key} must be a finite number, 0 or more")
+    if model.int_dtype not in ("int32", "int64") or model.scores.get("num_docs") != n_docs:
+        raise ValueError("BM25 parameters do not describe this index")
+    data, indices, indptr = (np.asarray(model.scores[k]) for k in ("data", "indices", "indptr"))
+    if data.ndim != 1 or indices.shape != data.shape or indptr.ndim != 1 or len(indptr) < 1:
+        raise ValueError("BM25 score arrays have the wrong shapes")
+    if indptr[0] != 0 or indptr[-1] != len(data) or np.any(np.diff(indptr) < 0):
+        raise ValueError("BM25 score arrays are not a sparse matrix")
+    vocab = model.vocab_dict  # bm25s adds "" after the last column; no query term is ""
+    ids = [i for t, i in vocab.items() if t != ""] if isinstance(vocab, dict) else None
+    if ids is None or not all(type(i) is int and 0 <= i < len(indptr) - 1 for i in ids):
+        raise ValueError("BM25 vocabulary points outside its score arrays")
+    if full and len(indices) and (indices.min() < 0 or indices.max() >= n_docs):
+        raise ValueError("BM25 scores name passages the index does not have")

@@ -1,0 +1,49 @@
+"""Text from documents, indexes and error messages, made safe for a terminal.
+
+Documents are untrusted: an ESC inside an article would otherwise reach the
+terminal raw (clear the screen, set the window title), C1 controls act the same
+on some terminals, and U+2028 or a bidi override (U+202E) makes a document id
+read as something else. Such characters are shown as Python escapes instead;
+newlines and tabs stay. The few colour codes ragdiplo itself prints are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET
+
+OWN_CODES = (BOLD, HIGHLIGHT, DIM, RESET)  # the colour codes format.py prints
+
+# C0 but tab and newline, DEL, C1, lone surrogates (undecodable bytes), line and
+# paragraph separators, and the bidi marks, embeddings, overrides and isolates
+_UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_PLAIN = re.compile(_UNSAFE)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_output(text: str) -> str:
+    """An answer, passage or document as printed by ``ask`` and the REPL: escaped,
+    ragdiplo's own colour codes kept."""
+    return escape_controls(text, OWN_CODES)
+
+
+def escape_controls(text: str, keep: Iterable[str] = ()) -> str:
+    """``text`` with every unsafe character shown as ``\\x1b`` or ``\\u202e``;
+    the exact sequences in ``keep`` (ragdiplo's own colour codes) pass unchanged."""
+    kept = tuple(keep)
+    if not kept:
+        return _PLAIN.sub(lambda m: _escape(m.group()), text)
+    pattern = re.compile("|".join([*map(re.escape, sorted(kept, key=len, reverse=True)), _UNSAFE]))
+    return pattern.sub(lambda m: m.group() if m.group() in kept else _escape(m.group()), text)
+
+
+def escape_json(text: str) -> str:
+    """JSON text with the unsafe characters JSON leaves raw (C1, separators, bidi,
+    lone surrogates) written as ``\\uXXXX``: the same JSON to a parser, safe to print."""
+    return _PLAIN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
