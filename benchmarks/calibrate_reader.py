@@ -29,15 +29,15 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import open_qa  # noqa: E402
+from common import open_qa
 
-from ragdiplo import QAConfig  # noqa: E402
-from ragdiplo.answer.answering import READER_FEATURES, reader_evidence  # noqa: E402
-from ragdiplo.answer.retrieval import rank_rows  # noqa: E402
-from ragdiplo.answer.scoring import ReaderCalibration  # noqa: E402
-from ragdiplo.embed.base import embed_question  # noqa: E402
-from ragdiplo.eval.metrics import aurc, risk_coverage  # noqa: E402
-from ragdiplo.eval.run import contains_answer, overlaps, read_gold  # noqa: E402
+from ragdiplo import QAConfig
+from ragdiplo.answer.answering import READER_FEATURES, read_best
+from ragdiplo.answer.retrieval import rank_rows
+from ragdiplo.answer.scoring import ReaderCalibration
+from ragdiplo.embed.base import embed_question
+from ragdiplo.eval.metrics import aurc, risk_coverage
+from ragdiplo.eval.run import contains_answer, overlaps, read_gold
 
 
 def collect(gold_path: str, corpus: str, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -49,12 +49,10 @@ def collect(gold_path: str, corpus: str, limit: int | None) -> tuple[np.ndarray,
     for q in gold:
         vector = embed_question(qa.embedder, q.question)
         ranked = rank_rows(qa.index, q.question, vector, config.retrieval)
-        rows = [row for row, _ in ranked[: config.read_passages]]
-        spans = qa.reader.read(q.question, [qa.index.passage(r).text for r in rows])
-        best = reader_evidence(qa.index, q.question, vector, rows, spans)
+        best = read_best(qa.index, q.question, vector, ranked, qa.reader, config)
         if best is None:
             continue
-        text = qa.index.passage(best.row).text[best.start : best.end]
+        text = qa.index.documents[best.doc_row].text[best.start : best.end]
         c = best.citation
         cited = overlaps(c.doc_id, c.start, c.end, q.evidence)
         features.append(best.features)

@@ -51,12 +51,27 @@ def main(argv: list[str] | None = None) -> int:
             em += right
             no_right += right
             no_n += 1
+    # "no answer" on held-out text: each question over a paragraph of another
+    # held-out article of the same source (the split holds no real unanswerables)
+    by_source: dict[str, list[dict]] = {}
+    for ex in rows:
+        by_source.setdefault(ex["source"], []).append(ex)
+    negatives = negatives_right = 0
+    for i, ex in enumerate(rows):
+        pool = [o for o in by_source[ex["source"]] if o["title"] != ex["title"]]
+        if not pool:
+            continue
+        other = pool[i % len(pool)]
+        span = reader.read(ex["question"], [other["context"]])[0]
+        negatives += 1
+        negatives_right += span is None or span.margin <= args.threshold
     n = len(rows)
     out = {
         "model": str(args.model), "threshold": args.threshold, "questions": n, "titles": len({r["title"] for r in rows}),
         "f1": round(f1 / n, 4), "exact_match": round(em / n, 4),
         "answerable": int(has_n), "answerable_f1": round(has_f1 / max(1, has_n), 4),
         "unanswerable": int(no_n), "unanswerable_withheld": round(no_right / max(1, no_n), 4),
+        "unrelated_contexts": negatives, "unrelated_withheld": round(negatives_right / max(1, negatives), 4),
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(out, indent=1))

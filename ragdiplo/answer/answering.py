@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragdiplo.answer.extract import named_words
-from ragdiplo.answer.reader import Reader, ReaderSpan, locate
+from ragdiplo.answer.reader import Reader, locate
 from ragdiplo.answer.retrieval import rank_rows
 from ragdiplo.answer.scoring import (
     QAConfig,
@@ -58,10 +58,9 @@ def answer(
     if not ranked:
         return Answer(question, None, (), hits, 0.0, withheld="nothing retrieved")
     if reader is not None:
-        rows = [row for row, _ in ranked[: config.read_passages]]
-        spans = reader.read(question, [index.passage(row).text for row in rows])
-        if any(span is not None and span.no_answer is not None for span in spans):
-            return _read(index, question, query_vector, rows, spans, hits, config)
+        best = read_best(index, question, query_vector, ranked, reader, config)
+        if best is not None:
+            return _read(index, question, best, hits, config)
     return _rules(index, question, query_vector, ranked, hits, config, reader)
 
 
@@ -105,64 +104,95 @@ def _below(conf: float, threshold: float) -> str:
 
 
 @dataclass(frozen=True)
-class ReaderEvidence:
-    """The reader's best span over the read passages and what speaks for it."""
+class Context:
+    """A stretch of one document the reader reads: the retrieved passages of
+    that document merged where they overlap or touch, so no text is read twice."""
 
-    row: int  # passage row
-    start: int  # span offsets into the passage text
+    doc_row: int
+    start: int
+    end: int
+    rank: int  # of its best-ranked passage, 0 for the first
+
+
+def reading_contexts(index: Index, rows: list[int]) -> list[Context]:
+    """The passages ``rows`` (best first) as merged contexts, best first."""
+    by_doc: dict[int, list[tuple[int, int, int]]] = {}
+    for rank, row in enumerate(rows):
+        d, s, e = (int(x) for x in index.passage_rows[row])
+        by_doc.setdefault(d, []).append((s, e, rank))
+    out = []
+    for d, spans in by_doc.items():
+        spans.sort()
+        cur_s, cur_e, cur_r = spans[0]
+        for s, e, r in spans[1:]:
+            if s <= cur_e:
+                cur_e, cur_r = max(cur_e, e), min(cur_r, r)
+            else:
+                out.append(Context(d, cur_s, cur_e, cur_r))
+                cur_s, cur_e, cur_r = s, e, r
+        out.append(Context(d, cur_s, cur_e, cur_r))
+    return sorted(out, key=lambda c: (c.rank, c.start))
+
+
+@dataclass(frozen=True)
+class ReaderEvidence:
+    """The reader's best span over the read contexts and what speaks for it."""
+
+    doc_row: int
+    start: int  # the span's offsets into the document text
     end: int
     citation: Citation  # the sentence(s) holding the span
     features: np.ndarray  # in READER_FEATURES order
-    found: tuple[tuple[float, int, int, tuple[int, int]], ...]  # (margin, rank, row, span) of every passage read
+    found: tuple[tuple[float, int, int, int, int], ...]  # (margin, rank, doc_row, start, end) of every context's span
 
 
-def reader_evidence(
-    index: Index, question: str, query_vector: np.ndarray, rows: list[int], spans: list[ReaderSpan | None]
-) -> ReaderEvidence | None:
-    """The best span (highest margin over "no answer"; the higher-ranked
-    passage on a tie) located in its passage, or ``None`` when the reader gave
-    nothing that stands in the text."""
-    found = []
-    for rank, (row, span) in enumerate(zip(rows, spans)):
-        at = locate(span, index.passage(row).text) if span is not None else None
-        if span is not None and at is not None:
-            found.append((span.margin, rank, row, at))
-    if not found:
-        return None
-    margin, rank, row, (s, e) = max(found, key=lambda f: (f[0], -f[1]))
-    cited, dense = _sentence_citation(index, row, s, e, query_vector, margin)
-    features = reader_features(index, question, margin, rank, dense)
-    return ReaderEvidence(row, s, e, cited, features, tuple(sorted(found, key=lambda f: (-f[0], f[1]))))
-
-
-def _read(
+def read_best(
     index: Index,
     question: str,
     query_vector: np.ndarray,
-    rows: list[int],
-    spans: list[ReaderSpan | None],
-    hits: tuple[Hit, ...],
+    ranked: list[tuple[int, float]],
+    reader: Reader,
     config: QAConfig,
-) -> Answer:
+) -> ReaderEvidence | None:
+    """The reader's best span over the top ``config.read_passages`` passages
+    (highest margin over "no answer"; the better-ranked context on a tie), or
+    ``None`` when the reader does not score "no answer" (a user's own model:
+    the rules then use its spans) or found nothing that stands in the text."""
+    contexts = reading_contexts(index, [row for row, _ in ranked[: config.read_passages]])
+    texts = [index.documents[c.doc_row].text[c.start : c.end] for c in contexts]
+    spans = reader.read(question, texts)
+    if not any(span is not None and span.no_answer is not None for span in spans):
+        return None
+    found = []
+    for c, text, span in zip(contexts, texts, spans):
+        at = locate(span, text) if span is not None else None
+        if span is not None and at is not None:
+            found.append((span.margin, c.rank, c.doc_row, c.start + at[0], c.start + at[1]))
+    if not found:
+        return None
+    found.sort(key=lambda f: (-f[0], f[1]))
+    margin, rank, doc_row, s, e = found[0]
+    cited, dense = _sentence_citation(index, doc_row, s, e, query_vector, margin)
+    features = reader_features(index, question, margin, rank, dense)
+    return ReaderEvidence(doc_row, s, e, cited, features, tuple(found))
+
+
+def _read(index: Index, question: str, best: ReaderEvidence, hits: tuple[Hit, ...], config: QAConfig) -> Answer:
     """The reader's answer, cited by the sentence holding it, with a calibrated
     confidence; other documents where the reader finds the same words cited
     after it."""
-    best = reader_evidence(index, question, query_vector, rows, spans)
-    if best is None:
-        return Answer(question, None, (), hits, 0.0, withheld="the reader found nothing in the passages")
     conf = reader_confidence(best.features, config.reader_calibration)
     if conf < config.reader_calibration.threshold:
         return Answer(question, None, (), hits, conf, withheld=_below(conf, config.reader_calibration.threshold))
-    p = index.passage(best.row)
-    text = p.text[best.start : best.end]
+    text = index.documents[best.doc_row].text[best.start : best.end]
     citations = [best.citation]
-    for margin, _, row, (s, e) in best.found:
-        other = index.passage(row)
+    for margin, _, doc_row, s, e in best.found[1:]:
+        doc = index.documents[doc_row]
         seen = {c.doc_id for c in citations} | cited_ids(citations)
         if len(citations) == config.max_citations or margin <= 0:
             break
-        if other.doc_id not in seen and _words(other.text[s:e]) == _words(text):
-            citations.append(_sentence_citation(index, row, s, e, query_vector, margin)[0])
+        if doc.id not in seen and _words(doc.text[s:e]) == _words(text):
+            citations.append(_sentence_citation(index, doc_row, s, e, None, margin)[0])
     return Answer(question, text, tuple(citations), hits, conf, sentence=best.citation.text)
 
 
@@ -171,17 +201,17 @@ def cited_ids(citations: list[Citation]) -> set[str]:
 
 
 def _sentence_citation(
-    index: Index, row: int, s: int, e: int, query_vector: np.ndarray, score: float
+    index: Index, doc_row: int, s: int, e: int, query_vector: np.ndarray | None, score: float
 ) -> tuple[Citation, float]:
-    """The sentence(s) of passage ``row`` holding its characters ``s:e``, and the
-    best of their similarities to the question."""
-    doc_row = int(index.passage_rows[row, 0])
-    start_in_doc = int(index.passage_rows[row, 1])
-    first = index.sentence_at(doc_row, start_in_doc + s)
-    last = max(first, index.sentence_at(doc_row, start_in_doc + e - 1))
+    """The sentence(s) of document ``doc_row`` holding its characters ``s:e``,
+    and the best of their similarities to the question (0 without a vector)."""
+    first = index.sentence_at(doc_row, s)
+    last = max(first, index.sentence_at(doc_row, e - 1))
     doc, start, _ = index.sentence(first)
     end = int(index.sentence_rows[last, 2])
-    dense = float(np.max(np.asarray(index.sentence_vectors[first : last + 1]) @ query_vector.reshape(-1)))
+    dense = 0.0
+    if query_vector is not None:
+        dense = float(np.max(np.asarray(index.sentence_vectors[first : last + 1]) @ query_vector.reshape(-1)))
     aliases = tuple((i, start, end) for i in index.aliases(doc.id))
     return Citation(doc.id, start, end, doc.text[start:end], score, aliases), dense
 
@@ -208,4 +238,4 @@ def reader_confidence(features: np.ndarray, calibration: ReaderCalibration) -> f
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-__all__ = ["READER_FEATURES", "ReaderEvidence", "answer", "reader_confidence", "reader_evidence", "reader_features"]
+__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "read_best", "reader_confidence", "reader_features", "reading_contexts"]

@@ -18,11 +18,11 @@ import numpy as np
 
 from ragdiplo.answer.extract import AnswerType, answer_type, best_span, named_words, ranked_spans
 from ragdiplo.answer.reader import Reader, locate
-from ragdiplo.answer.retrieval import RetrievalConfig, rank_rows
+from ragdiplo.answer.retrieval import RetrievalConfig
 from ragdiplo.errors import ConfigError, QuestionError
 from ragdiplo.index.build import Index
 from ragdiplo.stores.bm25 import terms
-from ragdiplo.types import Answer, Citation, Hit
+from ragdiplo.types import Citation
 
 MAX_QUESTION_CHARS = 2000
 
