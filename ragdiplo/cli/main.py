@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ragdiplo._version import __version__
+from ragdiplo.cli import terminal
 from ragdiplo.cli.format import format_answer, style_for, withheld_reason
-from ragdiplo.cli.terminal import escape_controls, escape_json, safe_output
+from ragdiplo.cli.terminal import INTERNAL_ERROR
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
-from ragdiplo.errors import ConfigError, IndexNotFoundError, QuestionError, RagdiploError
+from ragdiplo.errors import ConfigError, IndexNotFoundError, RagdiploError
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import MAX_DOCUMENT_BYTES
 
@@ -153,9 +154,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out["citations"] = [{k: v for k, v in c.items() if k != "duplicates"} for c in out["citations"]]
         if answer.text is None:  # keys are only ever added: scripts read the others
             out["withheld"] = withheld_reason(answer, threshold)
-        print(escape_json(json.dumps(out, ensure_ascii=False, indent=1)))
+        print(terminal.escape_json(json.dumps(out, ensure_ascii=False, indent=1)))
     else:
-        print(safe_output(format_answer(answer, title=document_title(qa), threshold=threshold,
+        print(terminal.safe_output(format_answer(answer, title=document_title(qa), threshold=threshold,
                                         style=style_for(sys.stdout))))  # fmt: skip
     return 0
 
@@ -400,44 +401,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-INTERNAL_ERROR = 3  # exit status of an unexpected error (a bug): one line, the traceback saved to a file
-
-
-def _check_text(args: argparse.Namespace) -> None:
-    """Bytes that are not UTF-8 in a question are the user's to fix, not a crash:
-    ``ask`` refuses them, and the REPL reads them as U+FFFD and goes on."""
-    question = getattr(args, "question", None)
-    if isinstance(question, str) and any("\udc80" <= c <= "\udcff" for c in question):
-        raise QuestionError("the question holds bytes that are not UTF-8; type it again, or convert it with iconv")
-    if getattr(args, "command", None) == "repl" and hasattr(sys.stdin, "reconfigure"):
-        sys.stdin.reconfigure(errors="replace")
-
-
-def _save_traceback() -> str:
-    """The current exception's traceback in a new file; its path, for a bug report."""
-    import tempfile
-    import traceback
-
-    try:
-        fd, name = tempfile.mkstemp(prefix="ragdiplo-traceback-", suffix=".txt")
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(f"ragdiplo {__version__}, Python {sys.version.split()[0]}, {sys.platform}\nargv: {sys.argv!r}\n\n")
-            traceback.print_exc(file=f)
-    except OSError as err:
-        return f"(the traceback could not be saved: {err.strerror or err})"
-    return name
-
-
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done; 2 an error the user can fix (one line says what to do);
     3 an unexpected internal error (one line, the traceback saved to a file to
     report); 130 interrupted; 141 the reader of the output went away."""
     args = parser().parse_args(argv)
     try:
-        _check_text(args)
+        terminal.check_input(args)
         return int(args.func(args))
     except RagdiploError as err:
-        print(f"ragdiplo: error: {escape_controls(str(err))}", file=sys.stderr)
+        print(f"ragdiplo: error: {terminal.escape_controls(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ragdiplo: interrupted", file=sys.stderr)
@@ -449,8 +422,6 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):  # stdout is not a file (an embedding program captured it)
             pass
         return 141
-    except Exception as err:  # noqa: BLE001  # a bug: one line, and the traceback kept for the report
-        what = escape_controls(f"{type(err).__name__}: {err}")[:300]
-        print(f"ragdiplo: internal error ({what}); this is a bug, please report it with the traceback saved in "
-              f"{_save_traceback()}", file=sys.stderr)  # fmt: skip
+    except Exception:  # noqa: BLE001  # a bug: one line, and the traceback kept for the report
+        print(terminal.internal_error_line(), file=sys.stderr)
         return INTERNAL_ERROR

@@ -1,4 +1,5 @@
-"""Text from documents, indexes and error messages, made safe for a terminal.
+"""Text from documents, indexes and error messages, made safe for a terminal;
+and what the CLI prints when it fails.
 
 Documents are untrusted: an ESC inside an article would otherwise reach the
 terminal raw (clear the screen, set the window title), C1 controls act the same
@@ -9,10 +10,17 @@ newlines and tabs stay. The few colour codes ragdiplo itself prints are kept.
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
+import sys
 from collections.abc import Iterable
 
+from ragdiplo._version import __version__
 from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET
+from ragdiplo.errors import QuestionError
+
+INTERNAL_ERROR = 3  # exit status of an unexpected error (a bug): one line, the traceback saved to a file
 
 OWN_CODES = (BOLD, HIGHLIGHT, DIM, RESET)  # the colour codes format.py prints
 
@@ -47,3 +55,35 @@ def escape_json(text: str) -> str:
     """JSON text with the unsafe characters JSON leaves raw (C1, separators, bidi,
     lone surrogates) written as ``\\uXXXX``: the same JSON to a parser, safe to print."""
     return _PLAIN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def check_input(args: argparse.Namespace) -> None:
+    """Bytes that are not UTF-8 in a question are the user's to fix, not a crash:
+    ``ask`` refuses them, and the REPL reads them as U+FFFD and goes on."""
+    question = getattr(args, "question", None)
+    if isinstance(question, str) and any("\udc80" <= c <= "\udcff" for c in question):
+        raise QuestionError("the question holds bytes that are not UTF-8; type it again, or convert it with iconv")
+    if getattr(args, "command", None) == "repl" and hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="replace")
+
+
+def internal_error_line() -> str:
+    """The one line for the exception being handled, which is a bug: what it was,
+    and the file its traceback was saved to, to attach to a report."""
+    err = sys.exc_info()[1]
+    what = escape_controls(f"{type(err).__name__}: {err}")[:300]
+    return f"ragdiplo: internal error ({what}); this is a bug, please report it with the traceback saved in {_save_traceback()}"
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    try:
+        fd, name = tempfile.mkstemp(prefix="ragdiplo-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"ragdiplo {__version__}, Python {sys.version.split()[0]}, {sys.platform}\nargv: {sys.argv!r}\n\n")
+            traceback.print_exc(file=f)
+    except OSError as err:
+        return f"(the traceback could not be saved: {err.strerror or err})"
+    return name

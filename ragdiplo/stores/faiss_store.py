@@ -148,7 +148,7 @@ class FaissStore:
             # through a Python file: FAISS's own writer only prints a failed close (a
             # full disk), leaving a truncated file; here any failed write raises OSError
             with open(path, "wb") as f:
-                faiss.write_index(self._index, faiss.PyCallbackIOWriter(f.write))
+                faiss.write_index(self._index, faiss.PyCallbackIOWriter(f.write))  # type: ignore[attr-defined]
             return
         self._source.seek(0)  # FAISS would write a mapped IVF index as a reference to its file
         with open(path, "wb") as f:

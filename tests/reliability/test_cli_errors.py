@@ -64,8 +64,9 @@ def nothing_answered(monkeypatch):
     ],
     ids=["out-missing-folder", "report-missing-folder", "json-is-a-folder", "out-is-a-folder"],
 )
-def test_bad_output_paths_are_refused_before_the_run(cli_index, tmp_path, capsys, nothing_answered, option, make,
-                                                     expected):  # fmt: skip
+def test_bad_output_paths_are_refused_before_the_run(
+    cli_index, tmp_path, capsys, nothing_answered, option, make, expected
+):
     line = _fails(capsys, "eval", _gold(tmp_path, GOLD), "--index", cli_index, option, make(tmp_path))
     assert option in line and expected in line
 
@@ -77,7 +78,7 @@ def test_two_outputs_naming_one_file_are_refused(cli_index, tmp_path, capsys, no
 
 
 def test_good_output_paths_still_work(cli_index, tmp_path, capsys):
-    code, out, err = _run(capsys, "eval", _gold(tmp_path, GOLD), "--index", cli_index, "-q",
+    code, _, err = _run(capsys, "eval", _gold(tmp_path, GOLD), "--index", cli_index, "-q",
                           "--out", tmp_path / "p.jsonl", "--json", tmp_path / "m.json")  # fmt: skip
     assert code == 0, err
     assert (tmp_path / "p.jsonl").is_file() and json.loads((tmp_path / "m.json").read_text())
@@ -98,8 +99,10 @@ def test_good_output_paths_still_work(cli_index, tmp_path, capsys):
         (["not", "an", "object"], "not a JSON object"),
         ('{"id": "q2", "question": ', "not JSON"),
     ],
-    ids=["answers-string", "answers-non-strings", "empty-quote", "empty-question", "null-id", "typo-field",
-         "array", "truncated-line"],  # fmt: skip
+    ids=[
+        "answers-string", "answers-non-strings", "empty-quote", "empty-question", "null-id", "typo-field", "array",
+        "truncated-line",
+    ],
 )
 def test_malformed_gold_is_refused_with_its_line(cli_index, tmp_path, capsys, nothing_answered, bad, expected):
     gold = _gold(tmp_path, GOLD, bad)
@@ -164,8 +167,10 @@ def test_crafted_data_is_one_line_and_index_rebuilds(cli_index, tiny_corpus, cap
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--max-document-mb", "inf"), ("--max-document-mb", "nan"), ("--lock-timeout", "nan"),
-     ("--lock-timeout", "-1"), ("--lock-timeout", "inf")],  # fmt: skip
+    [
+        ("--max-document-mb", "inf"), ("--max-document-mb", "nan"), ("--lock-timeout", "nan"),
+        ("--lock-timeout", "-1"), ("--lock-timeout", "inf"),
+    ],
 )
 def test_numbers_that_are_not_limits(cli_index, tiny_corpus, capsys, option, value):
     before = snapshot(cli_index)

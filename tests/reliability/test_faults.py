@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import ragdiplo.cli.main as cli
+from ragdiplo.errors import IndexLoadError
 from ragdiplo.index.build import MANIFEST
 from ragdiplo.index.load import load_index, read_manifest
-from ragdiplo.errors import IndexLoadError
 
 from .helpers import one_line_error, snapshot
 
@@ -103,7 +103,7 @@ def test_disk_full_while_writing_the_faiss_file(cli_index, tiny_corpus, capsys, 
 
 
 def _disk_full_at_the_manifest(monkeypatch) -> None:
-    import ragdiplo.durable as durable
+    from ragdiplo import durable
 
     def full(path, obj):
         raise OSError(28, "No space left on device", str(path))
@@ -161,7 +161,7 @@ def _deny_for_real(root: Path, monkeypatch) -> None:
 def _deny_simulated(root: Path, monkeypatch) -> None:
     """What the kernel does for a user without read permission on documents.jsonl:
     opening it raises PermissionError (root is never refused, so this stands in)."""
-    import ragdiplo.durable as durable
+    from ragdiplo import durable
 
     victim = str(next(root.glob("data-*/documents.jsonl")))
 
@@ -189,7 +189,7 @@ def test_a_permission_problem_is_named_and_nothing_is_rebuilt(cli_index, tiny_co
 
 
 def test_an_unreadable_manifest_is_a_permission_problem(cli_index, capsys, monkeypatch):
-    import ragdiplo.durable as durable
+    from ragdiplo import durable
 
     def guarded_open(file, *args, **kwargs):
         if Path(file).name == MANIFEST:
