@@ -64,7 +64,7 @@ def blocks(page: Path) -> list[Block]:
         end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == "```"), None)
         if end is None:
             raise AssertionError(f"{page.relative_to(ROOT)}:{start + 1}: unclosed code fence")
-        body = [line[len(indent):] if line.startswith(indent) else line for line in lines[start + 1 : end]]
+        body = [line.removeprefix(indent) for line in lines[start + 1 : end]]
         above = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         mark = _MARKER.match(above)
         marker = (mark.group("kind"), mark.group("arg")) if mark else None
@@ -83,8 +83,13 @@ def shell_commands(block: Block) -> str:
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)  # this venv's python and ragdiplo come first
-    env.update(PATH=bin_dir + os.pathsep + env.get("PATH", ""), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               NO_COLOR="1", PYTHONUNBUFFERED="1")
+    env.update(
+        PATH=bin_dir + os.pathsep + env.get("PATH", ""),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        NO_COLOR="1",
+        PYTHONUNBUFFERED="1",
+    )
     env.pop("RAGDIPLO_BACKEND", None)  # the pages describe the defaults
     return env
 
@@ -93,8 +98,13 @@ def child_env() -> dict[str, str]:
 def seeds_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The seeds indexed once per session with the real bundled model, as ``ragdiplo index`` makes it."""
     path = tmp_path_factory.mktemp("docs-index") / "index"
-    subprocess.run([sys.executable, "-m", "ragdiplo", "index", str(ROOT / "seeds"), "--index", str(path), "-q"],
-                   check=True, env=child_env(), stdin=subprocess.DEVNULL, timeout=BLOCK_TIMEOUT_S)
+    subprocess.run(
+        [sys.executable, "-m", "ragdiplo", "index", str(ROOT / "seeds"), "--index", str(path), "-q"],
+        check=True,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        timeout=BLOCK_TIMEOUT_S,
+    )
     return path
 
 
@@ -124,13 +134,23 @@ def run_block(block: Block, namespace: dict[str, object], work: Path) -> str | N
         code = compile("\n" * block.line + block.code, str(block.page.relative_to(ROOT)), "exec")
         exec(code, namespace)  # noqa: S102 - running the documentation's own examples is the point
     elif block.lang in SHELLS:
-        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", shell_commands(block)], cwd=work,
-                              env=child_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=BLOCK_TIMEOUT_S)
+        done = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", shell_commands(block)],
+            check=False,
+            cwd=work,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT_S,
+        )
         if done.returncode != 0:
-            pytest.fail(f"{block.where}: the {block.lang} block exited with status {done.returncode}\n"
-                        f"--- block ---\n{block.code}--- stdout ---\n{done.stdout[-3000:]}\n"
-                        f"--- stderr ---\n{done.stderr[-3000:]}", pytrace=False)
+            pytest.fail(
+                f"{block.where}: the {block.lang} block exited with status {done.returncode}\n"
+                f"--- block ---\n{block.code}--- stdout ---\n{done.stdout[-3000:]}\n"
+                f"--- stderr ---\n{done.stderr[-3000:]}",
+                pytrace=False,
+            )
     elif block.lang in ("json", "jsonl"):
         text = block.code.strip()
         try:
@@ -156,9 +176,16 @@ def test_code_blocks_run(page: Path, workspace: Path, monkeypatch: pytest.Monkey
 @pytest.mark.integration
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_examples_run(script: Path, workspace: Path) -> None:
-    done = subprocess.run([sys.executable, str(workspace / "examples" / script.name)], cwd=workspace,
-                          env=child_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=BLOCK_TIMEOUT_S)
+    done = subprocess.run(
+        [sys.executable, str(workspace / "examples" / script.name)],
+        check=False,
+        cwd=workspace,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT_S,
+    )
     assert done.returncode == 0, f"examples/{script.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
@@ -166,7 +193,8 @@ def test_examples_run(script: Path, workspace: Path) -> None:
 def test_blocks_are_labelled_and_skips_give_a_reason(page: Path) -> None:
     for block in blocks(page):
         assert block.lang in RUN | NOT_RUN, (
-            f"{block.where}: fence language {block.lang!r}; use one of {sorted(RUN | NOT_RUN)} (```text for output)")
+            f"{block.where}: fence language {block.lang!r}; use one of {sorted(RUN | NOT_RUN)} (```text for output)"
+        )
         if block.marker:
             kind, arg = block.marker
             assert arg, f"{block.where}: a docs-test {kind} marker needs a reason or a path"
@@ -175,14 +203,24 @@ def test_blocks_are_labelled_and_skips_give_a_reason(page: Path) -> None:
             assert block.lang in RUN, f"{block.where}: a marker above a block that is never run"
 
 
+def anchors(page: Path) -> set[str]:
+    """The heading anchors GitHub makes for a page: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    headings = re.findall(r"^#+\s+(.+?)\s*$", text, flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_relative_links_point_at_files(page: Path) -> None:
-    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+def test_relative_links_point_at_files_and_headings(page: Path) -> None:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
-        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+        if re.match(r"[a-z]+:", target):
             continue
-        path = (page.parent / target.split("#")[0]).resolve()
+        file, _, anchor = target.partition("#")
+        path = (page.parent / file).resolve() if file else page
         assert path.exists(), f"{page.relative_to(ROOT)}: the link {target!r} points at nothing"
+        if anchor and path.suffix == ".md":
+            assert anchor in anchors(path), f"{page.relative_to(ROOT)}: the link {target!r} names no heading there"
 
 
 def test_readme_holds_the_command_ci_runs() -> None:
