@@ -226,3 +226,16 @@ def test_relative_links_point_at_files_and_headings(page: Path) -> None:
 def test_readme_holds_the_command_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
     assert ci in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_cited_tests_exist(page: Path) -> None:
+    """A promise that names its test (`test_x.py::test_y`, or `::test_z` for the same file) names one that exists."""
+    file = None
+    for named, test in re.findall(
+        r"`(?:tests/)?(?:reliability/)?(test_\w+\.py)?::(test_\w+)`", page.read_text("utf-8")
+    ):
+        file = named or file
+        assert file, f"{page.relative_to(ROOT)}: `::{test}` follows no test file"
+        sources = [p.read_text("utf-8") for p in (ROOT / "tests").rglob(file)]
+        assert any(f"def {test}(" in src for src in sources), f"{page.relative_to(ROOT)}: no test {file}::{test}"
