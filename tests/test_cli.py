@@ -54,8 +54,11 @@ def test_ask_json(index_dir, tiny_corpus, capsys):
         assert "duplicates" not in c
     assert out["answer"] in out["citations"][0]["text"]
     assert 0 < len(out["retrieved"]) <= 10
-    for r in out["retrieved"]:
-        assert set(r) == {"doc", "start", "end", "score"}
+    titles = {"a.txt": "Harbour deal signed in Port Vesta", "b.txt": "Rail strike ends in Kessel",
+              "sub/c.txt": "Drought hits Oran valley farmers"}  # first lines as headlines
+    for r in out["retrieved"]:  # issue 16 added title, date and source; the other keys stay as they were
+        assert set(r) == {"doc", "start", "end", "score", "title", "date", "source"}
+        assert (r["title"], r["date"], r["source"]) == (titles[r["doc"]], None, None)
 
 
 def test_ask_k(index_dir, capsys):
@@ -66,7 +69,7 @@ def test_ask_k(index_dir, capsys):
 def test_ask_text(index_dir, capsys):
     assert cli.main(["ask", "When will trains run again in Kessel?", "--index", str(index_dir)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Answer: ") and "Confidence: " in out and "[1] b.txt:" in out
+    assert out.startswith("Answer: ") and "Confidence: " in out and "[1] Rail strike ends in Kessel (b.txt:" in out
     assert re.search(r"«[^»]*Monday»", out)  # piped: the answer is marked inside its sentence
 
 

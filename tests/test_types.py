@@ -64,10 +64,14 @@ def test_answer_to_dict_shape():
             "end": 9,
             "text": "hello",
             "score": 0.123457,
+            "title": None,
+            "date": None,
+            "source": None,
             "duplicates": [{"doc": "b.txt", "start": 0, "end": 5}],
         }
     ]
-    assert d["retrieved"] == [{"doc": "a.txt", "start": 0, "end": 9, "score": 0.987654}]
+    meta = {"title": None, "date": None, "source": None}  # issue 16: new keys, the others unchanged
+    assert d["retrieved"] == [{"doc": "a.txt", "start": 0, "end": 9, "score": 0.987654, **meta}]
     json.dumps(d)  # plain JSON types only
     assert not ans.abstained
 

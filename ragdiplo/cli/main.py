@@ -15,6 +15,7 @@ from typing import Any
 
 from ragdiplo._version import __version__
 from ragdiplo.cli import terminal
+from ragdiplo.cli.filters import add_metadata_option
 from ragdiplo.cli.format import format_answer, style_for, withheld_reason
 from ragdiplo.cli.terminal import INTERNAL_ERROR
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
@@ -75,7 +76,7 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     from ragdiplo.qa import QA
 
     # the corpus first: bad input fails before the model takes seconds to load
-    documents = load_corpus(corpus, max_document_bytes=_max_document_bytes(args))
+    documents = load_corpus(corpus, max_document_bytes=_max_document_bytes(args), metadata=getattr(args, "metadata", None))
     embedder = _embedder(args)
     max_tokens, overlap = getattr(args, "max_tokens", None), getattr(args, "overlap", None)
     chunker = None  # None: keep the index's own chunker
@@ -363,6 +364,7 @@ def parser() -> argparse.ArgumentParser:
                     help=f"passage size in model tokens (default {ChunkerConfig().max_tokens}, or the index's own)")
     sp.add_argument("--overlap", type=int, default=None, metavar="N",
                     help=f"overlap of passages in model tokens (default {ChunkerConfig().overlap_tokens}, or the index's own)")
+    add_metadata_option(sp)
     sp.add_argument("--max-document-mb", type=float, default=None, metavar="MB",
                     help=f"refuse documents larger than this (default {MAX_DOCUMENT_BYTES / 2**20:g} MiB)")
     sp.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
@@ -382,6 +384,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", metavar="FILE", help="write predictions JSONL here (default: not written)")
     sp.add_argument("--corpus", metavar="PATH",
                     help="gold JSONL: build a temporary index of this corpus instead of using --index (default: none)")
+    add_metadata_option(sp)
     _k(sp)
     sp.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
     sp.add_argument("--run", metavar="FILE",

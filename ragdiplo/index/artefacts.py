@@ -8,6 +8,7 @@ hash for the same reason). index.assemble turns artefacts into an index.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -32,16 +33,19 @@ class DocArtefacts:
 
 
 def canonical(documents: Iterable[Document]) -> tuple[list[Document], dict[str, str]]:
-    """One stored document per distinct text, named by the smallest id holding it,
-    in id order; every other id with that text becomes an alias of it."""
+    """One stored document per distinct text and metadata, named by the smallest id
+    holding it, in id order; every other id with both the same becomes an alias of
+    it. The same text under another title, date or source is stored again (its
+    artefacts are still shared): a citation and a filter must see each article's
+    own metadata."""
     docs = sorted(documents, key=lambda d: d.id)
     for a, b in pairwise(docs):
         if a.id == b.id:
             raise DocumentIdError(f"document ids must be unique; {a.id!r} appears twice")
-    stored: dict[str, Document] = {}
+    stored: dict[tuple[str, str], Document] = {}
     alias_of: dict[str, str] = {}
     for d in docs:
-        first = stored.setdefault(d.sha256, d)
+        first = stored.setdefault((d.sha256, json.dumps(d.meta, sort_keys=True)), d)
         if first is not d:
             alias_of[d.id] = first.id
     return list(stored.values()), alias_of

@@ -6,7 +6,7 @@ Layout of an index folder::
                              aliases, data folder, size and SHA-256 of each data file
     write.lock               held by the one process allowed to write (see durable.py)
     data-<hash>/             one generation of data, never modified once written
-        documents.jsonl      id, title, text
+        documents.jsonl      id, title, text, and date, source, url, tags when set
         passages.npy         int64 (n, 3): document row, start, end
         sentences.npy        int64 (m, 3): document row, start, end
         passage_vectors.npy  float32 (n, dim)
@@ -107,7 +107,7 @@ class Index:
     def passage(self, row: int) -> Passage:
         d, s, e = (int(x) for x in self.passage_rows[row])
         doc = self.documents[d]
-        return Passage(doc.id, s, e, doc.text[s:e])
+        return Passage(doc.id, s, e, doc.text[s:e], doc.title, doc.date, doc.source)
 
     def passage_texts(self) -> list[str]:
         return [self.passage(i).text for i in range(len(self))]
@@ -283,13 +283,19 @@ def _write_store(index: Index, folder: Path, config: StoreConfig, show_progress:
 
 def _write_data(index: Index, folder: Path, config: StoreConfig, show_progress: bool) -> None:
     with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
-        f.writelines(json.dumps({"id": d.id, "title": d.title, "text": d.text}, ensure_ascii=False) + "\n" for d in index.documents)
+        f.writelines(json.dumps(document_row(d), ensure_ascii=False) + "\n" for d in index.documents)
     np.save(folder / "passages.npy", index.passage_rows, allow_pickle=False)
     np.save(folder / "sentences.npy", index.sentence_rows, allow_pickle=False)
     save_rows(folder / "passage_vectors.npy", index.passage_vectors)
     save_rows(folder / "sentence_vectors.npy", index.sentence_vectors)
     _write_store(index, folder, config, show_progress)
     index.bm25.save(folder / "bm25")
+
+
+def document_row(d: Document) -> dict[str, Any]:
+    """A line of ``documents.jsonl``: ``title`` always (older readers expect it),
+    the other metadata only when set."""
+    return {"id": d.id, "title": d.title, **{k: v for k, v in d.meta.items() if k != "title"}, "text": d.text}
 
 
 def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -22,12 +22,16 @@ from ragdiplo.types import Document
 
 
 def parse_document(line: bytes | str, where: str) -> Document:
-    """One line of ``documents.jsonl``, checked."""
+    """One line of ``documents.jsonl``, checked (``Document`` checks the metadata;
+    an index written before metadata existed has only ``title``)."""
     row = json.loads(line)
-    title = row.get("title")
-    if not isinstance(row["text"], str) or not (title is None or isinstance(title, str)):
-        raise TypeError("document text and title must be strings")
-    return Document(id=check_doc_id(row["id"], where), text=row["text"], title=title)
+    if not isinstance(row["text"], str):
+        raise TypeError("document text must be a string")
+    tags = row.get("tags", [])
+    if not isinstance(tags, list):
+        raise TypeError("document tags must be a list")
+    meta = {k: row.get(k) for k in ("title", "date", "source", "url")}
+    return Document(id=check_doc_id(row["id"], where), text=row["text"], tags=tuple(tags), **meta)
 
 
 def read_documents(file: Path) -> list[Document]:
@@ -36,16 +40,19 @@ def read_documents(file: Path) -> list[Document]:
 
 
 class MappedDocuments(Sequence[Document]):
-    """``documents.jsonl`` memory-mapped; ``ids`` and ``lengths`` (characters) in RAM."""
+    """``documents.jsonl`` memory-mapped; ``ids``, ``lengths`` (characters) and the
+    metadata filters read (``facets``: date, source, tags) in RAM."""
 
     def __init__(self, file: Path) -> None:
         offsets, ids, lengths = [0], [], []
+        facets: list[tuple[str | None, str | None, tuple[str, ...]]] = []
         with open(file, "rb") as f:  # read, not mapped: a first pass must not leave every page resident
             for line in f:
                 doc = parse_document(line, file.name)
                 offsets.append(offsets[-1] + len(line))
                 ids.append(doc.id)
                 lengths.append(len(doc.text))
+                facets.append((doc.date, doc.source, doc.tags))
             if not ids:
                 raise ValueError(f"{file.name}: no documents")
             self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -55,6 +62,7 @@ class MappedDocuments(Sequence[Document]):
         self._where = file.name
         self.ids: list[str] = ids
         self.lengths = np.array(lengths, dtype=np.int64)
+        self.facets = facets
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -12,10 +12,11 @@ saving the new one, so two writers can never lose each other's changes.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, write_lock
@@ -35,7 +36,7 @@ from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.stores.faiss_store import StoreConfig
 from ragdiplo.types import Document
 
-Fingerprint = tuple[str, str | None]  # text SHA-256, title (None for an alias, whose title is not kept)
+Fingerprint = tuple[str, str]  # text SHA-256, metadata as sorted JSON
 
 
 @dataclass(frozen=True)
@@ -59,15 +60,16 @@ class Changes:
         return f"{text} (full rebuild: {self.rebuilt})" if self.rebuilt else text
 
 
-def _title(index: Index, doc_id: str) -> str | None:
-    return None if doc_id in index.alias_of else index.document(doc_id).title
-
-
 def fingerprints(index: Index | None) -> dict[str, Fingerprint]:
-    """What decides whether a document changed, by id."""
+    """What decides whether a document changed, by id: its text or its metadata
+    (a change of metadata alone re-embeds nothing: artefacts are kept by text)."""
     if index is None:
         return {}
-    return {i: (index.document(i).sha256, _title(index, i)) for i in index.ids}
+    out = {}
+    for i in index.ids:
+        d = index.document(i)
+        out[i] = (d.sha256, json.dumps(d.meta, sort_keys=True))
+    return out
 
 
 def diff(before: dict[str, Fingerprint], after: dict[str, Fingerprint], embedded: int, rebuilt: str | None) -> Changes:
@@ -85,7 +87,7 @@ def documents_of(index: Index | None) -> dict[str, Document]:
     """Every document of ``index`` under its own id (aliases included)."""
     if index is None:
         return {}
-    return {i: Document(i, index.document(i).text, _title(index, i)) for i in index.ids}
+    return {i: replace(index.document(i), id=i) for i in index.ids}  # an alias has its stored document's metadata
 
 
 def _why_not_reusable(index: Index, embedder: Embedder, chunker: ChunkerConfig) -> str | None:
@@ -162,7 +164,8 @@ def add_documents(index: Index | None, documents: Iterable[Document], embedder: 
 
 
 def update_documents(index: Index | None, documents: Iterable[Document], embedder: Embedder) -> tuple[Index, Changes]:
-    """``index`` with the text and title of existing ids replaced."""
+    """``index`` with the text and metadata of existing ids replaced (a change of
+    metadata alone embeds nothing)."""
     documents = list(documents)
     current = documents_of(index)
     unknown = sorted(d.id for d in documents if d.id not in current)

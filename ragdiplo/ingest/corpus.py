@@ -1,7 +1,9 @@
 """Load a corpus: a folder of ``.txt``/``.md`` files or a JSONL file.
 
 Text is decoded from the bytes on disk as strict UTF-8 with no newline or
-Unicode normalisation, so character offsets stay valid against the file.
+Unicode normalisation, so character offsets stay valid against the file (for a
+file with YAML front matter, against its body after the front matter: see
+metadata.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import stat
 from pathlib import Path
 
 from ragdiplo.errors import CorpusError
+from ragdiplo.ingest.metadata import apply_sidecar, meta_fields, read_sidecar, split_front_matter, with_headline
 from ragdiplo.types import Document
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -101,12 +104,17 @@ def _walk_text_files(root: Path) -> list[Path]:
     return found
 
 
+def read_article(path: Path, doc_id: str, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> Document:
+    """One text file as a document: its front matter (if any) as metadata, the body as text."""
+    front, body = split_front_matter(read_text_file(path, doc_id, max_document_bytes), doc_id)
+    return Document(id=doc_id, text=body, **meta_fields(front, doc_id))
+
+
 def load_folder(root: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
     docs = []
     for path in _walk_text_files(root):
         name = path.relative_to(root).as_posix()
-        doc_id = check_doc_id(name, name)
-        docs.append(Document(id=doc_id, text=read_text_file(path, doc_id, max_document_bytes)))
+        docs.append(read_article(path, check_doc_id(name, name), max_document_bytes))
     return docs
 
 
@@ -119,7 +127,8 @@ def _utf8_size(where: str, *values: str) -> int:
 
 
 def load_jsonl(path: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
-    """Read ``{"id", "text", "title"?}`` lines; ids must be unique strings."""
+    """Read ``{"id", "text", "title"?, "date"?, "source"?, "url"?, "tags"?}`` lines;
+    ids must be unique strings."""
     docs: list[Document] = []
     seen: set[str] = set()
     text = read_text_file(path, path.name, max(MAX_FILE_BYTES, max_document_bytes))
@@ -134,19 +143,29 @@ def load_jsonl(path: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise CorpusError(f'{where}: each line needs a string "text" (and an "id")')
         doc_id = check_doc_id(str(row.get("id", row.get("_id", ""))), where)
-        title = row["title"] if isinstance(row.get("title"), str) else None
-        size = _utf8_size(where, row["text"], title or "", doc_id)
+        title = row.get("title") if isinstance(row.get("title"), str) else None  # as before: a non-string title is ignored
+        meta = meta_fields({**row, "title": title}, where)
+        size = _utf8_size(where, row["text"], meta.get("title", ""), doc_id)
         if size > max_document_bytes:
             raise _too_big(f"{where} (id {doc_id!r})", size, max_document_bytes)
         if doc_id in seen:
             raise CorpusError(f"{where}: duplicate id {doc_id!r}; ids must be unique")
         seen.add(doc_id)
-        docs.append(Document(id=doc_id, text=row["text"], title=title))
+        docs.append(Document(id=doc_id, text=row["text"], **meta))
     return docs
 
 
-def load_corpus(path: str | os.PathLike[str], *, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
+def load_corpus(
+    path: str | os.PathLike[str],
+    *,
+    max_document_bytes: int = MAX_DOCUMENT_BYTES,
+    metadata: str | os.PathLike[str] | None = None,
+) -> list[Document]:
     """Load every document under ``path`` (a folder, a text file or a ``.jsonl`` file).
+
+    Metadata comes from JSONL fields or front matter, then from the sidecar file
+    ``metadata`` (JSONL of ``{"id", ...}``, field by field over the rest); an
+    article still without a title takes its first line when that is a headline.
 
     Documents with no text besides white space are skipped, since they cannot be
     cited; a corpus with nothing left is an error. A document over
@@ -161,11 +180,12 @@ def load_corpus(path: str | os.PathLike[str], *, max_document_bytes: int = MAX_D
     elif root.suffix.lower() == ".jsonl":
         docs = load_jsonl(root, max_document_bytes)
     elif root.suffix.lower() in TEXT_SUFFIXES:
-        name = check_doc_id(root.name, root.name)
-        docs = [Document(id=name, text=read_text_file(root, name, max_document_bytes))]
+        docs = [read_article(root, check_doc_id(root.name, root.name), max_document_bytes)]
     else:
         raise CorpusError(f"{root}: expected a folder, a .txt/.md file or a .jsonl file")
-    docs = [d for d in docs if d.text.strip()]
+    if metadata is not None:
+        docs = apply_sidecar(docs, read_sidecar(metadata), Path(metadata).name)
+    docs = [with_headline(d) for d in docs if d.text.strip()]
     if not docs:
         raise CorpusError(f"{root}: no non-empty .txt, .md or JSONL documents found")
     return docs
