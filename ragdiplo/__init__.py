@@ -33,7 +33,7 @@ _MODULE_OF = {
     "Calibration": "answer.scoring", "QAConfig": "answer.scoring",
     "Reader": "answer.reader", "ReaderSpan": "answer.reader", "TransformersReader": "answer.reader",
     "Fusion": "answer.retrieval", "RetrievalConfig": "answer.retrieval",
-    "Answer": "types", "Citation": "types", "Document": "types", "Hit": "types", "Passage": "types",
+    "Answer": "types", "Citation": "types", "Document": "types", "Hit": "types", "Passage": "types", "Where": "types",
 }
 
 
@@ -87,7 +87,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from ragdiplo.qa import QA
     from ragdiplo.stores.ann import AnnConfig
     from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
-    from ragdiplo.types import Answer, Citation, Document, Hit, Passage
+    from ragdiplo.types import Answer, Citation, Document, Hit, Passage, Where
 
 __all__ = [
     "QA",
@@ -128,6 +128,7 @@ __all__ = [
     "StoreKind",
     "TransformersReader",
     "VectorStore",
+    "Where",
     "__version__",
     "add_documents",
     "build_index",

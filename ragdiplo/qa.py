@@ -20,7 +20,7 @@ from ragdiplo.index.build import Index, build_index, check_compatible, save_inde
 from ragdiplo.index.load import load_index
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import load_corpus
-from ragdiplo.types import Answer
+from ragdiplo.types import Answer, Where
 
 QUESTION_CACHE = 256  # question vectors kept (384 float32 each: 400 KB)
 DEFAULT_K = 10  # passages retrieved per question
@@ -99,15 +99,19 @@ class QA:
             save_index(index, path)
         return cls(index, embedder, config, index_path=path or "index", reader=reader)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, *, where: Where | None = None) -> Answer:
         """Answer with citations, or ``Answer.text is None`` when the corpus has no answer.
         ``k`` passages are retrieved (default 10); more than the index has is
-        clamped with a warning."""
+        clamped with a warning. ``where`` keeps to the documents it lets through
+        (``Where(since="2025-03-01", source="The Telegraph")``), inside retrieval."""
         question = check_question(question)
+        if where is not None and not isinstance(where, Where):
+            raise TypeError(f"where must be a ragdiplo.Where, not {type(where).__name__}")
         k, note = clamp_k(k, len(self.index))
         if note:
             warnings.warn(note, stacklevel=2)
-        return answer(self.index, question, self._question_vector(question), k, self.config, self.reader)
+        vector = self._question_vector(question)
+        return answer(self.index, question, vector, k, self.config, self.reader, where)
 
     def __repr__(self) -> str:
         reader = f", reader={type(self.reader).__name__}" if self.reader is not None else ""

@@ -195,3 +195,21 @@ def test_where_checks_its_bounds():
     with pytest.raises(ValueError, match="ISO 8601"):
         Where(since="March")
     assert not Where() and Where(source="x")
+
+
+def test_citations_name_title_source_and_date():
+    from ragdiplo.cli.format import citation_place
+    from ragdiplo.types import Citation
+
+    c = Citation("a.txt", 0, 5, "hello", 1.0, title="Harbour deal", date="2025-02-04", source="Herald")
+    assert citation_place(c) == "Harbour deal — Herald, 2025-02-04 (a.txt:0-5)"
+    assert citation_place(Citation("a.txt", 0, 5, "hello", 1.0, source="Herald")) == "Herald (a.txt:0-5)"
+    assert citation_place(Citation("a.txt", 0, 5, "hello", 1.0)) == "a.txt:0-5"
+
+
+def test_the_report_shows_where_a_citation_comes_from(dated_folder, fake_embedder):
+    from ragdiplo.eval.report import _source
+
+    index = build_index(load_corpus(dated_folder), fake_embedder)
+    html = _source(index, "harbour.md", 0, 10)
+    assert "Harbour deal signed · Vesta Herald · 2025-02-04" in html

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragdiplo.answer.extract import named_words
+from ragdiplo.answer.metadata import with_metadata
 from ragdiplo.answer.reader import Reader, locate
 from ragdiplo.answer.retrieval import rank_rows
 from ragdiplo.answer.scoring import (
@@ -37,7 +38,7 @@ from ragdiplo.answer.scoring import (
 from ragdiplo.errors import QuestionError
 from ragdiplo.index.build import Index
 from ragdiplo.stores.bm25 import terms
-from ragdiplo.types import Answer, Citation, Hit
+from ragdiplo.types import Answer, Citation, Hit, Where
 
 
 def answer(
@@ -47,13 +48,28 @@ def answer(
     k: int = 10,
     config: QAConfig = QAConfig(),
     reader: Reader | None = None,
+    where: Where | None = None,
 ) -> Answer:
     """Answer ``question`` from ``index`` given its embedding ``query_vector``,
-    with the span a ``reader`` picks when one is given."""
+    with the span a ``reader`` picks when one is given, drawing only on the
+    documents ``where`` lets through; every citation carries its document's
+    title, date and source."""
     question = check_question(question)
     if k < 1:
         raise QuestionError(f"k must be at least 1 (got {k})")
-    ranked = rank_rows(index, question, query_vector, config.retrieval)
+    return with_metadata(index, _answer(index, question, query_vector, k, config, reader, where))
+
+
+def _answer(
+    index: Index,
+    question: str,
+    query_vector: np.ndarray,
+    k: int,
+    config: QAConfig,
+    reader: Reader | None,
+    where: Where | None,
+) -> Answer:
+    ranked = rank_rows(index, question, query_vector, config.retrieval, where)
     hits = tuple(Hit(index.passage(row), score) for row, score in ranked[:k])
     if not ranked:
         return Answer(question, None, (), hits, 0.0, withheld="nothing retrieved")

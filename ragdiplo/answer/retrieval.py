@@ -5,6 +5,11 @@ Reciprocal-rank fusion needs no score calibration between the two retrievers,
 which keeps it robust across corpora the library was not tuned on; the convex
 combination keeps how much better the first result is than the next, which rank
 fusion throws away.
+
+A metadata filter (``Where``) restricts both retrievers before they rank: the
+vector store searches only the matching passages (``Subset``) and BM25's top
+is taken among them, so the candidates are the best matching passages rather
+than whatever of the unfiltered top survives.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from enum import Enum
 import numpy as np
 
 from ragdiplo.index.build import Index
+from ragdiplo.stores.faiss_store import Subset
 from ragdiplo.stores.rowfile import chunked_matmul
-from ragdiplo.types import Hit
+from ragdiplo.types import Hit, Where
 
 
 class Fusion(str, Enum):
@@ -44,21 +50,44 @@ class RetrievalConfig:
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
     n = min(n, len(scores))
+    if n < 1:
+        return np.empty(0, dtype=np.int64)
     part = np.argpartition(-scores, n - 1)[:n]
     return part[np.lexsort((part, -scores[part]))]
 
 
-def _sentence_ranked_passages(index: Index, query_vector: np.ndarray, n: int) -> list[int]:
+def _top_in(scores: np.ndarray, n: int, subset: Subset | None) -> np.ndarray:
+    """``_top`` among ``subset``'s rows (all rows without one)."""
+    if subset is None:
+        return _top(scores, n)
+    return subset.rows[_top(scores[subset.rows], n)]
+
+
+def subset_of(index: Index, where: Where | None) -> Subset | None:
+    """The passages of the documents ``where`` lets through; None without a filter."""
+    if not where:
+        return None
+    ok = index.facets.mask(where)
+    ids = getattr(index.documents, "ids", None) or [d.id for d in index.documents]
+    rows = np.flatnonzero(ok[np.asarray(index.passage_rows[:, 0])]).astype(np.int64)
+    return Subset(rows, tuple(i for i, y in zip(ids, ok) if y), tuple(i for i, y in zip(ids, ok) if not y))
+
+
+def _sentence_ranked_passages(index: Index, query_vector: np.ndarray, n: int, where: Where | None = None) -> list[int]:
     """Passages ordered by their single most similar sentence.
 
     A passage vector averages all its sentences, so one sentence that answers the
     question can drown among others about something else; its own vector does not.
     """
     sims = chunked_matmul(index.sentence_vectors, query_vector.reshape(-1))  # bounded reads of a RowFile
+    if where:
+        sims[~index.facets.mask(where)[np.asarray(index.sentence_rows[:, 0])]] = -np.inf
     keys = index.passage_rows[:, 0] * (1 << 40) + index.passage_rows[:, 1]
     order: list[int] = []
     seen: set[int] = set()
     for s in _top(sims, min(len(sims), 3 * n)):
+        if sims[s] == -np.inf:  # filtered out, as is everything after it
+            break
         d, start, end = (int(x) for x in index.sentence_rows[s])
         p = int(np.searchsorted(keys, d * (1 << 40) + start, side="right")) - 1
         while p >= 0 and index.passage_rows[p, 0] == d and index.passage_rows[p, 2] >= end:
@@ -77,49 +106,63 @@ def _min_max(x: np.ndarray) -> np.ndarray:
 
 
 def convex_rows(
-    index: Index, question: str, query_vector: np.ndarray, config: RetrievalConfig
+    index: Index, question: str, query_vector: np.ndarray, config: RetrievalConfig, subset: Subset | None = None
 ) -> list[tuple[int, float]]:
     """The union of both retrievers' candidates, each scored by both (the dense
     score exactly, from the stored passage vectors), min-max normalised over the
     union and mixed by ``config.dense_weight``."""
     n = min(config.candidates, len(index))
-    _, dense_rows = index.store.search(query_vector, n)
+    _, dense_rows = index.store.search(query_vector, n, subset)
     bm25 = index.bm25.scores(question)
-    rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], _top(bm25, n)).astype(np.int64)
+    rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], _top_in(bm25, n, subset)).astype(np.int64)
     dense = index.passage_vectors[rows] @ query_vector.reshape(-1)
     mixed = config.dense_weight * _min_max(dense) + (1 - config.dense_weight) * _min_max(bm25[rows].astype(np.float64))
     return sorted(zip(map(int, rows), map(float, mixed)), key=lambda kv: (-kv[1], kv[0]))
 
 
 def rank_rows(
-    index: Index, question: str, query_vector: np.ndarray, config: RetrievalConfig = RetrievalConfig()
+    index: Index,
+    question: str,
+    query_vector: np.ndarray,
+    config: RetrievalConfig = RetrievalConfig(),
+    where: Where | None = None,
 ) -> list[tuple[int, float]]:
-    """All candidate passage rows with fused scores, best first (ties by row)."""
+    """All candidate passage rows with fused scores, best first (ties by row), among
+    the passages of the documents ``where`` lets through (all without it)."""
+    subset = subset_of(index, where)
+    if subset is not None and not len(subset.rows):
+        return []
     if config.fusion is Fusion.CONVEX:
-        return convex_rows(index, question, query_vector, config)
+        return convex_rows(index, question, query_vector, config, subset)
     n = min(config.candidates, len(index))
     fused: dict[int, float] = {}
     if config.fusion in (Fusion.DENSE, Fusion.RRF):
-        scores, rows = index.store.search(query_vector, n)
+        scores, rows = index.store.search(query_vector, n, subset)
         for rank, (row, score) in enumerate(zip(rows[0], scores[0])):
             if row >= 0:
                 value = float(score) if config.fusion is Fusion.DENSE else 1.0 / (config.rrf_k + rank + 1)
                 fused[int(row)] = fused.get(int(row), 0.0) + value
     if config.fusion in (Fusion.BM25, Fusion.RRF):
         bm25 = index.bm25.scores(question)
-        for rank, row in enumerate(_top(bm25, n)):
+        for rank, row in enumerate(_top_in(bm25, n, subset)):
             if bm25[row] <= 0:
                 break
             value = float(bm25[row]) if config.fusion is Fusion.BM25 else config.bm25_weight / (config.rrf_k + rank + 1)
             fused[int(row)] = fused.get(int(row), 0.0) + value
     if config.fusion is Fusion.RRF and config.sentence_weight:
-        for rank, row in enumerate(_sentence_ranked_passages(index, query_vector, n)):
+        for rank, row in enumerate(_sentence_ranked_passages(index, query_vector, n, where)):
             fused[row] = fused.get(row, 0.0) + config.sentence_weight / (config.rrf_k + rank + 1)
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def retrieve(
-    index: Index, question: str, query_vector: np.ndarray, k: int = 10, config: RetrievalConfig = RetrievalConfig()
+    index: Index,
+    question: str,
+    query_vector: np.ndarray,
+    k: int = 10,
+    config: RetrievalConfig = RetrievalConfig(),
+    where: Where | None = None,
 ) -> list[Hit]:
-    """The ``k`` best passages for ``question``."""
-    return [Hit(index.passage(row), score) for row, score in rank_rows(index, question, query_vector, config)[:k]]
+    """The ``k`` best passages for ``question`` (among those ``where`` lets through)."""
+    ranked = rank_rows(index, question, query_vector, config, where)
+    return [Hit(index.passage(row), score) for row, score in ranked[:k]]

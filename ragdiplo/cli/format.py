@@ -107,9 +107,12 @@ def _marked(citation: Citation, answer_text: str | None) -> str:
 
 
 def citation_place(citation: Citation, title: Callable[[str], str | None] | None = None) -> str:
-    """Document title (its id when it has none) and the character span cited."""
-    name = title(citation.doc_id) if title is not None else None
+    """Document title (its id when it has none), its source and date when known,
+    and the character span cited: ``Title — Source, 2025-02-27 (doc.txt:10-80)``."""
+    name = (title(citation.doc_id) if title is not None else None) or citation.title
     span = f"{citation.doc_id}:{citation.start}-{citation.end}"
+    about = ", ".join(x for x in (citation.source, citation.date) if x)
+    name = f"{name} — {about}" if name and about else name or about
     return f"{name} ({span})" if name else span
 
 

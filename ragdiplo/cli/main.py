@@ -15,7 +15,7 @@ from typing import Any
 
 from ragdiplo._version import __version__
 from ragdiplo.cli import terminal
-from ragdiplo.cli.filters import add_metadata_option
+from ragdiplo.cli.filters import add_filter_options, add_metadata_option, where_option
 from ragdiplo.cli.format import format_answer, style_for, withheld_reason
 from ragdiplo.cli.terminal import INTERNAL_ERROR
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
@@ -148,7 +148,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     qa = open_qa(args)
-    answer = qa.ask(args.question, k=resolve_k(args, len(qa.index)))
+    answer = qa.ask(args.question, k=resolve_k(args, len(qa.index)), where=where_option(args))
     threshold = qa.config.calibration.threshold
     if args.json:
         out = answer.to_dict()
@@ -183,6 +183,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--corpus applies to gold JSONL; a {kind.value} input brings its own documents")
     if args.run is not None and kind is not InputKind.BEIR:
         raise ConfigError("--run writes the TREC run of a BEIR evaluation; the input is not a BEIR folder")
+    if kind is InputKind.BEIR and where_option(args) is not None:
+        raise ConfigError("a BEIR evaluation ranks the whole corpus: --since/--until/--source/--tag do not apply")
     if kind is InputKind.BEIR and (args.out or args.k is not None):
         raise ConfigError("a BEIR evaluation ranks documents only: --out and -k do not apply (use --run FILE)")
     from ragdiplo.eval.datasets import check_gold
@@ -232,8 +234,9 @@ def _eval_answers(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[P
             qa = open_qa(args)
         gold = read_gold(args.gold, {i: qa.index.document(i) for i in qa.index.ids})
     k = resolve_k(args, len(qa.index))
-    rows = predict(gold, lambda q: qa.ask(q, k=k), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
-    return qa, score_answers(gold, rows), [Path(args.gold)], {"k": k, "qa": qa.config}
+    where = where_option(args)
+    rows = predict(gold, lambda q: qa.ask(q, k=k, where=where), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
+    return qa, score_answers(gold, rows), [Path(args.gold)], {"k": k, "qa": qa.config, "where": where}
 
 
 def _eval_beir(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path], dict[str, Any]]:
@@ -289,7 +292,7 @@ def cmd_repl(args: argparse.Namespace) -> int:
     from ragdiplo.cli.repl import run
 
     qa = open_qa(args)
-    return run(qa, k=resolve_k(args, len(qa.index)))
+    return run(qa, k=resolve_k(args, len(qa.index)), where=where_option(args))
 
 
 RELATIVE = "relative to the current folder"
@@ -376,6 +379,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("question", help="the question, quoted")
     _k(sp)
     sp.add_argument("--json", action="store_true", help="print the answer as JSON (default: text)")
+    add_filter_options(sp)
     _common(sp, index_help + "; built from seeds/ when both are the defaults and it is missing")
     sp.set_defaults(func=cmd_ask)
 
@@ -393,12 +397,14 @@ def parser() -> argparse.ArgumentParser:
                     help="write all metrics, settings, hashes and per-question outcomes here (default: not written)")
     sp.add_argument("--report", metavar="FILE", help="write a self-contained HTML report here (default: not written)")
     sp.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two --json results (default: none)")
+    add_filter_options(sp)
     _common(sp, f"index folder (default: {DEFAULT_INDEX}/, {RELATIVE}, for gold JSONL; a SQuAD or BEIR input "
                 "is indexed in memory unless this is given)")
     sp.set_defaults(func=cmd_eval, index=None)  # None: index/ for gold JSONL; SQuAD/BEIR never use it
 
     sp = _command(sub, "repl", "ask questions interactively")
     _k(sp)
+    add_filter_options(sp)
     _common(sp, index_help + "; built from seeds/ when both are the defaults and it is missing")
     sp.set_defaults(func=cmd_repl)
     return p

@@ -25,7 +25,7 @@ from ragdiplo.cli.format import MARK_CLOSE, MARK_OPEN, Style, citation_place, fo
 from ragdiplo.cli.terminal import safe_output
 from ragdiplo.errors import RagdiploError
 from ragdiplo.qa import clamp_k
-from ragdiplo.types import Answer, Citation
+from ragdiplo.types import Answer, Citation, Where
 
 CONTEXT_CHARS = 300
 PLAIN_PROMPT = "> "
@@ -56,6 +56,7 @@ class Session:
     bold: bool = False
     last: Answer | None = None
     style: Style = field(default_factory=Style)
+    where: Where | None = None  # --since/--until/--source/--tag: every question keeps to it
 
     def say(self, text: str) -> None:
         self.out.write(safe_output(text) + "\n")  # document text may hold terminal escapes
@@ -125,7 +126,8 @@ def cmd_passages(s: Session, arg: str) -> None:
     for i, hit in enumerate(s.last.retrieved, 1):
         p, preview = hit.passage, " ".join(hit.passage.text.split())
         preview = preview if len(preview) <= 70 else preview[:69] + "…"
-        s.say(f"[{i}] {p.doc_id}:{p.start}-{p.end}  score {hit.score:.4f}  {preview}")
+        about = ", ".join(x for x in (p.source, p.date) if x)
+        s.say(f"[{i}] {p.doc_id}:{p.start}-{p.end}  score {hit.score:.4f}  {f'({about})  ' if about else ''}{preview}")
 
 
 def cmd_k(s: Session, arg: str) -> None:
@@ -150,7 +152,7 @@ COMMANDS: dict[str, Callable[[Session, str], None]] = {
 def ask(s: Session, question: str) -> None:
     """Answer one question; a user error or Ctrl-C here costs the question, not the session."""
     try:
-        s.last = s.qa.ask(question, k=s.k)
+        s.last = s.qa.ask(question, k=s.k, **({"where": s.where} if s.where else {}))
     except RagdiploError as err:
         return s.say(f"error: {err}")
     except KeyboardInterrupt:
@@ -235,13 +237,21 @@ def read_line(inp: TextIO, out: TextIO) -> str:
     return line.rstrip("\r\n")
 
 
-def run(qa: Any, k: int | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+def run(
+    qa: Any,
+    k: int | None = None,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    where: Where | None = None,
+) -> int:
     """Ask questions until :quit or Ctrl-D; returns the exit status. ``k``: passages
-    per question (default 10, or fewer on a small index)."""
+    per question (default 10, or fewer on a small index); ``where``: the documents
+    every question keeps to."""
     inp = sys.stdin if stdin is None else stdin
     out = sys.stdout if stdout is None else stdout
     style = style_for(out)
-    session = Session(qa, 0, out, bold=style.color, style=style)
+    session = Session(qa, 0, out, bold=style.color, style=style, where=where)
     try:
         session.k, note = clamp_k(k, len(qa.index))
     except (RagdiploError, TypeError) as err:

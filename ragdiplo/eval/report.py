@@ -207,10 +207,12 @@ def _source(
     answers: Sequence[str] = (),
 ) -> str:
     try:
-        text = index.document(doc).text
+        document = index.document(doc)
     except KeyError:
         return f'<div class="src">{escape(doc)}: not in the index</div>'
-    where = f'<span class="k">{escape(doc)}:{start}-{end}</span>'
+    text = document.text
+    about = " · ".join(escape(x) for x in (document.title, document.source, document.date) if x)
+    where = f'<span class="k">{escape(doc)}:{start}-{end}</span>' + (f" {about}" if about else "")
     return f'<div class="src">{where}\n{highlight(text, start, end, css, context, answers)}</div>'
 
 

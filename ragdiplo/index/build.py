@@ -36,6 +36,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, seal, write_generation, write
 from ragdiplo.embed.base import Embedder
 from ragdiplo.errors import ConfigError, IndexMismatchError
 from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
+from ragdiplo.index.facets import Facets
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.stores.ann import AnnConfig
 from ragdiplo.stores.bm25 import BM25
@@ -103,6 +105,11 @@ class Index:
         texts are stored and cited once, and these ids name the same words."""
         row = self._doc_row[doc_id]
         return tuple(i for i in self.ids if i != doc_id and self._doc_row[i] == row)
+
+    @cached_property
+    def facets(self) -> Facets:
+        """Date, source and tags of every stored document, as filters read them."""
+        return Facets.of(self.documents)
 
     def passage(self, row: int) -> Passage:
         d, s, e = (int(x) for x in self.passage_rows[row])

@@ -103,10 +103,11 @@ def train_ivfpq(vectors: Vectors, config: AnnConfig) -> tuple[faiss.Index, dict[
 
 
 def rerank_search(
-    index: faiss.Index, vectors: Vectors, queries: np.ndarray, k: int, depth: int
+    index: faiss.Index, vectors: Vectors, queries: np.ndarray, k: int, depth: int, params: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` by exact inner product among the index's top-``depth`` candidates."""
-    _, cands = index.search(queries, max(k, depth))
+    """Top-``k`` by exact inner product among the index's top-``depth`` candidates
+    (FAISS search ``params``, e.g. a row selector, when given)."""
+    _, cands = index.search(queries, max(k, depth), params=params)
     scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
     rows = np.full((len(queries), k), -1, dtype=np.int64)
     for i, c in enumerate(cands):

@@ -23,8 +23,22 @@ import numpy as np
 
 from ragdiplo.errors import ConfigError, IndexMismatchError
 from ragdiplo.stores.ann import FLAT, IVF_PQ, AnnConfig, build_ivfpq, rerank_search
-from ragdiplo.stores.rowfile import Vectors
+from ragdiplo.stores.rowfile import CHUNK_ROWS, Vectors
 from ragdiplo.types import Passage
+
+EXACT_SUBSET_ROWS = 200_000  # a filtered search on an approximate store scores this many rows or fewer exactly
+
+
+@dataclass(frozen=True)
+class Subset:
+    """The passages a filtered search may return (a metadata filter): their rows,
+    sorted, for stores that select by row (FAISS), and the ids of the stored
+    documents holding them and of the others, for stores that filter by
+    document (Milvus uses whichever list is shorter)."""
+
+    rows: np.ndarray  # int64, sorted
+    doc_ids: tuple[str, ...]
+    other_doc_ids: tuple[str, ...]
 
 
 @runtime_checkable
@@ -43,8 +57,10 @@ class VectorStore(Protocol):
         """Remove rows; the rest keep their order and are renumbered from 0."""
         ...
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, rows) per query, best first; rows are -1 where fewer exist."""
+    def search(self, queries: np.ndarray, k: int, subset: Subset | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (scores, rows) per query, best first, among ``subset``'s rows when
+        given (filtered inside the search, so these are the best matching rows);
+        rows are -1 where fewer exist."""
         ...
 
     def count(self) -> int: ...
@@ -135,13 +151,38 @@ class FaissStore:
         self._index.reset()
         self._index.add(np.ascontiguousarray(self._vectors, dtype=np.float32))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, subset: Subset | None = None) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, self.count()))
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if subset is not None:
+            return self._search_subset(queries, k, subset.rows)
         if self._vectors is not None:
             return rerank_search(self._index, self._vectors, queries, k, int(self.info["rerank"]))
         scores, rows = self._index.search(queries, k)
         return scores, rows
+
+    def _search_subset(self, queries: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search restricted to ``rows``: FAISS's ID selector on a flat index;
+        on an approximate one, the subset's own vectors scored exactly (up to
+        ``EXACT_SUBSET_ROWS``), else the IVF lists searched with the selector."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._vectors is None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))  # type: ignore[call-arg]
+            scores, found = self._index.search(queries, k, params=params)
+            return scores, found
+        if len(rows) > EXACT_SUBSET_ROWS:
+            ivf = faiss.extract_index_ivf(self._index)
+            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(rows), nprobe=ivf.nprobe)  # type: ignore[call-arg]
+            return rerank_search(self._index, self._vectors, queries, k, int(self.info["rerank"]), params)
+        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        out_rows = np.full((len(queries), k), -1, dtype=np.int64)
+        exact = np.empty((len(rows), len(queries)), dtype=np.float32)
+        for a in range(0, len(rows), CHUNK_ROWS):  # bounded reads of vectors that may be on disk
+            exact[a : a + CHUNK_ROWS] = np.asarray(self._vectors[rows[a : a + CHUNK_ROWS]], dtype=np.float32) @ queries.T
+        for i in range(len(queries)):
+            best = np.lexsort((rows, -exact[:, i]))[:k]  # ties to the lower row, as everywhere
+            out_scores[i, : len(best)], out_rows[i, : len(best)] = exact[best, i], rows[best]
+        return out_scores, out_rows
 
     def save(self, path: Path) -> None:
         if self._source is None:

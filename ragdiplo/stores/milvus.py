@@ -21,6 +21,7 @@ stays ragdiplo's own BM25 (see the README).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ragdiplo.errors import ConfigError, IndexMismatchError, StoreUnreachableError
-from ragdiplo.stores.faiss_store import SERVER_SCHEMES, StoreConfig
+from ragdiplo.stores.faiss_store import SERVER_SCHEMES, StoreConfig, Subset
 from ragdiplo.stores.rowfile import Vectors
 from ragdiplo.types import Passage
 
@@ -62,6 +63,19 @@ def _clip(text: str, limit: int) -> str:
 
 
 _clients: dict[str, Any] = {}
+
+
+def subset_filter(subset: Subset | None) -> str:
+    """The Milvus boolean expression keeping ``subset``'s documents ("" keeps all):
+    ``doc_id in [...]``, or ``not in`` the others when that list is shorter."""
+    if subset is None:
+        return ""
+    inside = len(subset.doc_ids) <= len(subset.other_doc_ids)
+    ids = subset.doc_ids if inside else subset.other_doc_ids
+    if not ids:
+        return "" if not inside else 'doc_id in [""]'  # an empty id never exists: nothing matches
+    quoted = ", ".join(json.dumps(i, ensure_ascii=False) for i in ids)
+    return f"doc_id {'in' if inside else 'not in'} [{quoted}]"
 
 
 def is_lite(uri: str) -> bool:
@@ -306,19 +320,21 @@ class MilvusStore:
         self._keys = [k for i, k in enumerate(self._keys) if i not in gone]
         self._rows = {k: i for i, k in enumerate(self._keys)}
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, subset: Subset | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rows of keys this index does not know (another generation's: a writer
         mid-update, or one killed before ``prune``) are skipped, and the search asked
         again for more hits until ``k`` known rows are found, so they never take a
-        known row's place; missing places are row -1, as with FAISS."""
+        known row's place; missing places are row -1, as with FAISS. A ``subset``
+        becomes a Milvus filter expression on ``doc_id``, applied inside the search."""
         k = max(1, min(k, self.count()))
+        expr = subset_filter(subset)
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self._dim)
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         rows = np.full((len(queries), k), -1, dtype=np.int64)
         limit, todo = k, list(range(len(queries)))
         while todo:
             results = self._client.search(self._name, data=queries[todo].tolist(), limit=limit, output_fields=["pk"],
-                                          search_params={"metric_type": "IP"})  # fmt: skip
+                                          search_params={"metric_type": "IP"}, filter=expr)  # fmt: skip
             short = []
             for q, hits in zip(todo, results):
                 found = sorted((-float(h["distance"]), self._rows[h["pk"]]) for h in hits if h["pk"] in self._rows)

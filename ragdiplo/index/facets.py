@@ -1,0 +1,44 @@
+"""What metadata filters read, for every stored document of an index at once:
+dates as POSIX timestamps (NaN when undated), sources and tags folded to lower
+case. Built once per index (``Index.facets``), so a filtered question costs a
+few vector comparisons over the documents, not a parse of every date."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ragdiplo.types import Document, Where, parse_date
+
+Facet = tuple[str | None, str | None, tuple[str, ...]]  # date, source, tags
+
+
+@dataclass(frozen=True)
+class Facets:
+    dates: np.ndarray  # float64 (documents,): POSIX timestamp, NaN when undated
+    sources: np.ndarray  # object (documents,): source in lower case, or None
+    tags: tuple[frozenset[str], ...]  # lower case
+
+    @classmethod
+    def of(cls, documents: Sequence[Document]) -> Facets:
+        """From ``documents`` (a memory-mapped table keeps its facets in RAM: no text is read)."""
+        rows: list[Facet] = getattr(documents, "facets", None) or [(d.date, d.source, d.tags) for d in documents]
+        dates = np.array([parse_date(d).timestamp() if d else np.nan for d, _, _ in rows], dtype=np.float64)
+        sources = np.array([s.casefold() if s else None for _, s, _ in rows], dtype=object)
+        return cls(dates, sources, tuple(frozenset(t.casefold() for t in tags) for _, _, tags in rows))
+
+    def mask(self, where: Where) -> np.ndarray:
+        """Bool (documents,): which documents ``where`` lets through (as ``Where.matches``)."""
+        ok = np.ones(len(self.dates), dtype=bool)
+        if where.since is not None or where.until is not None:
+            low, high = where.bounds()
+            with np.errstate(invalid="ignore"):
+                ok &= (self.dates >= low) & (self.dates < high)  # NaN (undated) compares False
+        if where.source is not None:
+            ok &= self.sources == where.source.strip().casefold()
+        if where.tag is not None:
+            tag = where.tag.strip().casefold()
+            ok &= np.fromiter((tag in t for t in self.tags), dtype=bool, count=len(self.tags))
+        return ok
