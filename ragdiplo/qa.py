@@ -91,10 +91,12 @@ class QA:
         config: QAConfig = QAConfig(),
         reader: Reader | None = None,
         show_progress: bool = False,
+        metadata: str | os.PathLike[str] | None = None,
     ) -> QA:
-        """Index a corpus folder or JSONL file, saving it to ``path`` if given."""
+        """Index a corpus folder or JSONL file, saving it to ``path`` if given;
+        ``metadata``: a sidecar JSONL of ``{"id", "date"?, "source"?, ...}`` lines."""
         embedder = embedder or default_embedder()
-        index = build_index(load_corpus(corpus), embedder, chunker, show_progress=show_progress)
+        index = build_index(load_corpus(corpus, metadata=metadata), embedder, chunker, show_progress=show_progress)
         if path is not None:
             save_index(index, path)
         return cls(index, embedder, config, index_path=path or "index", reader=reader)

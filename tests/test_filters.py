@@ -127,7 +127,7 @@ def test_a_memory_mapped_index_filters_alike(dated, fake_embedder, tmp_path):
 
 
 def test_an_approximate_store_searches_only_the_subset(fake_embedder, monkeypatch):
-    import ragdiplo.stores.faiss_store as faiss_store
+    from ragdiplo.stores import faiss_store
 
     words = ["harbour", "strike", "drought", "election", "budget", "flood", "court", "rail", "trade", "school"]
     docs = [Document(f"d{i:03d}", " ".join(words[(i * j) % 10] for j in range(1, 8)) + f" item {i}.",
@@ -137,7 +137,7 @@ def test_an_approximate_store_searches_only_the_subset(fake_embedder, monkeypatc
     subset = subset_of(index, Where(source="B"))
     queries = fake_embedder.embed(["harbour budget court", "flood school"])
     exact = np.asarray(index.passage_vectors)[subset.rows] @ queries.T
-    scores, rows = index.store.search(queries, 10, subset)
+    _, rows = index.store.search(queries, 10, subset)
     for q in range(len(queries)):
         best = subset.rows[np.lexsort((subset.rows, -exact[:, q]))[:10]]
         assert rows[q].tolist() == best.tolist()  # the subset scored exactly

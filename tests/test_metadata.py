@@ -213,3 +213,19 @@ def test_the_report_shows_where_a_citation_comes_from(dated_folder, fake_embedde
     index = build_index(load_corpus(dated_folder), fake_embedder)
     html = _source(index, "harbour.md", 0, 10)
     assert "Harbour deal signed · Vesta Herald · 2025-02-04" in html
+
+
+def test_qa_build_takes_a_sidecar(dated_folder, tmp_path, fake_embedder):
+    from ragdiplo.qa import QA
+
+    side = tmp_path / "meta.jsonl"
+    side.write_text(json.dumps({"id": "drought.txt", "date": "2025-01-20", "source": "Oran News"}) + "\n")
+    qa = QA.build(dated_folder, embedder=fake_embedder, metadata=side)
+    assert (qa.index.document("drought.txt").date, qa.index.document("drought.txt").source) == ("2025-01-20", "Oran News")
+
+
+def test_the_seeds_sidecar_dates_every_seed(seeds_dir):
+    side = Path(__file__).parents[1] / "examples" / "seeds-metadata.jsonl"
+    docs = load_corpus(seeds_dir, metadata=side)
+    assert all(d.date and d.source for d in docs)
+    assert [d.date for d in docs] == ["2025-02-26", "2025-02-26", "2025-02-27", "2025-08-19", "2025-03-03"]
