@@ -40,19 +40,21 @@ def read_documents(file: Path) -> list[Document]:
 
 
 class MappedDocuments(Sequence[Document]):
-    """``documents.jsonl`` memory-mapped; ``ids``, ``lengths`` (characters) and the
-    metadata filters read (``facets``: date, source, tags) in RAM."""
+    """``documents.jsonl`` memory-mapped; ``ids``, ``lengths`` (characters) and what
+    metadata filters read (``facets``: row -> date, source, tags, for the documents
+    that have any, so an index without metadata keeps nothing more) in RAM."""
 
     def __init__(self, file: Path) -> None:
         offsets, ids, lengths = [0], [], []
-        facets: list[tuple[str | None, str | None, tuple[str, ...]]] = []
+        facets: dict[int, tuple[str | None, str | None, tuple[str, ...]]] = {}
         with open(file, "rb") as f:  # read, not mapped: a first pass must not leave every page resident
             for line in f:
                 doc = parse_document(line, file.name)
                 offsets.append(offsets[-1] + len(line))
                 ids.append(doc.id)
                 lengths.append(len(doc.text))
-                facets.append((doc.date, doc.source, doc.tags))
+                if doc.date or doc.source or doc.tags:
+                    facets[len(ids) - 1] = (doc.date, doc.source, doc.tags)
             if not ids:
                 raise ValueError(f"{file.name}: no documents")
             self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)

@@ -24,10 +24,17 @@ class Facets:
     @classmethod
     def of(cls, documents: Sequence[Document]) -> Facets:
         """From ``documents`` (a memory-mapped table keeps its facets in RAM: no text is read)."""
-        rows: list[Facet] = getattr(documents, "facets", None) or [(d.date, d.source, d.tags) for d in documents]
-        dates = np.array([parse_date(d).timestamp() if d else np.nan for d, _, _ in rows], dtype=np.float64)
-        sources = np.array([s.casefold() if s else None for _, s, _ in rows], dtype=object)
-        return cls(dates, sources, tuple(frozenset(t.casefold() for t in tags) for _, _, tags in rows))
+        rows: dict[int, Facet] | None = getattr(documents, "facets", None)
+        if rows is None:
+            rows = {i: (d.date, d.source, d.tags) for i, d in enumerate(documents) if d.date or d.source or d.tags}
+        dates = np.full(len(documents), np.nan, dtype=np.float64)
+        sources = np.full(len(documents), None, dtype=object)
+        tags: list[frozenset[str]] = [frozenset()] * len(documents)
+        for i, (date, source, tagged) in rows.items():
+            dates[i] = parse_date(date).timestamp() if date else np.nan
+            sources[i] = source.casefold() if source else None
+            tags[i] = frozenset(t.casefold() for t in tagged)
+        return cls(dates, sources, tuple(tags))
 
     def mask(self, where: Where) -> np.ndarray:
         """Bool (documents,): which documents ``where`` lets through (as ``Where.matches``)."""
