@@ -143,14 +143,14 @@ def test_loading_and_asking_an_onnx_index_does_not_import_torch(onnx_embedder, t
     code = (
         "import json, sys\nfrom ragdiplo import QA\n"
         f"a = QA.load({str(path)!r}).ask({BACKSTOP!r})\n"
-        "print(json.dumps({'answer': a.text, 'torch': 'torch' in sys.modules}))"
+        "print(json.dumps({'answer': a.text, 'cited': a.citations[0].text, 'torch': 'torch' in sys.modules}))"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["torch"] is False
-    assert out["answer"] and "backstop" in out["answer"]
+    assert out["answer"] and out["answer"] in out["cited"] and "backstop" in out["cited"]
 
 
 def test_onnx_and_torch_answer_alike(onnx_embedder, real_embedder):

@@ -167,3 +167,11 @@ def test_a_short_answer_cites_the_other_articles_that_state_it(tmp_path, fake_em
     assert ans.text == "2031"
     assert {c.doc_id for c in ans.citations} == {"a.txt", "b.txt"}
     assert all("2031" in c.text for c in ans.citations)
+
+
+def test_a_question_with_undecodable_bytes_is_a_question_error():
+    from ragdiplo.answer.scoring import check_question
+    from ragdiplo.errors import QuestionError
+
+    with pytest.raises(QuestionError, match="undecodable"):
+        check_question(b"Who \xff signed?".decode("utf-8", "surrogateescape"))

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         negatives_right += span is None or span.margin <= args.threshold
     n = len(rows)
     out = {
-        "model": str(args.model), "threshold": args.threshold, "questions": n, "titles": len({r["title"] for r in rows}),
+        "model": args.model.name, "threshold": args.threshold, "questions": n, "titles": len({r["title"] for r in rows}),
         "f1": round(f1 / n, 4), "exact_match": round(em / n, 4),
         "answerable": int(has_n), "answerable_f1": round(has_f1 / max(1, has_n), 4),
         "unanswerable": int(no_n), "unanswerable_withheld": round(no_right / max(1, no_n), 4),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragdiplo.answer.extract import named_words
+from ragdiplo.answer.extractive import ExtractiveReader
 from ragdiplo.answer.metadata import with_metadata
 from ragdiplo.answer.reader import Reader, locate
 from ragdiplo.answer.retrieval import rank_rows
@@ -73,7 +74,7 @@ def _answer(
     hits = tuple(Hit(index.passage(row), score) for row, score in ranked[:k])
     if not ranked:
         return Answer(question, None, (), hits, 0.0, withheld="nothing retrieved")
-    if reader is not None:
+    if isinstance(reader, ExtractiveReader):  # a user's own Reader keeps the rules around its spans
         best = read_best(index, question, query_vector, ranked, reader, config)
         if best is not None:
             return _read(index, question, best, hits, config)
@@ -104,7 +105,7 @@ def _rules(
         read = read_answer(index, question, ranked, reader, config)
         if read is False:
             return Answer(question, None, (), hits, conf, withheld="the reader found no answer")
-        if read is not None:
+        if isinstance(read, tuple):
             text, cited = read
             rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
             citations = (cited, *rest)[: config.max_citations]
@@ -132,15 +133,38 @@ class Context:
 
 def reading_contexts(index: Index, rows: list[int]) -> list[Context]:
     """The passages ``rows`` (best first) as merged contexts, best first."""
-    by_doc: dict[int, list[tuple[int, int, int]]] = {}
+    spans = []
     for rank, row in enumerate(rows):
         d, s, e = (int(x) for x in index.passage_rows[row])
+        spans.append((d, s, e, rank))
+    return merge_contexts(spans)
+
+
+def sentence_contexts(index: Index, rows: list[int]) -> list[Context]:
+    """Each of the sentences ``rows`` (best first) with the sentence before and
+    after it in its document, merged where they overlap: the reader reads a
+    few short contexts around the sentences most about the question, not whole
+    passages, which keeps a question to two or three model windows."""
+    spans = []
+    for rank, row in enumerate(rows):
+        doc_row = int(index.sentence_rows[row, 0])
+        first = row - 1 if row > 0 and int(index.sentence_rows[row - 1, 0]) == doc_row else row
+        last = row + 1 if row + 1 < len(index.sentence_rows) and int(index.sentence_rows[row + 1, 0]) == doc_row else row
+        spans.append((doc_row, int(index.sentence_rows[first, 1]), int(index.sentence_rows[last, 2]), rank))
+    return merge_contexts(spans)
+
+
+def merge_contexts(spans: list[tuple[int, int, int, int]]) -> list[Context]:
+    """(doc row, start, end, rank) stretches merged per document where they
+    overlap or touch, best-ranked first."""
+    by_doc: dict[int, list[tuple[int, int, int]]] = {}
+    for d, s, e, rank in spans:
         by_doc.setdefault(d, []).append((s, e, rank))
     out = []
-    for d, spans in by_doc.items():
-        spans.sort()
-        cur_s, cur_e, cur_r = spans[0]
-        for s, e, r in spans[1:]:
+    for d, parts in by_doc.items():
+        parts.sort()
+        cur_s, cur_e, cur_r = parts[0]
+        for s, e, r in parts[1:]:
             if s <= cur_e:
                 cur_e, cur_r = max(cur_e, e), min(cur_r, r)
             else:
@@ -167,30 +191,41 @@ def read_best(
     question: str,
     query_vector: np.ndarray,
     ranked: list[tuple[int, float]],
-    reader: Reader,
+    reader: ExtractiveReader,
     config: QAConfig,
 ) -> ReaderEvidence | None:
-    """The reader's best span over the top ``config.read_passages`` passages
-    (highest margin over "no answer"; the better-ranked context on a tie), or
+    """The reader's best span over the top ``config.read_passages`` passages,
+    or
     ``None`` when the reader does not score "no answer" (a user's own model:
-    the rules then use its spans) or found nothing that stands in the text."""
-    contexts = reading_contexts(index, [row for row, _ in ranked[: config.read_passages]])
+    the rules then use its spans) or found nothing that stands in the text.
+
+    Each context gives its ``config.reader_spans`` best spans; a span's rank is
+    its margin over "no answer" plus ``config.reader_sentence_weight`` times
+    the sentence score of the sentence holding it (``scoring.score_sentences``:
+    similarity, rare words, answer type): the reader knows which words answer,
+    the sentence score which sentence is about the question."""
+    scored = score_sentences(index, question, query_vector, ranked, config)
+    contexts = sentence_contexts(index, [item.row for item in scored[: config.reader_sentences]])
     texts = [index.documents[c.doc_row].text[c.start : c.end] for c in contexts]
-    spans = reader.read(question, texts)
-    if not any(span is not None and span.no_answer is not None for span in spans):
-        return None
+    nbest = reader.read_nbest(question, texts, config.reader_spans)
+    sentence_score = {item.row: item.score for item in scored}
+    floor = min(sentence_score.values(), default=0.0)
     found = []
-    for c, text, span in zip(contexts, texts, spans):
-        at = locate(span, text) if span is not None else None
-        if span is not None and at is not None:
-            found.append((span.margin, c.rank, c.doc_row, c.start + at[0], c.start + at[1]))
+    for c, text, spans in zip(contexts, texts, nbest):
+        for span in spans:
+            at = locate(span, text)
+            if at is None:
+                continue
+            s, e = c.start + at[0], c.start + at[1]
+            support = sentence_score.get(index.sentence_at(c.doc_row, s), floor)
+            found.append((span.margin + config.reader_sentence_weight * support, span.margin, c.rank, c.doc_row, s, e))
     if not found:
         return None
-    found.sort(key=lambda f: (-f[0], f[1]))
-    margin, rank, doc_row, s, e = found[0]
+    found.sort(key=lambda f: (-f[0], f[2]))
+    _, margin, rank, doc_row, s, e = found[0]
     cited, dense = _sentence_citation(index, doc_row, s, e, query_vector, margin)
     features = reader_features(index, question, margin, rank, dense)
-    return ReaderEvidence(doc_row, s, e, cited, features, tuple(found))
+    return ReaderEvidence(doc_row, s, e, cited, features, tuple(f[1:] for f in found))
 
 
 def _read(index: Index, question: str, best: ReaderEvidence, hits: tuple[Hit, ...], config: QAConfig) -> Answer:
@@ -205,9 +240,9 @@ def _read(index: Index, question: str, best: ReaderEvidence, hits: tuple[Hit, ..
     for margin, _, doc_row, s, e in best.found[1:]:
         doc = index.documents[doc_row]
         seen = {c.doc_id for c in citations} | cited_ids(citations)
-        if len(citations) == config.max_citations or margin <= 0:
+        if len(citations) == config.max_citations:
             break
-        if doc.id not in seen and _words(doc.text[s:e]) == _words(text):
+        if margin > 0 and doc.id not in seen and _words(doc.text[s:e]) == _words(text):
             citations.append(_sentence_citation(index, doc_row, s, e, None, margin)[0])
     return Answer(question, text, tuple(citations), hits, conf, sentence=best.citation.text)
 
@@ -254,4 +289,4 @@ def reader_confidence(features: np.ndarray, calibration: ReaderCalibration) -> f
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "read_best", "reader_confidence", "reader_features", "reading_contexts"]
+__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "read_best", "reader_confidence", "reader_features", "reading_contexts", "sentence_contexts"]

@@ -72,18 +72,33 @@ def window_starts(n_tokens: int, size: int, stride: int) -> list[int]:
     return starts
 
 
-def best_span(start: np.ndarray, end: np.ndarray, first: int, last: int, max_tokens: int) -> tuple[float, int, int]:
-    """The highest ``start[i] + end[j]`` with ``first <= i <= j <= last`` and
-    ``j - i < max_tokens``, as (score, i, j)."""
+def _span_scores(start: np.ndarray, end: np.ndarray, first: int, last: int, max_tokens: int) -> np.ndarray:
+    """``start[i] + end[j]`` for ``first <= i <= j <= last``, ``j - i < max_tokens``;
+    ``-inf`` elsewhere, indexed from ``first``."""
     s = start[first : last + 1]
     e = end[first : last + 1]
     n = len(s)
-    scores = s[:, None] + e[None, :]
     i, j = np.indices((n, n))
-    scores = np.where((j >= i) & (j - i < max_tokens), scores, -np.inf)
-    flat = int(np.argmax(scores))
-    a, b = divmod(flat, n)
-    return float(scores[a, b]), first + a, first + b
+    return np.where((j >= i) & (j - i < max_tokens), s[:, None] + e[None, :], -np.inf)
+
+
+def best_span(start: np.ndarray, end: np.ndarray, first: int, last: int, max_tokens: int) -> tuple[float, int, int]:
+    """The highest ``start[i] + end[j]`` with ``first <= i <= j <= last`` and
+    ``j - i < max_tokens``, as (score, i, j)."""
+    return top_spans(start, end, first, last, max_tokens, 1)[0]
+
+
+def top_spans(
+    start: np.ndarray, end: np.ndarray, first: int, last: int, max_tokens: int, n: int
+) -> list[tuple[float, int, int]]:
+    """The ``n`` highest-scoring allowed spans, best first, as (score, i, j)."""
+    scores = _span_scores(start, end, first, last, max_tokens)
+    width = scores.shape[1]
+    flat = scores.ravel()
+    n = min(n, int(np.isfinite(flat).sum()))
+    picked = np.argpartition(-flat, n - 1)[:n] if n < len(flat) else np.arange(len(flat))
+    picked = picked[np.argsort(-flat[picked], kind="stable")][:n]
+    return [(float(flat[k]), first + int(k) // width, first + int(k) % width) for k in picked]
 
 
 class ExtractiveReader:
@@ -145,6 +160,11 @@ class ExtractiveReader:
     def read(self, question: str, contexts: Sequence[str]) -> list[ReaderSpan | None]:
         """The best span of each context with its no-answer score (``None``
         for a context with no tokens)."""
+        return [spans[0] if spans else None for spans in self.read_nbest(question, contexts, 1)]
+
+    def read_nbest(self, question: str, contexts: Sequence[str], n: int) -> list[list[ReaderSpan]]:
+        """Up to ``n`` distinct spans of each context, best first, each with the
+        context's no-answer score (the lowest over its windows)."""
         q_ids = list(self._encode(question)[0][: self.windows.max_question_tokens])
         size = self.windows.max_len - len(q_ids) - 3
         rows: list[list[int]] = []
@@ -156,23 +176,25 @@ class ExtractiveReader:
             for lo in window_starts(len(ids), size, self.windows.stride(size)):
                 rows.append([self._cls, *q_ids, self._sep, *ids[lo : lo + size], self._sep])
                 owners.append((c, lo))
-        out: list[ReaderSpan | None] = [None] * len(contexts)
         if not rows:
-            return out
+            return [[] for _ in contexts]
         start, end = self._logits(rows, len(q_ids))
         offset = len(q_ids) + 2  # position of the first context token in a row
-        best: dict[int, tuple[float, int, int]] = {}
+        found: dict[int, dict[tuple[int, int], float]] = {}
         null: dict[int, float] = {}
         for r, (c, lo) in enumerate(owners):
-            n = len(rows[r]) - offset - 1
-            score, i, j = best_span(start[r], end[r], offset, offset + n - 1, self.windows.max_answer_tokens)
+            last = offset + len(rows[r]) - offset - 2
             null[c] = min(null.get(c, np.inf), float(start[r, 0] + end[r, 0]))
-            if c not in best or score > best[c][0]:
-                best[c] = (score, lo + i - offset, lo + j - offset)
-        for c, (score, i, j) in best.items():
+            spans = found.setdefault(c, {})
+            for score, i, j in top_spans(start[r], end[r], offset, last, self.windows.max_answer_tokens, n):
+                key = (lo + i - offset, lo + j - offset)
+                spans[key] = max(score, spans.get(key, -np.inf))
+        out: list[list[ReaderSpan]] = [[] for _ in contexts]
+        for c, spans in found.items():
             offsets = encoded[c][1]
-            s, e = offsets[i][0], offsets[j][1]
-            out[c] = ReaderSpan(contexts[c][s:e], score, s, e, no_answer=null[c])
+            for (i, j), score in sorted(spans.items(), key=lambda kv: -kv[1])[:n]:
+                s, e = offsets[i][0], offsets[j][1]
+                out[c].append(ReaderSpan(contexts[c][s:e], score, s, e, no_answer=null[c]))
         return out
 
     def _logits(self, rows: list[list[int]], q_len: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -62,12 +63,12 @@ class ReaderCalibration:
     set); refit them for a corpus of another kind with the same script.
     """
 
-    bias: float = -2.0
-    margin: float = 0.5
-    rank: float = 1.0
-    dense: float = 2.0
-    unknown_name: float = -2.0
-    threshold: float = 0.5
+    bias: float = -2.9318
+    margin: float = 0.2811
+    rank: float = 2.4979
+    dense: float = -1.5182
+    unknown_name: float = 0.5429
+    threshold: float = 0.24
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -102,6 +103,9 @@ class QAConfig:
     retrieval: RetrievalConfig = RetrievalConfig()
     reader: str | None = "shipped"
     reader_calibration: ReaderCalibration = ReaderCalibration()
+    reader_sentences: int = 4  # best-scored sentences the reader reads, each with its neighbours
+    reader_spans: int = 5  # candidate spans the reader gives per context
+    reader_sentence_weight: float = 10.0  # weight of the holding sentence's score when ranking them
 
     def __post_init__(self) -> None:
         if self.reader is not None and self.reader not in READERS:
@@ -111,6 +115,11 @@ class QAConfig:
             )
         if self.read_passages < 1:
             raise ConfigError(f"read_passages must be at least 1 (got {self.read_passages})")
+        if self.reader_sentences < 1 or self.reader_spans < 1 or self.reader_sentence_weight < 0:
+            raise ConfigError(
+                f"reader_sentences and reader_spans must be at least 1 and reader_sentence_weight at least 0 "
+                f"(got {self.reader_sentences}, {self.reader_spans}, {self.reader_sentence_weight})"
+            )
         if self.max_citations < 1:
             raise ConfigError(f"max_citations must be at least 1 (got {self.max_citations})")
 
@@ -135,6 +144,8 @@ def check_question(question: str) -> str:
         raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
     if not re.search(r"\w", question):
         raise QuestionError("the question has no words in it")
+    if re.search("[\ud800-\udfff]", question):
+        raise QuestionError("the question holds undecodable bytes (lone surrogates); pass it as valid UTF-8 text")
     return question.strip()
 
 
@@ -208,7 +219,7 @@ def make_citations(index: Index, scored: list[ScoredSentence], config: QAConfig)
         else:
             groups.append((item, key, [(i, s, e) for i in index.aliases(doc.id)]))
     best = scored[0].score
-    citations = []
+    citations: list[Citation] = []
     for item, _, dups in groups:
         if len(citations) == config.max_citations or (citations and item.score < best - config.cite_margin):
             break
@@ -290,7 +301,7 @@ def confidence(features: np.ndarray, calibration: Calibration) -> float:
 
 def read_answer(
     index: Index, question: str, ranked: list[tuple[int, float]], reader: Reader, config: QAConfig
-) -> tuple[str, Citation] | None | bool:
+) -> tuple[str, Citation] | None | Literal[False]:
     """The reader's best span over the top passages, located in its passage and
     cited by the sentences it stands in. ``False`` when the reader found no
     answer in any passage; ``None`` when none of what it returned stands in the

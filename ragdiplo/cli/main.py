@@ -85,7 +85,7 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     if index_dir is None:
         if store_option(args) is not None:
             raise ConfigError("--store and --milvus-* apply to an index folder; use --index instead of --corpus")
-        return QA(build_index(documents, embedder, chunker, show_progress=not args.quiet), embedder)
+        return QA(build_index(documents, embedder, chunker, show_progress=not args.quiet), embedder, qa_config(args))
     timeout = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
     progress, store = not args.quiet, store_option(args)
     with edit_index(index_dir, embedder, chunker, lock_timeout=timeout, show_progress=progress, store=store) as editor:
@@ -95,7 +95,7 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     _log(args, f"indexed {len(index.ids)} documents as {len(index)} passages in {index_dir}/ ({state})")
     if getattr(index.store, "approximate", False):
         _log(args, describe_vector_index(index.store.info))
-    return QA(index, embedder, index_path=index_dir)
+    return QA(index, embedder, qa_config(args), index_path=index_dir)
 
 
 def describe_vector_index(info: dict[str, Any]) -> str:
@@ -138,7 +138,7 @@ def open_qa(args: argparse.Namespace) -> Any:
             raise
         _log(args, f"no index in {DEFAULT_INDEX}/: building it from {DEFAULT_CORPUS}/ first")
         return build(args, DEFAULT_CORPUS, DEFAULT_INDEX)
-    return QA(index, _embedder(args, index.model_id), index_path=args.index)
+    return QA(index, _embedder(args, index.model_id), qa_config(args), index_path=args.index)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -273,19 +273,19 @@ def _dataset_qa(args: argparse.Namespace, documents: list[Any]) -> Any:
 
     if args.index is None:
         embedder = _embedder(args)
-        return QA(build_index(documents, embedder, show_progress=not args.quiet), embedder)
+        return QA(build_index(documents, embedder, show_progress=not args.quiet), embedder, qa_config(args))
     expected = {d.id: d.sha256 for d in documents}
     if (Path(args.index) / "manifest.json").is_file():
         manifest = read_manifest(args.index)
         if manifest.get("documents") != expected:
             raise ConfigError(f"{args.index}: this index holds other documents than the input; "
                               "pass an empty or new folder with --index, or leave --index out")
-        return QA(load_index(args.index), _embedder(args, manifest.get("model_id")), index_path=args.index)
+        return QA(load_index(args.index), _embedder(args, manifest.get("model_id")), qa_config(args), index_path=args.index)
     embedder = _embedder(args)
     with edit_index(args.index, embedder, show_progress=not args.quiet) as editor:
         editor.sync(documents)
     _log(args, f"indexed {len(editor.index.ids)} documents in {args.index}/ for this evaluation")
-    return QA(editor.index, embedder, index_path=args.index)
+    return QA(editor.index, embedder, qa_config(args), index_path=args.index)
 
 
 def cmd_repl(args: argparse.Namespace) -> int:
@@ -349,6 +349,15 @@ def _k(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-k", type=int, default=None, metavar="N",
                     help=f"passages to retrieve per question (default {DEFAULT_K}; more than the index has is cut, "
                          "with a note)")
+    sp.add_argument("--rules", action="store_true",
+                    help="answer with the sentence rules instead of the shipped reader model (default: the reader)")
+
+
+def qa_config(args: argparse.Namespace) -> Any:
+    """The answering settings the command line asks for."""
+    from ragdiplo.answer.scoring import QAConfig
+
+    return QAConfig(reader=None) if getattr(args, "rules", False) else QAConfig()
 
 
 def parser() -> argparse.ArgumentParser:

@@ -83,6 +83,10 @@ class Index:
         self._doc_row = {doc_id: i for i, doc_id in enumerate(ids)}
         self._doc_row.update({a: self._doc_row[c] for a, c in self.alias_of.items()})
         self._sent_keys = _span_keys(self.sentence_rows)  # an array: a list of tuples costs ~100 B a sentence
+        # ids sharing a stored text, by that text's row: aliases() is asked per citation
+        self._ids_of_row: dict[int, list[str]] = {}
+        for alias, stored in self.alias_of.items():
+            self._ids_of_row.setdefault(self._doc_row[stored], []).append(alias)
 
     def __len__(self) -> int:
         return len(self.passage_rows)
@@ -104,7 +108,11 @@ class Index:
         """The other ids whose text is identical to ``doc_id``'s, sorted; such
         texts are stored and cited once, and these ids name the same words."""
         row = self._doc_row[doc_id]
-        return tuple(i for i in self.ids if i != doc_id and self._doc_row[i] == row)
+        sharing = self._ids_of_row.get(row)
+        if not sharing:  # the common case: a text stored under one id only
+            return ()
+        stored = self.documents[row].id
+        return tuple(sorted(i for i in (stored, *sharing) if i != doc_id))
 
     @cached_property
     def facets(self) -> Facets:

