@@ -17,15 +17,21 @@ from ragdiplo._version import __version__
 from ragdiplo.cli import terminal
 from ragdiplo.cli.filters import add_filter_options, add_metadata_option, where_option
 from ragdiplo.cli.format import format_answer, style_for, withheld_reason
+from ragdiplo.cli.options import (
+    DEFAULT_CORPUS,
+    DEFAULT_INDEX,
+    EXAMPLES,
+    RELATIVE,
+    add_answer_options,
+    add_command,
+    add_common_options,
+    qa_config,
+)
 from ragdiplo.cli.terminal import INTERNAL_ERROR
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
 from ragdiplo.errors import ConfigError, IndexNotFoundError, RagdiploError
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import MAX_DOCUMENT_BYTES
-
-DEFAULT_CORPUS = "seeds"
-DEFAULT_INDEX = "index"
-DEFAULT_K = 10
 
 
 def _log(args: argparse.Namespace, message: str) -> None:
@@ -295,71 +301,6 @@ def cmd_repl(args: argparse.Namespace) -> int:
     return run(qa, k=resolve_k(args, len(qa.index)), where=where_option(args))
 
 
-RELATIVE = "relative to the current folder"
-EXAMPLES = {
-    "ragdiplo": """\
-examples:
-  ragdiplo index                          index seeds/ into index/ (both in the current folder)
-  ragdiplo ask "What backstop did Starmer ask for?"
-  ragdiplo repl                           ask questions interactively
-  ragdiplo eval gold/seeds_holdout.jsonl --report report.html
-
-Run `ragdiplo COMMAND -h` for a command's options.""",
-    "index": """\
-examples:
-  ragdiplo index                          seeds/ into index/, or bring index/ up to date with it
-  ragdiplo index my-news/ --index my-index/
-  ragdiplo index docs.jsonl --index big/ --store milvus --milvus-uri big.db""",
-    "ask": """\
-examples:
-  ragdiplo ask "How long was the partial truce proposed by Macron and Starmer?"
-  ragdiplo ask "Who met Trump?" --index my-index/ -k 5
-  ragdiplo ask "Who met Trump?" --json | python -m json.tool""",
-    "eval": """\
-examples:
-  ragdiplo eval gold/seeds_holdout.jsonl --out predictions.jsonl --json metrics.json --report report.html
-  ragdiplo eval dev-v1.1.json --json squad.json          a SQuAD file brings its own articles
-  ragdiplo eval --compare before.json after.json""",
-    "repl": """\
-examples:
-  ragdiplo repl                           ask the index in index/ (built from seeds/ when missing)
-  ragdiplo repl --index my-index/ -k 5""",
-}
-
-
-def _command(sub: Any, name: str, summary: str) -> argparse.ArgumentParser:
-    """A subcommand whose help ends with its examples, printed as written."""
-    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
-                          epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def _common(sp: argparse.ArgumentParser, index_help: str) -> None:
-    sp.add_argument("--index", default=DEFAULT_INDEX, metavar="FOLDER", help=index_help)
-    sp.add_argument("--model", default=None, metavar="FOLDER",
-                    help="sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2)")
-    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines (default: shown)")
-    sp.add_argument("--store", choices=["faiss", "milvus"], default=None,
-                    help="vector store of a new index, or to move an index to (default: faiss, or the index's own)")
-    sp.add_argument("--milvus-uri", default=None, metavar="URI",
-                    help="Milvus Lite file (*.db) or server, e.g. http://host:19530 (default: none)")
-    sp.add_argument("--milvus-collection", default=None, metavar="NAME", help="Milvus collection name (default: ragdiplo)")
-
-
-def _k(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("-k", type=int, default=None, metavar="N",
-                    help=f"passages to retrieve per question (default {DEFAULT_K}; more than the index has is cut, "
-                         "with a note)")
-    sp.add_argument("--rules", action="store_true",
-                    help="answer with the sentence rules instead of the shipped reader model (default: the reader)")
-
-
-def qa_config(args: argparse.Namespace) -> Any:
-    """The answering settings the command line asks for."""
-    from ragdiplo.answer.scoring import QAConfig
-
-    return QAConfig(reader=None) if getattr(args, "rules", False) else QAConfig()
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ragdiplo", description="Offline question answering with exact citations.",
                                 epilog=EXAMPLES["ragdiplo"], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -368,7 +309,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     index_help = f"index folder (default: {DEFAULT_INDEX}/, {RELATIVE})"
 
-    sp = _command(sub, "index", "build or update an index from a corpus folder or JSONL file")
+    sp = add_command(sub, "index", "build or update an index from a corpus folder or JSONL file")
     sp.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS,
                     help=f"folder of .txt/.md files, or a JSONL file of {{id, text, title?}} (default: {DEFAULT_CORPUS}/, "
                          f"{RELATIVE})")
@@ -381,24 +322,24 @@ def parser() -> argparse.ArgumentParser:
                     help=f"refuse documents larger than this (default {MAX_DOCUMENT_BYTES / 2**20:g} MiB)")
     sp.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
                     help=f"seconds to wait for another process writing the index (default {DEFAULT_LOCK_TIMEOUT:g})")
-    _common(sp, index_help)
+    add_common_options(sp, index_help)
     sp.set_defaults(func=cmd_index)
 
-    sp = _command(sub, "ask", "answer one question, citing the sentences it rests on")
+    sp = add_command(sub, "ask", "answer one question, citing the sentences it rests on")
     sp.add_argument("question", help="the question, quoted")
-    _k(sp)
+    add_answer_options(sp)
     sp.add_argument("--json", action="store_true", help="print the answer as JSON (default: text)")
     add_filter_options(sp)
-    _common(sp, index_help + "; built from seeds/ when both are the defaults and it is missing")
+    add_common_options(sp, index_help + "; built from seeds/ when both are the defaults and it is missing")
     sp.set_defaults(func=cmd_ask)
 
-    sp = _command(sub, "eval", "evaluate on a gold JSONL, SQuAD JSON or BEIR question set")
+    sp = add_command(sub, "eval", "evaluate on a gold JSONL, SQuAD JSON or BEIR question set")
     sp.add_argument("gold", nargs="?", help="gold .jsonl, SQuAD v1.1 .json, or a BEIR folder (needed unless --compare)")
     sp.add_argument("--out", metavar="FILE", help="write predictions JSONL here (default: not written)")
     sp.add_argument("--corpus", metavar="PATH",
                     help="gold JSONL: build a temporary index of this corpus instead of using --index (default: none)")
     add_metadata_option(sp)
-    _k(sp)
+    add_answer_options(sp)
     sp.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
     sp.add_argument("--run", metavar="FILE",
                     help="BEIR: write the TREC run file (top 100 documents per query) here (default: not written)")
@@ -407,14 +348,14 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--report", metavar="FILE", help="write a self-contained HTML report here (default: not written)")
     sp.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two --json results (default: none)")
     add_filter_options(sp)
-    _common(sp, f"index folder (default: {DEFAULT_INDEX}/, {RELATIVE}, for gold JSONL; a SQuAD or BEIR input "
+    add_common_options(sp, f"index folder (default: {DEFAULT_INDEX}/, {RELATIVE}, for gold JSONL; a SQuAD or BEIR input "
                 "is indexed in memory unless this is given)")
     sp.set_defaults(func=cmd_eval, index=None)  # None: index/ for gold JSONL; SQuAD/BEIR never use it
 
-    sp = _command(sub, "repl", "ask questions interactively")
-    _k(sp)
+    sp = add_command(sub, "repl", "ask questions interactively")
+    add_answer_options(sp)
     add_filter_options(sp)
-    _common(sp, index_help + "; built from seeds/ when both are the defaults and it is missing")
+    add_common_options(sp, index_help + "; built from seeds/ when both are the defaults and it is missing")
     sp.set_defaults(func=cmd_repl)
     return p
 
