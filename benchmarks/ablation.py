@@ -25,12 +25,12 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import open_qa  # noqa: E402
+from common import open_qa
 
-from ragdiplo import QA, Fusion, QAConfig, RetrievalConfig, SentenceTransformerEmbedder  # noqa: E402
-from ragdiplo.eval.run import prediction_row, read_gold, score  # noqa: E402
-from ragdiplo.answer.answering import answer  # noqa: E402
-from ragdiplo.answer.scoring import Calibration  # noqa: E402
+from ragdiplo import QA, Fusion, QAConfig, RetrievalConfig, SentenceTransformerEmbedder
+from ragdiplo.answer.answering import answer
+from ragdiplo.answer.scoring import Calibration
+from ragdiplo.eval.run import prediction_row, read_gold, score
 
 SETS = [
     ("seeds dev", "../shared/gold/seeds_dev.jsonl", "seeds"),

@@ -24,13 +24,13 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import open_qa  # noqa: E402
+from common import open_qa
 
-from ragdiplo import QAConfig, SentenceTransformerEmbedder  # noqa: E402
-from ragdiplo.eval.run import contains_answer, overlaps, read_gold  # noqa: E402
-from ragdiplo.eval.metrics import aurc, risk_coverage  # noqa: E402
-from ragdiplo.answer.scoring import Calibration, evidence_features, score_sentences  # noqa: E402
-from ragdiplo.answer.retrieval import rank_rows  # noqa: E402
+from ragdiplo import QAConfig, SentenceTransformerEmbedder
+from ragdiplo.answer.retrieval import rank_rows
+from ragdiplo.answer.scoring import Calibration, evidence_features, score_sentences
+from ragdiplo.eval.metrics import aurc, risk_coverage
+from ragdiplo.eval.run import contains_answer, overlaps, read_gold
 
 FEATURES = ("score", "dense", "lexical", "type_missing", "unknown_name", "margin")
 

@@ -177,9 +177,9 @@ def flat_latency(vectors: np.ndarray, queries: np.ndarray, sizes: tuple[int, ...
 
 def build(n: int, work: Path, out: dict[str, object], exact_below: int | None) -> Path:
     from ragdiplo import Document
-    from ragdiplo.stores.ann import AnnConfig
-    from ragdiplo.ingest.chunking import ChunkerConfig
     from ragdiplo.index.build import Index, save_index
+    from ragdiplo.ingest.chunking import ChunkerConfig
+    from ragdiplo.stores.ann import AnnConfig
     from ragdiplo.stores.bm25 import BM25
     from ragdiplo.stores.faiss_store import FaissStore
 
@@ -250,8 +250,8 @@ def serve(work: Path) -> dict[str, object]:
     """Load the saved index memory-mapped, then time searches; prints JSON."""
     out: dict[str, object] = {}
     import ragdiplo.index.load  # noqa: F401  (imports first, so their memory is measured on its own)
-    from ragdiplo.index.load import load_index
     from ragdiplo.answer.retrieval import rank_rows
+    from ragdiplo.index.load import load_index
 
     queries, truth = np.load(work / "queries.npy"), np.load(work / "truth.npy")
     questions = json.loads((work / "questions.json").read_text())

@@ -97,7 +97,10 @@ def atomic_replace(path: str | os.PathLike[str], write: Callable[[Path], None]) 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Replace ``path`` by ``text`` atomically (see :func:`atomic_replace`)."""
-    atomic_replace(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    atomic_replace(path, write)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -278,9 +281,9 @@ def check_files(data: Path, files: dict[str, dict[str, Any]], verify: bool, reme
     its recorded SHA-256; the error names the file and says what is wrong. With
     ``extra``, a file in ``data`` that ``files`` does not list is an error too."""
     if extra and data.is_dir():
-        extra = sorted({p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()} - set(files))
-        if extra:
-            raise IndexCorruptError(f"{data / extra[0]}: not listed in the manifest; {remedy}")
+        unlisted = sorted({p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()} - set(files))
+        if unlisted:
+            raise IndexCorruptError(f"{data / unlisted[0]}: not listed in the manifest; {remedy}")
     for name, record in files.items():
         file = data / name
         if not file.is_file():

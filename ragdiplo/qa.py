@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ragdiplo.answer.reader import Reader
 from ragdiplo.answer.answering import answer
 from ragdiplo.answer.extractive import default_reader
+from ragdiplo.answer.reader import Reader
 from ragdiplo.answer.scoring import QAConfig, check_question
 from ragdiplo.embed.base import Embedder, embed_question
 from ragdiplo.embed.factory import default_embedder, query_embedder

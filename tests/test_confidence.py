@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from ragdiplo.answer.extract import named_words
-from ragdiplo.qa import QA
-from ragdiplo.answer.scoring import Calibration, QAConfig, confidence, evidence_features, score_sentences
 from ragdiplo.answer.retrieval import rank_rows
+from ragdiplo.answer.scoring import Calibration, QAConfig, confidence, evidence_features, score_sentences
+from ragdiplo.qa import QA
 
 FEATURES = ["score", "dense", "lexical", "type_missing", "unknown_name", "margin"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import CorpusError
+from ragdiplo.ingest.corpus import load_corpus
 
 
 def _write(root: Path, name: str, data: bytes | str) -> Path:

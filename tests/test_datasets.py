@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ragdiplo.eval.datasets import Evidence, InputKind, input_kind, read_beir, read_qrels, read_squad, squad_doc_id
 from ragdiplo.errors import GoldError
+from ragdiplo.eval.datasets import Evidence, InputKind, input_kind, read_beir, read_qrels, read_squad, squad_doc_id
 
 SQUAD_CORPUS = Path(__file__).parents[2] / "shared" / "data" / "squad-dev-open" / "corpus"
 

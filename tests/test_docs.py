@@ -132,7 +132,7 @@ def run_block(block: Block, namespace: dict[str, object], work: Path) -> str | N
     if block.lang == "python":
         # padded so a traceback's line numbers are the page's own
         code = compile("\n" * block.line + block.code, str(block.page.relative_to(ROOT)), "exec")
-        exec(code, namespace)  # noqa: S102 - running the documentation's own examples is the point
+        exec(code, namespace)
     elif block.lang in SHELLS:
         done = subprocess.run(
             ["bash", "-e", "-o", "pipefail", "-c", shell_commands(block)],

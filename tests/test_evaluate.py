@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import CorpusError
 from ragdiplo.eval.run import (
     Evidence,
@@ -23,6 +22,7 @@ from ragdiplo.eval.run import (
     token_f1,
     write_jsonl,
 )
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.types import Answer, Citation, Hit, Passage
 
 

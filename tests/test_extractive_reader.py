@@ -62,7 +62,7 @@ def test_spans_map_exactly_back_into_their_context(reader, order, count, glue):
 
 @pytest.mark.integration
 def test_the_reader_answers_from_a_long_context_and_finds_nothing_in_an_unrelated_one(reader):
-    long = " ".join(SENTENCES[:1] + ["Filler sentence about other matters number %d." % i for i in range(40)] + SENTENCES[1:2])
+    long = " ".join(SENTENCES[:1] + [f"Filler sentence about other matters number {i}." for i in range(40)] + SENTENCES[1:2])
     cost, unrelated = reader.read("How much did the work cost?", [long, "Preheat the oven and whisk two eggs with sugar."])
     assert cost is not None and "14 million" in cost.text and cost.margin > 0
     assert long[cost.start : cost.end] == cost.text

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import FakeEmbedder
 
-from ragdiplo.ingest.chunking import ChunkerConfig
-from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import IndexLoadError, IndexMismatchError, IndexNotFoundError, IndexWriteError
 from ragdiplo.index.build import FORMAT_VERSION, MANIFEST, build_index, check_compatible, save_index
 from ragdiplo.index.load import load_index
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.ingest.corpus import load_corpus
 
 
 @pytest.fixture

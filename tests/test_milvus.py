@@ -16,14 +16,14 @@ import pytest
 from conftest import TINY_DOCS, FakeEmbedder
 
 import ragdiplo.cli.main as cli
-from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import ConfigError, IndexMismatchError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
 from ragdiplo.index.load import load_index
+from ragdiplo.index.update import edit_index
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.qa import QA
 from ragdiplo.stores.faiss_store import DEFAULT_COLLECTION, FaissStore, StoreConfig, StoreKind, normalise_uri
 from ragdiplo.types import Document, Passage
-from ragdiplo.index.update import edit_index
 
 QUESTIONS = [
     "Who signed the harbour deal?",

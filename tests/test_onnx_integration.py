@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragdiplo.ingest.chunking import ChunkerConfig, chunk_document
-from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import IndexMismatchError
 from ragdiplo.index.build import build_index, save_index
-from ragdiplo.qa import QA
-from ragdiplo.ingest.sentences import sentence_spans
-from ragdiplo.types import Document
 from ragdiplo.index.update import add_documents, sync_documents, update_documents
+from ragdiplo.ingest.chunking import ChunkerConfig, chunk_document
+from ragdiplo.ingest.corpus import load_corpus
+from ragdiplo.ingest.sentences import sentence_spans
+from ragdiplo.qa import QA
+from ragdiplo.types import Document
 
 pytestmark = pytest.mark.integration
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
+from ragdiplo.answer.scoring import Calibration, QAConfig
 from ragdiplo.errors import QuestionError
 from ragdiplo.qa import QA
-from ragdiplo.answer.scoring import Calibration, QAConfig
-from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
 from ragdiplo.types import Answer
 
 QUESTIONS = [

@@ -9,12 +9,11 @@ import re
 from collections.abc import Sequence
 
 import pytest
-
-from ragdiplo.qa import QA
-from ragdiplo.answer.scoring import Calibration, QAConfig
-from ragdiplo.answer.reader import Reader, ReaderSpan, TransformersReader, locate
-
 from conftest import TINY_DOCS
+
+from ragdiplo.answer.reader import Reader, ReaderSpan, TransformersReader, locate
+from ragdiplo.answer.scoring import Calibration, QAConfig
+from ragdiplo.qa import QA
 
 NEVER_ABSTAIN = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0), reader=None)
 QUESTION = "How much emergency aid did the regional minister promise?"

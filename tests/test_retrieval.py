@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ragdiplo.ingest.corpus import load_corpus
-from ragdiplo.index.build import build_index
 from ragdiplo.answer.retrieval import Fusion, RetrievalConfig, rank_rows, retrieve
+from ragdiplo.index.build import build_index
+from ragdiplo.ingest.corpus import load_corpus
 
 
 @pytest.fixture

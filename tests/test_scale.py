@@ -9,21 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ragdiplo.stores.ann as ann_module
 import ragdiplo.index.build as index_module
 import ragdiplo.index.load as loading_module
-from ragdiplo.stores.ann import FLAT, IVF_PQ, AnnConfig
+import ragdiplo.stores.ann as ann_module
+from ragdiplo.answer.answering import answer
+from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
+from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.durable import seal
 from ragdiplo.errors import ConfigError, IndexCorruptError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
 from ragdiplo.index.load import load_index
-from ragdiplo.answer.answering import answer
-from ragdiplo.answer.scoring import QAConfig
-from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
-from ragdiplo.stores.rowfile import RowFile
-from ragdiplo.stores.faiss_store import FaissStore
-from ragdiplo.types import Document
 from ragdiplo.index.update import edit_index
+from ragdiplo.stores.ann import FLAT, IVF_PQ, AnnConfig
+from ragdiplo.stores.faiss_store import FaissStore
+from ragdiplo.stores.rowfile import RowFile
+from ragdiplo.types import Document
 
 TOPICS = [
     "harbour ship crane dredging port cargo dock quay tide",
@@ -39,7 +39,7 @@ LOW = AnnConfig(exact_below=100)  # the corpus below has a few hundred passages
 def _documents(n: int, seed: int = 0) -> list[Document]:
     """Short articles mixing a topic's words with common ones, ~3 passages each."""
     rng = np.random.default_rng(seed)
-    common = "city council report week year people new plan said would".split()
+    common = ["city", "council", "report", "week", "year", "people", "new", "plan", "said", "would"]
     docs = []
     for i in range(n):
         words = TOPICS[i % len(TOPICS)].split()

@@ -88,7 +88,7 @@ def test_the_packed_row_graph_names_its_vectors_and_still_reads_older_indexes():
     from ragdiplo.embed.export import FORMAT_VERSION
 
     base = "sentence-transformers/all-MiniLM-L6-v2"
-    assert GRAPH == f"-g{FORMAT_VERSION}"
+    assert f"-g{FORMAT_VERSION}" == GRAPH
     now = [base + "+onnx" + GRAPH, base + "+openvino" + GRAPH, base + "+openvino-bf16" + GRAPH]
     before = [m.removesuffix(GRAPH) for m in now]
     assert [backend_of(m) for m in now] == [backend_of(m) for m in before] == [Backend.ONNX, Backend.OPENVINO, Backend.OPENVINO]

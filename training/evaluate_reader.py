@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_reader import DEFAULT_DATA  # noqa: E402
-from windows import is_validation, load_examples  # noqa: E402
+from train_reader import DEFAULT_DATA
+from windows import is_validation, load_examples
 
-from ragdiplo.answer.extractive import MODEL_DIR, MODEL_FILE, ExtractiveReader  # noqa: E402
-from ragdiplo.eval.metrics import exact_match, token_f1  # noqa: E402
+from ragdiplo.answer.extractive import MODEL_DIR, MODEL_FILE, ExtractiveReader
+from ragdiplo.eval.metrics import exact_match, token_f1
 
 
 def main(argv: list[str] | None = None) -> int:

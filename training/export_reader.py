@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_reader import base_model_path  # noqa: E402
+from train_reader import base_model_path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "ragdiplo" / "models" / "reader"
 

@@ -22,7 +22,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from windows import Window, Windower, build_epoch, is_validation, load_examples  # noqa: E402
+from windows import Window, Windower, build_epoch, is_validation, load_examples
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train" / "qa_train.jsonl.xz"
 INFORMAL = {"squadshifts_reddit", "squadshifts_amazon"}

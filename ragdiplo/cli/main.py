@@ -99,7 +99,9 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     index, changes = editor.index, editor.changes
     state = changes.summary() if changes.changed else "already up to date; nothing embedded"
     _log(args, f"indexed {len(index.ids)} documents as {len(index)} passages in {index_dir}/ ({state})")
-    if getattr(index.store, "approximate", False):
+    from ragdiplo.stores.faiss_store import FaissStore
+
+    if isinstance(index.store, FaissStore) and index.store.approximate:
         _log(args, describe_vector_index(index.store.info))
     return QA(index, embedder, qa_config(args), index_path=index_dir)
 
@@ -257,7 +259,9 @@ def _eval_beir(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path
 
     beir = read_beir(args.gold, args.split)
     qa = _dataset_qa(args, beir.documents)
-    progress = lambda xs: tqdm(xs, disable=args.quiet, desc="queries")
+    def progress(xs: Any) -> Any:
+        return tqdm(xs, disable=args.quiet, desc="queries")
+
     ranking, latency = rank_queries(qa.index, partial(embed_question, qa.embedder), beir.queries, qa.config.retrieval,
                                     progress)
     if args.run:
@@ -305,7 +309,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ragdiplo", description="Offline question answering with exact citations.",
                                 epilog=EXAMPLES["ragdiplo"], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"ragdiplo {__version__}")
-    p.set_defaults(func=lambda args: p.print_help() or 0)  # bare `ragdiplo`: the help, not an error
+    def bare(args: argparse.Namespace) -> int:  # bare `ragdiplo`: the help, not an error
+        p.print_help()
+        return 0
+
+    p.set_defaults(func=bare)
     sub = p.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     index_help = f"index folder (default: {DEFAULT_INDEX}/, {RELATIVE})"
 
@@ -381,6 +389,6 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):  # stdout is not a file (an embedding program captured it)
             pass
         return 141
-    except Exception:  # noqa: BLE001  # a bug: one line, and the traceback kept for the report
+    except Exception:  # a bug: one line, and the traceback kept for the report
         print(terminal.internal_error_line(), file=sys.stderr)
         return INTERNAL_ERROR

@@ -25,8 +25,8 @@ def metric_deltas(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, 
     rows = []
     for n in names:
         x, y = a.get(n), b.get(n)
-        numeric = isinstance(x, (int, float)) and isinstance(y, (int, float))
-        rows.append((n, x, y, y - x if numeric else None))
+        delta = y - x if isinstance(x, (int, float)) and isinstance(y, (int, float)) else None
+        rows.append((n, x, y, delta))
     return rows
 
 

@@ -326,6 +326,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _is_instance(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
 def run_info(index: Index, index_path: str | None, settings: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
     """What makes a run reproducible: code, model, index, settings and input hashes."""
     manifest = json.dumps(index.manifest, sort_keys=True).encode() if index.manifest else None
@@ -340,7 +344,7 @@ def run_info(index: Index, index_path: str | None, settings: dict[str, Any], inp
             "passages": len(index),
             "chunker": index.chunker.to_dict(),
         },
-        "settings": {k: _plain(dataclasses.asdict(v)) if dataclasses.is_dataclass(v) else v for k, v in settings.items()},
+        "settings": {k: _plain(dataclasses.asdict(v)) if _is_instance(v) else v for k, v in settings.items()},
         "input": inputs,
     }
 

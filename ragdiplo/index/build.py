@@ -186,7 +186,7 @@ def _rows(parts: Sequence[Vectors], width: int, dtype: type) -> np.ndarray:
     """The parts one under the other, copied in one by one: a part read from disk
     (a RowFile window) is read only here, so an update of a big index holds its
     vectors in RAM once, not once in parts and again joined."""
-    out = np.empty((sum(len(p) for p in parts), width), dtype=dtype)
+    out: np.ndarray = np.empty((sum(len(p) for p in parts), width), dtype=dtype)
     at = 0
     for part in parts:
         out[at : at + len(part)] = part
@@ -292,7 +292,7 @@ def _write_store(index: Index, folder: Path, config: StoreConfig, show_progress:
         passages = [index.passage(i) for i in range(len(index))]
         index.store = MilvusStore.sync(config, index.passage_vectors, passages, show_progress=show_progress)
     elif not isinstance(index.store, FaissStore):
-        index.store = FaissStore.build(index.passage_vectors, index.ann)
+        index.store = FaissStore.build(np.asarray(index.passage_vectors), index.ann)
     index.store.save(folder / "passages.faiss")
 
 

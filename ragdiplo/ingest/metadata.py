@@ -41,7 +41,7 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
     close = _CLOSE.search(text, start)
     if close is None:
         return {}, text  # an opening rule with no closing one: a Markdown rule, not front matter
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     try:
         data = yaml.load(text[start : close.start()], Loader=yaml.BaseLoader)  # BaseLoader builds no objects

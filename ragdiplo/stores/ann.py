@@ -147,12 +147,13 @@ def build_ivfpq(vectors: Vectors, config: AnnConfig) -> tuple[faiss.Index, dict[
     index, params = train_ivfpq(vectors, config)
     exact = None
     for nprobe in [p for p in NPROBES if p < params["nlist"]] + [params["nlist"]]:
-        index.nprobe = nprobe
+        index.nprobe = nprobe  # type: ignore[attr-defined]  # an IVF index (faiss' stubs type it as Index)
         recall, exact = recall_at_10(
             vectors, lambda q, k: rerank_search(index, vectors, q, k, config.rerank), config.sample, config.seed, exact
         )
         if recall >= config.target_recall:
             break
-    params.update(nprobe=int(index.nprobe), rerank=config.rerank)
+    assert exact is not None  # the loop ran at least once
+    params.update(nprobe=int(index.nprobe), rerank=config.rerank)  # type: ignore[attr-defined]
     params.update(recall_at_10=round(recall, 4), recall_queries=len(exact[0]))
     return index, params

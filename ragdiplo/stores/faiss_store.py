@@ -220,7 +220,7 @@ class FaissStore:
         if info["type"] == IVF_PQ:
             if vectors is None:
                 raise ValueError(f"{path}: an approximate index needs its passage vectors")
-            index.nprobe, info["rerank"] = int(info["nprobe"]), int(info["rerank"])
+            index.nprobe, info["rerank"] = int(info["nprobe"]), int(info["rerank"])  # type: ignore[union-attr]
             return cls(index, vectors, info, source)
         return cls(index, None, info, source)
 

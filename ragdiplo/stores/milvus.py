@@ -125,7 +125,7 @@ def _client(uri: str) -> Any:
         with _quiet() as kept:
             try:
                 _clients[uri] = _pymilvus().MilvusClient(uri)
-            except Exception as err:  # noqa: BLE001  # pymilvus raises its own types, or OSError/RuntimeError from Lite
+            except Exception as err:  # pymilvus raises its own types, or OSError/RuntimeError from Lite
                 why = "; ".join([f"{type(err).__name__}: {err}", *kept.messages])
                 raise StoreUnreachableError(
                     f"cannot connect to Milvus at {uri!r} ({why}); nothing was changed; check the address, "

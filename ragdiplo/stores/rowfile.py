@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import weakref
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -179,7 +179,7 @@ class RowFile:
             raise ValueError(f"{self.path.name}: read from a closed RowFile")
         if not out.size:
             return
-        fd, size, view = self._fd, self._row_bytes, memoryview(out).cast("B")
+        fd, size, view = self._fd, self._row_bytes, memoryview(out.data).cast("B")
         for a, b, row in zip(firsts.tolist(), stops.tolist(), rows.tolist()):
             part, offset = view[a * size : b * size], self._offset + row * size
             if not (_PREADV and os.preadv(fd, [part], offset) == len(part)):
@@ -196,7 +196,7 @@ class RowFile:
         return chunked_matmul(self, other)
 
 
-Vectors = Union[np.ndarray, RowFile]  # float32 (n, dim), in RAM or read from disk
+Vectors = np.ndarray | RowFile  # float32 (n, dim), in RAM or read from disk
 
 
 def chunked_matmul(vectors: Vectors, other: Any) -> np.ndarray:
@@ -219,4 +219,4 @@ def save_rows(path: str | os.PathLike[str], vectors: Vectors) -> None:
     header = {"descr": np.lib.format.dtype_to_descr(vectors.dtype), "fortran_order": False, "shape": vectors.shape}
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
-        f.writelines(memoryview(vectors[a : a + CHUNK_ROWS]).cast("B") for a in range(0, len(vectors), CHUNK_ROWS))
+        f.writelines(memoryview(vectors[a : a + CHUNK_ROWS].data).cast("B") for a in range(0, len(vectors), CHUNK_ROWS))

@@ -24,8 +24,8 @@ import ragdiplo.cli.main as cli
 from ragdiplo.durable import write_lock
 from ragdiplo.index.build import save_index
 from ragdiplo.index.load import load_index
-from ragdiplo.types import Document
 from ragdiplo.index.update import edit_index
+from ragdiplo.types import Document
 
 
 def ready() -> None:

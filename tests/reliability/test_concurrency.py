@@ -12,8 +12,8 @@ import ragdiplo.cli.main as cli
 from ragdiplo.errors import IndexLockedError
 from ragdiplo.index.build import build_index, save_index
 from ragdiplo.index.load import load_index
-from ragdiplo.types import Document
 from ragdiplo.index.update import edit_index
+from ragdiplo.types import Document
 
 from .helpers import assert_same_index, child, news_docs, one_line_error, snapshot, write_corpus
 

@@ -15,12 +15,12 @@ from conftest import FakeEmbedder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragdiplo.ingest.chunking import ChunkerConfig
-from ragdiplo.ingest.corpus import TEXT_SUFFIXES, load_corpus
 from ragdiplo.errors import CorpusError
 from ragdiplo.index.build import build_index
-from ragdiplo.types import Document
 from ragdiplo.index.update import sync_documents
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.ingest.corpus import TEXT_SUFFIXES, load_corpus
+from ragdiplo.types import Document
 
 from .conftest import FUZZ_EXAMPLES
 from .helpers import assert_same_index

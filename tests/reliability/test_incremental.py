@@ -11,13 +11,13 @@ import pytest
 from conftest import FakeEmbedder
 
 import ragdiplo.cli.main as cli
-from ragdiplo.ingest.chunking import ChunkerConfig
-from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.errors import ConfigError, DocumentIdError, IndexCorruptError, IndexMismatchError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
 from ragdiplo.index.load import load_index
-from ragdiplo.types import Document
 from ragdiplo.index.update import add_documents, delete_documents, edit_index, sync_documents, update_documents
+from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.ingest.corpus import load_corpus
+from ragdiplo.types import Document
 
 from .helpers import assert_same_index, news_docs, snapshot
 

@@ -16,13 +16,12 @@ import pytest
 from conftest import FakeEmbedder
 
 import ragdiplo.cli.main as cli
-
 import ragdiplo.cli.repl as repl
-from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.durable import file_record, seal
 from ragdiplo.errors import CorpusError, IndexCorruptError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
 from ragdiplo.index.load import MAX_MANIFEST_BYTES, load_index
+from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.qa import QA
 
 from .helpers import one_line_error
