@@ -7,6 +7,7 @@ its own stage or a stage listed before it.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,13 @@ def test_there_are_no_import_cycles():
 def test_modules_stay_small():
     big = {_module(p): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not big, f"modules over {MAX_LINES} lines (split them): {big}"
+
+
+def test_the_architecture_page_lists_every_module_once():
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+
+    listed = re.findall(r"^- `(ragdiplo/[\w/]+\.py)`", page, flags=re.M)
+    actual = sorted(p.relative_to(PACKAGE.parent).as_posix() for p in PACKAGE.rglob("*.py"))
+    assert sorted(listed) == actual, "docs/architecture.md and the tree disagree: " + str(
+        sorted(set(listed) ^ set(actual))
+    )
