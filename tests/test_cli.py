@@ -56,7 +56,7 @@ def test_ask_json(index_dir, tiny_corpus, capsys):
     assert 0 < len(out["retrieved"]) <= 10
     titles = {"a.txt": "Harbour deal signed in Port Vesta", "b.txt": "Rail strike ends in Kessel",
               "sub/c.txt": "Drought hits Oran valley farmers"}  # first lines as headlines
-    for r in out["retrieved"]:  # issue 16 added title, date and source; the other keys stay as they were
+    for r in out["retrieved"]:  # title, date and source were added; the other keys stay as they were
         assert set(r) == {"doc", "start", "end", "score", "title", "date", "source"}
         assert (r["title"], r["date"], r["source"]) == (titles[r["doc"]], None, None)
 

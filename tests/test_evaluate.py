@@ -258,7 +258,7 @@ def test_predict_and_write_jsonl(tmp_path):
     rows = predict(GOLD[:1] + [GoldQuestion("q9", "known?", ("hello",), ())], ask)
     assert [r["id"] for r in rows] == ["q1", "q9"]
     assert rows[0]["answer"] is None and rows[0]["citations"] == []
-    meta = {"title": None, "date": None, "source": None}  # issue 16: new keys only
+    meta = {"title": None, "date": None, "source": None}  # new keys only
     assert rows[1]["citations"] == [{"doc": "a.txt", "start": 0, "end": 5, "text": "Hello", "score": 0.9, **meta}]
     assert rows[1]["retrieved"] == [{"doc": "a.txt", "start": 0, "end": 11, "score": 0.5, **meta}]
     assert all(r["latency_ms"] >= 0 for r in rows)

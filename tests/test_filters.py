@@ -1,4 +1,4 @@
-"""Metadata filters (issue 16): --since/--until/--source/--tag and ``where=``
+"""Metadata filters: --since/--until/--source/--tag and ``where=``
 restrict retrieval itself, so the top k are the best matching passages."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Article metadata (issue 16): title, date, source, url and tags in from JSONL,
+"""Article metadata: title, date, source, url and tags in from JSONL,
 front matter and a sidecar file; kept by the index; offsets exact."""
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def test_answer_to_dict_shape():
             "duplicates": [{"doc": "b.txt", "start": 0, "end": 5}],
         }
     ]
-    meta = {"title": None, "date": None, "source": None}  # issue 16: new keys, the others unchanged
+    meta = {"title": None, "date": None, "source": None}  # new keys, the others unchanged
     assert d["retrieved"] == [{"doc": "a.txt", "start": 0, "end": 9, "score": 0.987654, **meta}]
     json.dumps(d)  # plain JSON types only
     assert not ans.abstained

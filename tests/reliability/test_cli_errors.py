@@ -1,4 +1,4 @@
-"""Issue 17, items 8, 9, 10 and 13, and the last resort: ``eval`` checks its
+"""``eval`` checks its
 outputs and the gold file before answering anything; input that once gave a
 traceback gives one line and status 2; text from documents reaches the terminal
 escaped; and an unexpected error prints one line, saves its traceback to a file

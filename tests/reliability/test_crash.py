@@ -20,7 +20,7 @@ from ragdiplo.index.load import load_index
 
 from .helpers import assert_same_index, child, news_docs, snapshot
 
-ROUNDS = 20  # the issue asks for at least 20 kills
+ROUNDS = 20  # at least 20 kills a run
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Issue 17: faults of the disk and the file system (disk full, a failed last step,
+"""Faults of the disk and the file system (disk full, a failed last step,
 permissions), the manifest's own checksum, and what reading crafted files does.
 
 Where a fault cannot be made for real in a test (a full disk; a permission root
@@ -57,7 +57,7 @@ def test_one_bit_flips_of_the_manifest_are_refused(cli_index):
 
 def test_a_changed_chunker_setting_is_refused_with_the_rebuild_command(cli_index, capsys):
     m = json.loads((cli_index / MANIFEST).read_text())
-    m["chunker"]["max_tokens"] += 1  # 200 -> 201 in the issue: updates would chunk differently, silently
+    m["chunker"]["max_tokens"] += 1  # 200 -> 201: updates would chunk differently, silently
     (cli_index / MANIFEST).write_text(json.dumps(m))
     with pytest.raises(IndexLoadError, match="does not match its checksum"):
         load_index(cli_index)

@@ -1,4 +1,4 @@
-"""Issue 17, items 2, 6 and 12: a Milvus store that cannot be reached changes
+"""A Milvus store that cannot be reached changes
 nothing (no silent switch to FAISS); an index folder alone never chooses where
 to connect or what to create outside itself; a writer's rows never take a
 reader's places; Milvus Lite's own tracebacks stay off the terminal; and
