@@ -175,3 +175,13 @@ def test_a_question_with_undecodable_bytes_is_a_question_error():
 
     with pytest.raises(QuestionError, match="undecodable"):
         check_question(b"Who \xff signed?".decode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize(
+    "settings", [{"max_citations": 0}, {"read_passages": 0}, {"reader": "bert"}, {"reader_spans": 0}]
+)
+def test_answer_settings_out_of_range_are_errors(settings):
+    from ragdiplo.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        QAConfig(**settings)

@@ -94,3 +94,25 @@ def test_convex_fusion_at_its_ends_orders_as_each_retriever_does(index, fake_emb
     assert [bm25[row] for row, _ in bm25_only] == sorted((bm25[row] for row, _ in bm25_only), reverse=True)
     assert {row for row, _ in dense_only} == {row for row, _ in bm25_only}
     assert all(0.0 <= score <= 1.0 for _, score in dense_only + bm25_only)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"dense_weight": 7}, "between 0 and 1"),
+        ({"fusion": "fancy"}, "fusion must be one of"),
+        ({"candidates": 0}, "at least 1"),
+        ({"bm25_weight": -1, "fusion": Fusion.RRF}, "at least 0"),
+        ({"rrf_k": 10}, "rrf_k apply to fusion='rrf' only"),
+        ({"fusion": Fusion.RRF, "dense_weight": 0.3}, "dense_weight applies to fusion='convex' only"),
+    ],
+)
+def test_settings_out_of_range_or_of_the_other_fusion_are_errors(settings, message):
+    from ragdiplo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        RetrievalConfig(**settings)
+
+
+def test_fusion_may_be_named_by_its_value():
+    assert RetrievalConfig(fusion="rrf", rrf_k=10).fusion is Fusion.RRF

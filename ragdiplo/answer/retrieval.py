@@ -19,6 +19,7 @@ from enum import Enum
 
 import numpy as np
 
+from ragdiplo.errors import ConfigError
 from ragdiplo.index.build import Index
 from ragdiplo.stores.faiss_store import Subset
 from ragdiplo.stores.rowfile import chunked_matmul
@@ -46,6 +47,26 @@ class RetrievalConfig:
     bm25_weight: float = 1.0
     sentence_weight: float = 0.0
     dense_weight: float = 0.6  # CONVEX: share of the min-max normalised dense score
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "fusion", Fusion(self.fusion))
+        except ValueError:
+            raise ConfigError(f"fusion must be one of {[f.value for f in Fusion]} (got {self.fusion!r})") from None
+        if self.rrf_k < 1 or self.candidates < 1:
+            raise ConfigError(f"rrf_k and candidates must be at least 1 (got {self.rrf_k}, {self.candidates})")
+        if self.bm25_weight < 0 or self.sentence_weight < 0:
+            raise ConfigError(
+                f"bm25_weight and sentence_weight must be at least 0 (got {self.bm25_weight}, {self.sentence_weight})"
+            )
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ConfigError(f"dense_weight is a share between 0 and 1 (got {self.dense_weight})")
+        default = RetrievalConfig.__dataclass_fields__
+        rrf_only = [n for n in ("rrf_k", "bm25_weight", "sentence_weight") if getattr(self, n) != default[n].default]
+        if self.fusion is not Fusion.RRF and rrf_only:
+            raise ConfigError(f"{', '.join(rrf_only)} apply to fusion='rrf' only (fusion is {self.fusion.value!r})")
+        if self.fusion is not Fusion.CONVEX and self.dense_weight != default["dense_weight"].default:
+            raise ConfigError(f"dense_weight applies to fusion='convex' only (fusion is {self.fusion.value!r})")
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
