@@ -34,7 +34,7 @@ _MODULE_OF = {
     "Calibration": "answer.scoring", "QAConfig": "answer.scoring",
     "Reader": "answer.reader", "ReaderSpan": "answer.reader", "TransformersReader": "answer.reader",
     "Fusion": "answer.retrieval", "RetrievalConfig": "answer.retrieval",
-    "Answer": "types", "Citation": "types", "Document": "types", "Hit": "types", "Passage": "types", "Where": "types",
+    "Answer": "types", "Citation": "types", "Document": "types", "Hit": "types", "Passage": "types", "Report": "types", "Where": "types",
 }
 
 
@@ -92,7 +92,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from ragdiplo.qa import QA
     from ragdiplo.stores.ann import AnnConfig
     from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
-    from ragdiplo.types import Answer, Citation, Document, Hit, Passage, Where
+    from ragdiplo.types import Answer, Citation, Document, Hit, Passage, Report, Where
 
 __all__ = [
     "QA",
@@ -131,6 +131,7 @@ __all__ = [
     "RagdiploError",
     "Reader",
     "ReaderSpan",
+    "Report",
     "RetrievalConfig",
     "SentenceTransformerEmbedder",
     "StoreConfig",

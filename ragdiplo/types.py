@@ -224,6 +224,24 @@ class Where:
 
 
 @dataclass(frozen=True)
+class Report:
+    """One of several documents that answer a question differently: its short
+    answer, the sentence it stands in, and when and where it was published.
+    ``Answer.conflicts`` lists them newest first, so a reader sees how the story
+    moved instead of one version picked silently."""
+
+    text: str
+    citation: Citation
+    date: str | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.citation
+        out = {"answer": self.text, "date": self.date, "source": self.source, "title": c.title}
+        return {**out, "doc": c.doc_id, "start": c.start, "end": c.end, "text": c.text, "score": round(c.score, 6)}
+
+
+@dataclass(frozen=True)
 class Answer:
     """The result of a question: a short answer taken from the first citation, or
     ``None`` when the corpus does not answer it."""
@@ -235,6 +253,9 @@ class Answer:
     confidence: float = 0.0
     sentence: str | None = field(default=None, compare=False)
     withheld: str | None = field(default=None, compare=False)  # why no answer was given, when none was
+    # when close candidates from other documents answer differently: every version, the answer's own
+    # among them, newest first (``answer.conflicts``); empty when the reports agree or only one answers
+    conflicts: tuple[Report, ...] = field(default=(), compare=False)
 
     @property
     def abstained(self) -> bool:
@@ -254,4 +275,5 @@ class Answer:
             "confidence": round(self.confidence, 6),
             "citations": [c.to_dict() for c in self.citations],
             "retrieved": [h.to_dict() for h in self.retrieved],
+            "conflicts": [r.to_dict() for r in self.conflicts],
         }

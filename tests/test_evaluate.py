@@ -180,6 +180,7 @@ def test_score_hand_computed():
         "unanswerable": 1,
         "abstention_accuracy": 1.0,
         "false_abstention": 0.0,
+        "reports_differ": 0.0,  # no prediction lists conflicting reports
         "latency_p50_ms": 20.0,
         "latency_p95_ms": 29.0,  # position 1.9 between 20 and 30
         "citation_precision": (50 / 70 + 1.0) / 2,  # q1 cites 70 chars, 50 of them evidence

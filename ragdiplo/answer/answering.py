@@ -14,11 +14,11 @@ Without a reader (``QAConfig(reader=None)``) the sentence rules of
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from ragdiplo.answer.conflicts import Candidate, reports, words
 from ragdiplo.answer.extract import named_words
 from ragdiplo.answer.extractive import ExtractiveReader
 from ragdiplo.answer.metadata import with_metadata
@@ -183,7 +183,7 @@ class ReaderEvidence:
     end: int
     citation: Citation  # the sentence(s) holding the span
     features: np.ndarray  # in READER_FEATURES order
-    found: tuple[tuple[float, int, int, int, int], ...]  # (margin, rank, doc_row, start, end) of every context's span
+    found: tuple[Candidate, ...]  # (score, margin, rank, doc_row, start, end) of every context's span, best first
 
 
 def read_best(
@@ -210,7 +210,7 @@ def read_best(
     nbest = reader.read_nbest(question, texts, config.reader_spans)
     sentence_score = {item.row: item.score for item in scored}
     floor = min(sentence_score.values(), default=0.0)
-    found = []
+    found: list[Candidate] = []
     for c, text, spans in zip(contexts, texts, nbest):
         for span in spans:
             at = locate(span, text)
@@ -225,7 +225,7 @@ def read_best(
     _, margin, rank, doc_row, s, e = found[0]
     cited, dense = _sentence_citation(index, doc_row, s, e, query_vector, margin)
     features = reader_features(index, question, margin, rank, dense)
-    return ReaderEvidence(doc_row, s, e, cited, features, tuple(f[1:] for f in found))
+    return ReaderEvidence(doc_row, s, e, cited, features, tuple(found))
 
 
 def _read(index: Index, question: str, best: ReaderEvidence, hits: tuple[Hit, ...], config: QAConfig) -> Answer:
@@ -237,14 +237,16 @@ def _read(index: Index, question: str, best: ReaderEvidence, hits: tuple[Hit, ..
         return Answer(question, None, (), hits, conf, withheld=_below(conf, config.reader_calibration.threshold))
     text = index.documents[best.doc_row].text[best.start : best.end]
     citations = [best.citation]
-    for margin, _, doc_row, s, e in best.found[1:]:
+    for _, margin, _, doc_row, s, e in best.found[1:]:
         doc = index.documents[doc_row]
         seen = {c.doc_id for c in citations} | cited_ids(citations)
         if len(citations) == config.max_citations:
             break
-        if margin > 0 and doc.id not in seen and _words(doc.text[s:e]) == _words(text):
+        if margin > 0 and doc.id not in seen and words(doc.text[s:e]) == words(text):
             citations.append(_sentence_citation(index, doc_row, s, e, None, margin)[0])
-    return Answer(question, text, tuple(citations), hits, conf, sentence=best.citation.text)
+    differ = reports(index, best.found, config.conflict_margin, best.citation,
+                     lambda row, s, e, score: _sentence_citation(index, row, s, e, None, score)[0])  # fmt: skip
+    return Answer(question, text, tuple(citations), hits, conf, sentence=best.citation.text, conflicts=differ)
 
 
 def cited_ids(citations: list[Citation]) -> set[str]:
@@ -265,10 +267,6 @@ def _sentence_citation(
         dense = float(np.max(np.asarray(index.sentence_vectors[first : last + 1]) @ query_vector.reshape(-1)))
     aliases = tuple((i, start, end) for i in index.aliases(doc.id))
     return Citation(doc.id, start, end, doc.text[start:end], score, aliases), dense
-
-
-def _words(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 READER_FEATURES = ("margin", "rank", "dense", "unknown_name")

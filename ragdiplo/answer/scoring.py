@@ -106,6 +106,9 @@ class QAConfig:
     reader_sentences: int = 4  # best-scored sentences the reader reads, each with its neighbours
     reader_spans: int = 5  # candidate spans the reader gives per context
     reader_sentence_weight: float = 10.0  # weight of the holding sentence's score when ranking them
+    # another document's span that scores within this much of the answer's (margin plus weighted sentence
+    # score) and answers differently makes the reports conflict (``answer.conflicts``); 0 never fires
+    conflict_margin: float = 2.0
 
     def __post_init__(self) -> None:
         if self.reader is not None and self.reader not in READERS:
@@ -122,6 +125,8 @@ class QAConfig:
             )
         if self.max_citations < 1:
             raise ConfigError(f"max_citations must be at least 1 (got {self.max_citations})")
+        if not self.conflict_margin >= 0:
+            raise ConfigError(f"conflict_margin must be at least 0 (got {self.conflict_margin})")
 
 
 @dataclass(frozen=True)

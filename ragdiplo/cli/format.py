@@ -4,7 +4,8 @@ The short answer is shown inside the sentence it was taken from, so the reader
 sees its evidence at once: in bold colour on a terminal, between « » when the
 output is piped or ``NO_COLOR`` is set. Lines are wrapped at word boundaries to
 the terminal's width. A withheld answer says why, so the confidence printed
-never seems to contradict the decision.
+never seems to contradict the decision. When documents answer differently,
+one line per report follows, newest first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ragdiplo.types import Answer, Citation
+from ragdiplo.types import Answer, Citation, Report
 
 DEFAULT_WIDTH = 80  # when the output is not a terminal
 MIN_WIDTH = 40  # narrower than this, wrapping hurts more than it helps
@@ -140,4 +141,14 @@ def format_answer(
         if not (i == 1 and sentence_answer):  # a sentence answer is printed once, as the answer
             lines.append(_paint(_wrap(_marked(c, answer.text), style, INDENT, INDENT), style))
         lines.extend(f"{INDENT}also at {d}:{s}-{e}" for d, s, e in c.duplicates)
+    if answer.conflicts:
+        lines.append("Reports differ (newest first):")
+        lines.extend(_wrap(report_line(r), style, INDENT + "- ", INDENT + "  ") for r in answer.conflicts)
     return "\n".join(lines)
+
+
+def report_line(report: Report) -> str:
+    """One report as ``2025-08-19, Source: answer (doc.txt:10-80)``; "undated" when it has no date."""
+    c = report.citation
+    when = ", ".join(x for x in (report.date or "undated", report.source) if x)
+    return f"{when}: {report.text} ({c.doc_id}:{c.start}-{c.end})"

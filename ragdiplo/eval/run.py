@@ -114,6 +114,7 @@ def prediction_row(q: GoldQuestion, answer: Answer, latency_ms: float) -> dict[s
         "citations": [{k: v for k, v in c.to_dict().items() if k != "duplicates"} for c in answer.citations],
         "retrieved": [h.to_dict() for h in answer.retrieved],
         "latency_ms": round(latency_ms, 3),
+        "conflicts": [r.to_dict() for r in answer.conflicts],
     }
 
 
@@ -152,6 +153,7 @@ def question_outcome(q: GoldQuestion, p: dict[str, Any]) -> dict[str, Any]:
         "confidence": float(p.get("confidence") or 0.0),
         "hit_rank": first_hit_rank(p["retrieved"], q.evidence),
         "latency_ms": p.get("latency_ms"),
+        "reports_differ": bool(p.get("conflicts")),
     }
 
 
@@ -187,6 +189,8 @@ def score_answers(gold: list[GoldQuestion], predictions: list[dict[str, Any]]) -
         "unanswerable": len(no),
         "abstention_accuracy": sum(o["abstained"] for o in no) / len(no) if no else float("nan"),
         "false_abstention": sum(o["abstained"] for o in ok) / n,
+        # share of all questions answered with conflicting dated reports (``Answer.conflicts``)
+        "reports_differ": sum(o["reports_differ"] for o in out) / max(len(out), 1),
         "aurc": aurc(curve),
         "latency_p50_ms": percentile(latencies, 50),
         "latency_p95_ms": percentile(latencies, 95),

@@ -1,0 +1,95 @@
+"""When reports differ: other documents whose best span scores close to the
+answer's and says something else.
+
+News articles written months apart disagree ("I'm not going to make security
+guarantees" in February, "Trump's commitment to security guarantees" in
+August). Picking one silently hides that, so the answer lists every version
+with its date and source, newest first. Each document speaks once, by its best
+span: a document whose best span agrees with the answer corroborates it (it is
+cited), one whose best span differs is a conflicting report when that span
+beats "no answer" and scores within ``QAConfig.conflict_margin`` of the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from ragdiplo.answer.metadata import cite_with_metadata
+from ragdiplo.index.build import Index
+from ragdiplo.types import Citation, Report, parse_date
+
+# a candidate span: (combined score, reader margin, context rank, doc row, start, end), best first
+Candidate = tuple[float, float, int, int, int, int]
+# how the answerer cites a span: (doc row, start, end, score) -> the sentence(s) holding it
+CiteSpan = Callable[[int, int, int, float], Citation]
+
+
+def words(text: str) -> str:
+    """``text`` lower-cased as its words joined by single spaces."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def differs(a: str, b: str) -> bool:
+    """Whether two short answers say different things: their words differ and
+    neither holds the other ("Trump" and "Donald Trump" agree)."""
+    x, y = words(a), words(b)
+    return bool(x and y) and f" {x} " not in f" {y} " and f" {y} " not in f" {x} "
+
+
+def conflicting(found: Sequence[Candidate], margin: float) -> list[Candidate]:
+    """The best candidate of each other document that answers differently from
+    ``found[0]`` and scores within ``margin`` of it, best first; empty when
+    none does (then the reports agree, or only one document answers)."""
+    if not found or margin <= 0:
+        return []
+    best_score, _, _, best_doc, _, _ = found[0]
+    seen = {best_doc}
+    out = []
+    for candidate in found[1:]:
+        score, reader_margin, _, doc_row, _, _ = candidate
+        if best_score - score >= margin:
+            break  # found is sorted: nothing later is close
+        if doc_row in seen:
+            continue
+        seen.add(doc_row)  # a document speaks once, by its best span
+        if reader_margin > 0:
+            out.append(candidate)
+    return out
+
+
+def reports(
+    index: Index,
+    found: Sequence[Candidate],
+    margin: float,
+    cite: Citation,
+    cite_span: CiteSpan,
+) -> tuple[Report, ...]:
+    """The answer (``found[0]``, cited by ``cite``) and every close candidate of
+    another document that answers differently, as dated reports newest first
+    (undated ones last); empty when no other document disagrees."""
+    if not found:
+        return ()
+    _, _, _, doc_row, s, e = found[0]
+    answer_text = index.documents[doc_row].text[s:e]
+    others = [c for c in conflicting(found, margin) if differs(index.documents[c[3]].text[c[4] : c[5]], answer_text)]
+    if not others:
+        return ()
+    out = [_report(index, doc_row, answer_text, cite)]
+    for _, reader_margin, _, row, start, end in others:
+        out.append(_report(index, row, index.documents[row].text[start:end], cite_span(row, start, end, reader_margin)))
+    return tuple(newest_first(out))
+
+
+def _report(index: Index, doc_row: int, text: str, citation: Citation) -> Report:
+    doc = index.documents[doc_row]
+    return Report(text, cite_with_metadata(index, citation), doc.date, doc.source)
+
+
+def newest_first(items: list[Report]) -> list[Report]:
+    """``items`` by date, newest first; undated ones after, in their order."""
+    dated = sorted((r for r in items if r.date), key=lambda r: parse_date(r.date or "").timestamp(), reverse=True)
+    return dated + [r for r in items if not r.date]
+
+
+__all__ = ["Candidate", "conflicting", "differs", "newest_first", "reports", "words"]

@@ -1,0 +1,90 @@
+"""When reports differ: close answers from different documents that say
+different things are listed with their dates and sources, newest first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ragdiplo.answer.conflicts import conflicting, differs, newest_first
+from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.cli.format import format_answer
+from ragdiplo.errors import ConfigError
+from ragdiplo.qa import QA
+from ragdiplo.types import Citation, Report
+
+QUESTION = "Who leads the Port Vesta harbour authority?"
+ROWS = [  # id, date, source, text
+    ("old", "2025-01-10", "Herald", "Port Vesta harbour authority is led by Anna Berg, the council said in January."),
+    ("new", "2025-06-20", "Gazette", "Port Vesta harbour authority is led by Karl Moss, the council said in June."),
+    ("other", "2025-03-01", "Herald", "Rail workers in Kessel ended their strike after wages rose by 5%."),
+]
+
+
+@pytest.fixture
+def qa(tmp_path: Path, fake_embedder) -> QA:
+    path = tmp_path / "news.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "date": d, "source": s, "text": t}) + "\n" for i, d, s, t in ROWS))
+    return QA.build(path, embedder=fake_embedder)
+
+
+def test_close_answers_from_two_dated_documents_are_both_reported_newest_first(qa):
+    answer = qa.ask(QUESTION)
+    assert answer.text in {"Anna Berg", "Karl Moss"}
+    assert [(r.text, r.date, r.source) for r in answer.conflicts] == [
+        ("Karl Moss", "2025-06-20", "Gazette"), ("Anna Berg", "2025-01-10", "Herald")]
+    for r in answer.conflicts:  # each report cites the sentence it stands in, with its metadata
+        doc = qa.index.document(r.citation.doc_id)
+        assert doc.text[r.citation.start : r.citation.end] == r.citation.text and r.text in r.citation.text
+        assert r.citation.date == r.date
+    assert [c["date"] for c in answer.to_dict()["conflicts"]] == ["2025-06-20", "2025-01-10"]
+    lines = format_answer(answer).splitlines()
+    at = lines.index("Reports differ (newest first):")
+    assert lines[at + 1].startswith("    - 2025-06-20, Gazette: Karl Moss (new:")
+    assert lines[at + 2].startswith("    - 2025-01-10, Herald: Anna Berg (old:")
+
+
+def test_a_zero_margin_never_reports_and_a_negative_one_is_refused(tmp_path, fake_embedder, qa):
+    quiet = QA(qa.index, fake_embedder, QAConfig(conflict_margin=0.0))
+    answer = quiet.ask(QUESTION)
+    assert answer.text is not None and answer.conflicts == ()
+    assert "Reports differ" not in format_answer(answer)
+    with pytest.raises(ConfigError, match="conflict_margin"):
+        QAConfig(conflict_margin=-1.0)
+
+
+def test_a_question_one_document_answers_has_no_conflicts(qa):
+    answer = qa.ask("How much did wages rise in Kessel?")
+    assert answer.conflicts == () and answer.to_dict()["conflicts"] == []
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [
+    ("Karl Moss", "Anna Berg", True),
+    ("Trump", "Donald Trump", False),  # one holds the other: they agree
+    ("the U.S.", "The US", True),  # "u s" and "us" are different words
+    ("$500 billion", "$500 Billion.", False),
+    ("", "Anna Berg", False),
+])
+def test_differs(a, b, expected):
+    assert differs(a, b) is expected
+
+
+def test_conflicting_takes_each_other_document_once_by_its_best_close_positive_span():
+    found = [  # (score, margin, rank, doc_row, start, end), best first
+        (10.0, 3.0, 0, 0, 0, 5),
+        (9.5, 2.0, 0, 0, 6, 9),  # the answer's own document: never a conflict
+        (9.0, -0.5, 1, 1, 0, 4),  # doc 1's best span does not beat "no answer": doc 1 is silent
+        (8.9, 1.0, 1, 1, 5, 9),
+        (8.5, 1.0, 2, 2, 0, 3),
+        (7.0, 4.0, 3, 3, 0, 3),  # too far below the best
+    ]
+    assert conflicting(found, 2.0) == [found[4]]
+    assert conflicting(found, 0.0) == []
+
+
+def test_newest_first_puts_undated_reports_last():
+    c = Citation("a", 0, 1, "x", 1.0)
+    items = [Report("x", c, None, "S"), Report("y", c, "2025-02-26", None), Report("z", c, "2025-08-19T10:00Z", None)]
+    assert [r.text for r in newest_first(items)] == ["z", "y", "x"]
