@@ -49,6 +49,7 @@ METRIC_NOTES = {
     "unanswerable": "questions the corpus does not answer",
     "abstention_accuracy": "unanswerable questions left unanswered (higher is better)",
     "false_abstention": "answerable questions left unanswered (lower is better)",
+    "reports_differ": "share of questions whose answer lists differing dated reports from several articles",
     "aurc": "area under the risk–coverage curve: mean error rate as answers are added most confident first "
             "(lower is better)",
     "latency_p50_ms": "median time per question, in milliseconds",
