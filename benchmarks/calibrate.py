@@ -24,7 +24,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import open_qa
+from common import handled_well, open_qa
 
 from ragdiplo import QAConfig, SentenceTransformerEmbedder
 from ragdiplo.answer.retrieval import rank_rows
@@ -57,11 +57,6 @@ def fit(features: np.ndarray, right: np.ndarray, weights: np.ndarray) -> tuple[f
 
     model = LogisticRegression(C=10.0, max_iter=10_000).fit(features, right, sample_weight=weights)
     return float(model.intercept_[0]), model.coef_[0]
-
-
-def handled_well(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, threshold: float) -> float:
-    answered = p >= threshold
-    return float(np.mean(np.where(answerable, answered & right, ~answered)))
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import open_qa
+from common import handled_well, open_qa
 
 from ragdiplo import QAConfig
 from ragdiplo.answer.answering import READER_FEATURES, read_best
@@ -76,11 +76,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1e-2) 
         if np.max(np.abs(step)) < 1e-8:
             break
     return float(beta[0]), beta[1:]
-
-
-def handled_well(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, threshold: float) -> float:
-    answered = p >= threshold
-    return float(np.mean(np.where(answerable, answered & right, ~answered)))
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ragdiplo import QA, QAConfig, SentenceTransformerEmbedder
 
 
@@ -14,3 +16,10 @@ def open_qa(path: str, embedder: SentenceTransformerEmbedder, config: QAConfig =
     if (Path(path) / "manifest.json").is_file():
         return QA.load(path, embedder, config)
     return QA.build(path, embedder=embedder, config=config)
+
+
+def handled_well(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, threshold: float) -> float:
+    """Share of questions handled well at ``threshold``: answered right, or left
+    unanswered when the corpus has no answer."""
+    answered = p >= threshold
+    return float(np.mean(np.where(answerable, answered & right, ~answered)))

@@ -122,22 +122,13 @@ def _below(conf: float, threshold: float) -> str:
 
 @dataclass(frozen=True)
 class Context:
-    """A stretch of one document the reader reads: the retrieved passages of
-    that document merged where they overlap or touch, so no text is read twice."""
+    """A stretch of one document the reader reads: sentences and their
+    neighbours merged where they overlap or touch, so no text is read twice."""
 
     doc_row: int
     start: int
     end: int
-    rank: int  # of its best-ranked passage, 0 for the first
-
-
-def reading_contexts(index: Index, rows: list[int]) -> list[Context]:
-    """The passages ``rows`` (best first) as merged contexts, best first."""
-    spans = []
-    for rank, row in enumerate(rows):
-        d, s, e = (int(x) for x in index.passage_rows[row])
-        spans.append((d, s, e, rank))
-    return merge_contexts(spans)
+    rank: int  # of its best-scored sentence, 0 for the first
 
 
 def sentence_contexts(index: Index, rows: list[int]) -> list[Context]:
@@ -287,4 +278,4 @@ def reader_confidence(features: np.ndarray, calibration: ReaderCalibration) -> f
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "read_best", "reader_confidence", "reader_features", "reading_contexts", "sentence_contexts"]
+__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "read_best", "reader_confidence", "reader_features", "sentence_contexts"]

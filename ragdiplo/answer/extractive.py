@@ -15,7 +15,6 @@ lowest over its windows).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -141,7 +140,7 @@ class ExtractiveReader:
         self._sep = self._token_id("[SEP]")
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.windows = windows
-        self.model_id = f"{folder.name}/{model_file}#{_sha256(model_path)[:12]}"
+        self.model_id = f"{folder.name}/{model_file}"  # its sha256 is in the model card, not hashed at start-up
         self._encode_context = lru_cache(maxsize=4096)(self._encode)
 
     def __repr__(self) -> str:
@@ -211,18 +210,6 @@ class ExtractiveReader:
         start = np.where(mask > 0, start, -np.inf)
         end = np.where(mask > 0, end, -np.inf)
         return start, end
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def shipped_reader_available() -> bool:
-    return (MODEL_DIR / MODEL_FILE).is_file() and (MODEL_DIR / TOKENIZER_FILE).is_file()
 
 
 @lru_cache(maxsize=1)

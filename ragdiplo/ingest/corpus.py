@@ -8,14 +8,20 @@ metadata.py).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from pathlib import Path
 
 from ragdiplo.errors import CorpusError
-from ragdiplo.ingest.metadata import apply_sidecar, meta_fields, read_sidecar, split_front_matter, with_headline
+from ragdiplo.ingest.metadata import (
+    apply_sidecar,
+    json_lines,
+    meta_fields,
+    read_sidecar,
+    split_front_matter,
+    with_headline,
+)
 from ragdiplo.types import Document
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -132,14 +138,7 @@ def load_jsonl(path: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list
     docs: list[Document] = []
     seen: set[str] = set()
     text = read_text_file(path, path.name, max(MAX_FILE_BYTES, max_document_bytes))
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(f"{where}: invalid JSON ({err.msg})") from None
+    for where, row in json_lines(text, path.name):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise CorpusError(f'{where}: each line needs a string "text" (and an "id")')
         doc_id = check_doc_id(str(row.get("id", row.get("_id", ""))), where)

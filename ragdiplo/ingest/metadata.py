@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,19 @@ def with_headline(doc: Document) -> Document:
     return replace(doc, title=title) if title else doc
 
 
+def json_lines(text: str, name: str) -> Iterator[tuple[str, Any]]:
+    """The JSON value of each non-blank line of ``text`` with where it stands
+    (``name:line``); a line that is not JSON is an error naming it."""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{lineno}"
+        try:
+            yield where, json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"{where}: invalid JSON ({err.msg})") from None
+
+
 def read_sidecar(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """``{"id", "title"?, "date"?, "source"?, "url"?, "tags"?}`` lines by id. Any
     other key is an error (a misspelt field would otherwise be lost silently)."""
@@ -110,14 +124,7 @@ def read_sidecar(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as err:
         raise CorpusError(f"{file}: the metadata file cannot be read ({err})") from None
     out: dict[str, dict[str, Any]] = {}
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        where = f"{file.name}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(f"{where}: invalid JSON ({err.msg})") from None
+    for where, row in json_lines(text, file.name):
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
             raise CorpusError(f'{where}: each line needs a string "id" and metadata fields')
         unknown = sorted(set(row) - {"id", *META_FIELDS})
