@@ -2,7 +2,17 @@
 
 
 class RagdiploError(Exception):
-    """Base class: the CLI prints these as one line and exits non-zero."""
+    """Base class: the CLI prints these as one line and exits non-zero.
+
+    The message speaks to a library user (what went wrong, what to call);
+    ``cli_message``, when given, is the same error told to a command-line user
+    (which command or flag fixes it), and the CLI prints it instead. Library
+    messages never name command-line flags.
+    """
+
+    def __init__(self, message: str, *, cli_message: str | None = None) -> None:
+        super().__init__(message)
+        self.cli_message = cli_message
 
 
 class CorpusError(RagdiploError):

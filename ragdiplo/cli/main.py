@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         terminal.check_input(args)
         return int(args.func(args))
     except RagdiploError as err:
-        print(f"ragdiplo: error: {terminal.escape_controls(str(err))}", file=sys.stderr)
+        print(f"ragdiplo: error: {terminal.escape_controls(err.cli_message or str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ragdiplo: interrupted", file=sys.stderr)

@@ -154,7 +154,7 @@ def ask(s: Session, question: str) -> None:
     try:
         s.last = s.qa.ask(question, k=s.k, **({"where": s.where} if s.where else {}))
     except RagdiploError as err:
-        return s.say(f"error: {err}")
+        return s.say(f"error: {err.cli_message or err}")
     except KeyboardInterrupt:
         return s.say("(interrupted)")
     s.say(format_answer(s.last, title=lambda doc_id: s.qa.index.document(doc_id).title,
