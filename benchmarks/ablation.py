@@ -29,7 +29,7 @@ from common import open_qa
 
 from ragdiplo import QA, Fusion, QAConfig, RetrievalConfig, SentenceTransformerEmbedder
 from ragdiplo.answer.answering import answer
-from ragdiplo.answer.scoring import Calibration
+from ragdiplo.answer.confidence import Calibration
 from ragdiplo.eval.run import prediction_row, read_gold, score
 
 SETS = [

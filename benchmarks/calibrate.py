@@ -17,7 +17,6 @@ no answer. Prints the fitted ``Calibration`` and a risk–coverage table.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 
 import numpy as np
@@ -27,26 +26,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import handled_well, open_qa
 
 from ragdiplo import QAConfig, SentenceTransformerEmbedder
+from ragdiplo.answer.confidence import SENTENCE_SCORING, Calibration
+from ragdiplo.answer.question import Question
 from ragdiplo.answer.retrieval import rank_rows
-from ragdiplo.answer.scoring import Calibration, evidence_features, score_sentences
+from ragdiplo.answer.scoring import evidence_features, score_sentences
 from ragdiplo.eval.metrics import aurc, risk_coverage
 from ragdiplo.eval.run import contains_answer, overlaps, read_gold
-
-FEATURES = ("score", "dense", "lexical", "type_missing", "unknown_name", "margin")
 
 
 def collect(gold_path: str, corpus: str, embedder: SentenceTransformerEmbedder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, right/wrong and answerable flags of each question's unabstained answer."""
-    never_abstain = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0))
+    never_abstain = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0), reader=None)
     qa = open_qa(corpus, embedder, never_abstain)
     gold = read_gold(gold_path, {d.id: d for d in qa.index.documents})
     vectors = embedder.embed([q.question for q in gold])
     features, right = [], []
     for q, vector in zip(gold, vectors):
         answer = qa.ask(q.question)
-        ranked = rank_rows(qa.index, q.question, vector, never_abstain.retrieval)
-        scored = score_sentences(qa.index, q.question, vector, ranked, never_abstain)
-        features.append(evidence_features(qa.index, q.question, scored))
+        question = Question.of(q.question)
+        ranked = rank_rows(qa.index, question, vector, never_abstain.retrieval)
+        scored = score_sentences(qa.index, question, vector, ranked, never_abstain)
+        features.append(evidence_features(qa.index, question, scored))
         cited = any(overlaps(c.doc_id, c.start, c.end, q.evidence) for c in answer.citations)
         right.append(q.answerable and cited and contains_answer(answer.text, q.answers))
     return np.array(features), np.array(right), np.array([q.answerable for q in gold])
@@ -69,12 +69,14 @@ def main() -> None:
     right = np.concatenate([s[2] for s in sets])
     balance = np.concatenate([np.full(len(s[2]), len(right) / (len(sets) * len(s[2]))) for s in sets])
     bias, coef = fit(features, right, balance)
-    calibration = Calibration(bias, *map(float, coef))
     probs = [1 / (1 + np.exp(-(bias + s[1] @ coef))) for s in sets]
     grid = np.round(np.arange(0.0, 0.61, 0.01), 2)
     mean_well = [np.mean([handled_well(p, s[2], s[3], t) for p, s in zip(probs, sets)]) for t in grid]
     threshold = float(grid[int(np.argmax(mean_well))])
-    print(dataclasses.replace(calibration, threshold=threshold))
+    settings = QAConfig(reader=None)
+    calibration = Calibration.fitted(bias, dict(zip(Calibration.FEATURES, map(float, coef))), threshold,
+                                     {name: getattr(settings, name) for name, _ in SENTENCE_SCORING})
+    print(calibration)
     print(f"\n{'set':<40} {'handled well':>12} {'coverage':>9} {'risk':>6} {'AURC':>6}")
     for p, (gold, _, right_s, answerable) in zip(probs, sets):
         curve = risk_coverage(p, right_s)

@@ -33,8 +33,8 @@ from common import handled_well, open_qa
 
 from ragdiplo import QAConfig
 from ragdiplo.answer.answering import READER_FEATURES, read_best
+from ragdiplo.answer.confidence import ReaderCalibration
 from ragdiplo.answer.retrieval import rank_rows
-from ragdiplo.answer.scoring import ReaderCalibration
 from ragdiplo.embed.base import embed_question
 from ragdiplo.eval.metrics import aurc, risk_coverage
 from ragdiplo.eval.run import contains_answer, overlaps, read_gold
@@ -93,7 +93,9 @@ def main() -> None:
     grid = np.round(np.arange(0.05, 0.81, 0.01), 2)
     mean_well = [np.mean([handled_well(p, s[2], s[3], t) for p, s in zip(probs, sets)]) for t in grid]
     threshold = float(grid[int(np.argmax(mean_well))])
-    fitted = ReaderCalibration(round(bias, 4), *(round(float(c), 4) for c in coef), threshold=threshold)
+    config = QAConfig()
+    fitted = ReaderCalibration.fitted(round(bias, 4), {n: round(float(c), 4) for n, c in zip(READER_FEATURES, coef)}, threshold,
+                                      {name: getattr(config, name) for name, _ in ReaderCalibration().fitted_with})
     print(fitted)
     report: dict = {"calibration": dataclasses.asdict(fitted), "features": READER_FEATURES, "sets": []}
     print(f"\n{'set':<28} {'n':>5} {'handled well':>12} {'coverage':>9} {'risk':>6} {'AURC':>6}")

@@ -11,12 +11,14 @@ import numpy as np
 
 from ragdiplo.answer.answering import answer
 from ragdiplo.answer.extractive import default_reader
+from ragdiplo.answer.question import Question
 from ragdiplo.answer.reader import Reader
-from ragdiplo.answer.scoring import QAConfig, check_question
+from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.embed.base import Embedder, embed_question
 from ragdiplo.embed.factory import default_embedder, query_embedder
 from ragdiplo.errors import QuestionError
-from ragdiplo.index.build import Index, build_index, check_compatible, save_index
+from ragdiplo.index.build import Index, build_index, save_index
+from ragdiplo.index.compat import check_compatible
 from ragdiplo.index.load import load_index
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import load_corpus
@@ -106,14 +108,14 @@ class QA:
         ``k`` passages are retrieved (default 10); more than the index has is
         clamped with a warning. ``where`` keeps to the documents it lets through
         (``Where(since="2025-03-01", source="The Telegraph")``), inside retrieval."""
-        question = check_question(question)
+        analysed = Question.of(question)  # checked and analysed once, for every stage below
         if where is not None and not isinstance(where, Where):
             raise TypeError(f"where must be a ragdiplo.Where, not {type(where).__name__}")
         k, note = clamp_k(k, len(self.index))
         if note:
             warnings.warn(note, stacklevel=2)
-        vector = self._question_vector(question)
-        return answer(self.index, question, vector, k, self.config, self.reader, where)
+        vector = self._question_vector(analysed.text)
+        return answer(self.index, analysed, vector, k, self.config, self.reader, where)
 
     def __repr__(self) -> str:
         reader = f", reader={type(self.reader).__name__}" if self.reader is not None else ""

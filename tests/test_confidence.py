@@ -8,12 +8,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ragdiplo.answer.extract import named_words
+from ragdiplo.answer.confidence import Calibration, probability
+from ragdiplo.answer.question import Question, named_words
 from ragdiplo.answer.retrieval import rank_rows
-from ragdiplo.answer.scoring import Calibration, QAConfig, confidence, evidence_features, score_sentences
+from ragdiplo.answer.scoring import QAConfig, evidence_features, score_sentences
 from ragdiplo.qa import QA
 
-FEATURES = ["score", "dense", "lexical", "type_missing", "unknown_name", "margin"]
+FEATURES = Calibration.FEATURES
 
 
 @pytest.fixture
@@ -23,9 +24,10 @@ def qa(tiny_corpus, fake_embedder):
 
 def features(qa: QA, question: str) -> dict[str, float]:
     vector = qa.embedder.embed([question])[0]
-    ranked = rank_rows(qa.index, question, vector, qa.config.retrieval)
-    scored = score_sentences(qa.index, question, vector, ranked, qa.config)
-    return dict(zip(FEATURES, evidence_features(qa.index, question, scored)))
+    analysed = Question.of(question)
+    ranked = rank_rows(qa.index, analysed, vector, qa.config.retrieval)
+    scored = score_sentences(qa.index, analysed, vector, ranked, qa.config)
+    return dict(zip(FEATURES, evidence_features(qa.index, analysed, scored)))
 
 
 def test_named_words_are_the_capitalised_names_not_question_words():
@@ -62,9 +64,9 @@ def test_confidence_follows_the_sign_of_each_weight():
     for i, name in enumerate(FEATURES):
         raised = base.copy()
         raised[i] += 1.0
-        moved = confidence(raised, calibration) - confidence(base, calibration)
+        moved = probability(raised, calibration) - probability(base, calibration)
         assert np.sign(moved) == np.sign(getattr(calibration, name)), name
-    assert 0.0 < confidence(base, calibration) < 1.0
+    assert 0.0 < probability(base, calibration) < 1.0
 
 
 def test_the_threshold_decides_whether_to_answer(qa):

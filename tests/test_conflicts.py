@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from ragdiplo.answer.conflicts import conflicting, differs, newest_first
+from ragdiplo.answer.conflicts import conflicting, differs, newest_first, prefer_latest
 from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.cli.format import format_answer
 from ragdiplo.errors import ConfigError
@@ -88,3 +89,41 @@ def test_newest_first_puts_undated_reports_last():
     c = Citation("a", 0, 1, "x", 1.0)
     items = [Report("x", c, None, "S"), Report("y", c, "2025-02-26", None), Report("z", c, "2025-08-19T10:00Z", None)]
     assert [r.text for r in newest_first(items)] == ["z", "y", "x"]
+
+
+def test_a_question_asking_for_the_latest_prefers_the_newest_close_report(tmp_path, fake_embedder, qa):
+    latest = qa.ask("Who leads the Port Vesta harbour authority now?")
+    assert latest.text == "Karl Moss" and latest.citations[0].doc_id == "new"
+    # the dates decide, not the words: the same texts with the dates swapped answer the other name
+    swapped = tmp_path / "swapped.jsonl"
+    swapped.write_text("".join(json.dumps({"id": i, "date": d, "text": t}) + "\n"
+                               for (i, _, _, t), d in zip(ROWS, ["2025-06-20", "2025-01-10", "2025-03-01"])))
+    answer = QA.build(swapped, embedder=fake_embedder).ask("Who is the latest head of the Port Vesta harbour authority?")
+    assert answer.text == "Anna Berg" and answer.citations[0].doc_id == "old"
+
+
+def test_the_recency_tie_break_is_off_at_a_zero_margin_and_for_other_questions(qa, fake_embedder):
+    off = QA(qa.index, fake_embedder, QAConfig(recency_margin=0.0))
+    assert off.ask("Who leads the Port Vesta harbour authority now?").text == "Anna Berg"  # the close call, untouched
+    assert qa.ask(QUESTION).text == off.ask(QUESTION).text == "Anna Berg"  # no time word: no tie-break
+    with pytest.raises(ConfigError, match="recency_margin"):
+        QAConfig(recency_margin=-0.5)
+
+
+def _index_with_dates(*dates: str | None) -> SimpleNamespace:
+    return SimpleNamespace(documents=[SimpleNamespace(date=d) for d in dates])
+
+
+def test_prefer_latest_breaks_close_calls_only_among_real_answers():
+    index = _index_with_dates("2025-01-01", "2025-06-01", "2025-09-01", None)
+    found = [  # (score, margin, rank, doc_row, start, end), best first
+        (10.0, 3.0, 0, 0, 0, 5),
+        (9.0, 1.0, 1, 1, 0, 4),  # close and newer
+        (8.5, -0.2, 2, 2, 0, 4),  # newest, but does not beat "no answer"
+        (9.5, 2.0, 0, 3, 0, 4),  # undated
+    ]
+    assert prefer_latest(index, found, 2.0)[0] == found[1]
+    assert sorted(prefer_latest(index, found, 2.0)) == sorted(found)  # a reordering, nothing dropped
+    assert prefer_latest(index, found, 0.5) == found  # the newer one is not close enough: the best stays
+    assert prefer_latest(index, found, 0.0) == found
+    assert prefer_latest(_index_with_dates(None, None, None, None), found, 2.0) == found

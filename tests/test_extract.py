@@ -2,13 +2,14 @@
 
 import pytest
 
-from ragdiplo.answer.extract import AnswerType, answer_type, best_span
+from ragdiplo.answer.extract import best_span
+from ragdiplo.answer.question import AnswerType, Question, answer_type
 
 SENTENCE = "Starmer said this week that spending would reach 3% by 2035, speaking on Thursday, 28 Jul 2025."
 
 
 def _answer(question: str, sentence: str = SENTENCE) -> str | None:
-    span = best_span(question, sentence, answer_type(question))
+    span = best_span(Question.of(question), sentence)
     return None if span is None else sentence[span[0] : span[1]]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from ragdiplo.answer.confidence import Calibration
 from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
-from ragdiplo.answer.scoring import Calibration, QAConfig
+from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.errors import QuestionError
 from ragdiplo.qa import QA
 from ragdiplo.types import Answer
@@ -143,7 +144,8 @@ def test_repr_of_qa_and_answer_is_one_short_line(qa):
 
 
 def test_identical_documents_are_cited_once_naming_both_ids(tiny_corpus, fake_embedder):
-    from ragdiplo.answer.scoring import Calibration, QAConfig
+    from ragdiplo.answer.confidence import Calibration
+    from ragdiplo.answer.scoring import QAConfig
 
     (tiny_corpus / "copy.txt").write_bytes((tiny_corpus / "sub" / "c.txt").read_bytes())
     never_abstain = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0))
@@ -170,7 +172,7 @@ def test_a_short_answer_cites_the_other_articles_that_state_it(tmp_path, fake_em
 
 
 def test_a_question_with_undecodable_bytes_is_a_question_error():
-    from ragdiplo.answer.scoring import check_question
+    from ragdiplo.answer.question import check_question
     from ragdiplo.errors import QuestionError
 
     with pytest.raises(QuestionError, match="undecodable"):

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import pytest
 from conftest import TINY_DOCS
 
+from ragdiplo.answer.confidence import Calibration
 from ragdiplo.answer.reader import Reader, ReaderSpan, TransformersReader, locate
-from ragdiplo.answer.scoring import Calibration, QAConfig
+from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.qa import QA
 
 NEVER_ABSTAIN = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0), reader=None)

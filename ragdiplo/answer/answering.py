@@ -13,38 +13,35 @@ Without a reader (``QAConfig(reader=None)``) the sentence rules of
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ragdiplo.answer.conflicts import Candidate, reports, words
-from ragdiplo.answer.extract import named_words
+from ragdiplo.answer.confidence import ReaderCalibration, probability
+from ragdiplo.answer.conflicts import Candidate, prefer_latest, reports, words
 from ragdiplo.answer.extractive import ExtractiveReader
 from ragdiplo.answer.metadata import with_metadata
+from ragdiplo.answer.question import Question
 from ragdiplo.answer.reader import Reader, locate
 from ragdiplo.answer.retrieval import rank_rows
 from ragdiplo.answer.scoring import (
     QAConfig,
-    ReaderCalibration,
-    check_question,
-    confidence,
     corroborating,
     evidence_features,
     make_citations,
+    names_unknown,
     read_answer,
     score_sentences,
     short_answer,
 )
 from ragdiplo.errors import QuestionError
 from ragdiplo.index.build import Index
-from ragdiplo.stores.bm25 import terms
 from ragdiplo.types import Answer, Citation, Hit, Where
 
 
 def answer(
     index: Index,
-    question: str,
+    question: str | Question,
     query_vector: np.ndarray,
     k: int = 10,
     config: QAConfig = QAConfig(),
@@ -54,8 +51,9 @@ def answer(
     """Answer ``question`` from ``index`` given its embedding ``query_vector``,
     with the span a ``reader`` picks when one is given, drawing only on the
     documents ``where`` lets through; every citation carries its document's
-    title, date and source."""
-    question = check_question(question)
+    title, date and source. ``question`` is analysed once here (``Question``)
+    and every stage below takes that value."""
+    question = Question.of(question)
     if k < 1:
         raise QuestionError(f"k must be at least 1 (got {k})")
     return with_metadata(index, _answer(index, question, query_vector, k, config, reader, where))
@@ -63,7 +61,7 @@ def answer(
 
 def _answer(
     index: Index,
-    question: str,
+    question: Question,
     query_vector: np.ndarray,
     k: int,
     config: QAConfig,
@@ -73,7 +71,7 @@ def _answer(
     ranked = rank_rows(index, question, query_vector, config.retrieval, where)
     hits = tuple(Hit(index.passage(row), score) for row, score in ranked[:k])
     if not ranked:
-        return Answer(question, None, (), hits, 0.0, withheld="nothing retrieved")
+        return Answer(question.text, None, (), hits, 0.0, withheld="nothing retrieved")
     if isinstance(reader, ExtractiveReader):  # a user's own Reader keeps the rules around its spans
         best = read_best(index, question, query_vector, ranked, reader, config)
         if best is not None:
@@ -83,7 +81,7 @@ def _answer(
 
 def _rules(
     index: Index,
-    question: str,
+    question: Question,
     query_vector: np.ndarray,
     ranked: list[tuple[int, float]],
     hits: tuple[Hit, ...],
@@ -92,28 +90,28 @@ def _rules(
 ) -> Answer:
     scored = score_sentences(index, question, query_vector, ranked, config)
     if not scored:
-        return Answer(question, None, (), hits, 0.0, withheld="no sentence to read")
-    conf = confidence(evidence_features(index, question, scored), config.calibration)
+        return Answer(question.text, None, (), hits, 0.0, withheld="no sentence to read")
+    conf = probability(evidence_features(index, question, scored), config.calibration)
     # A sentence that merely shares a rare word ("the US capital" for "the
     # capital of Australia") is no answer, however the other evidence looks.
     if scored[0].dense < config.min_dense:
-        return Answer(question, None, (), hits, conf, withheld="no sentence close enough to the question")
+        return Answer(question.text, None, (), hits, conf, withheld="no sentence close enough to the question")
     if conf < config.calibration.threshold:
-        return Answer(question, None, (), hits, conf, withheld=_below(conf, config.calibration.threshold))
+        return Answer(question.text, None, (), hits, conf, withheld=_below(conf, config.calibration.threshold))
     citations = tuple(make_citations(index, scored, config))
     if reader is not None:
         read = read_answer(index, question, ranked, reader, config)
         if read is False:
-            return Answer(question, None, (), hits, conf, withheld="the reader found no answer")
+            return Answer(question.text, None, (), hits, conf, withheld="the reader found no answer")
         if isinstance(read, tuple):
             text, cited = read
             rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
             citations = (cited, *rest)[: config.max_citations]
-            return Answer(question, text, citations, hits, conf, sentence=cited.text)
+            return Answer(question.text, text, citations, hits, conf, sentence=cited.text)
     text = short_answer(question, citations[0], config)
     if text != citations[0].text:
         citations = tuple(corroborating(index, scored, list(citations), text, config))
-    return Answer(question, text, citations, hits, conf, sentence=citations[0].text)
+    return Answer(question.text, text, citations, hits, conf, sentence=citations[0].text)
 
 
 def _below(conf: float, threshold: float) -> str:
@@ -179,7 +177,7 @@ class ReaderEvidence:
 
 def read_best(
     index: Index,
-    question: str,
+    question: str | Question,
     query_vector: np.ndarray,
     ranked: list[tuple[int, float]],
     reader: ExtractiveReader,
@@ -195,10 +193,11 @@ def read_best(
     the sentence score of the sentence holding it (``scoring.score_sentences``:
     similarity, rare words, answer type): the reader knows which words answer,
     the sentence score which sentence is about the question."""
+    question = Question.of(question)
     scored = score_sentences(index, question, query_vector, ranked, config)
     contexts = sentence_contexts(index, [item.row for item in scored[: config.reader_sentences]])
     texts = [index.documents[c.doc_row].text[c.start : c.end] for c in contexts]
-    nbest = reader.read_nbest(question, texts, config.reader_spans)
+    nbest = reader.read_nbest(question.text, texts, config.reader_spans)
     sentence_score = {item.row: item.score for item in scored}
     floor = min(sentence_score.values(), default=0.0)
     found: list[Candidate] = []
@@ -213,19 +212,21 @@ def read_best(
     if not found:
         return None
     found.sort(key=lambda f: (-f[0], f[2]))
+    if question.latest:
+        found = prefer_latest(index, found, config.recency_margin)
     _, margin, rank, doc_row, s, e = found[0]
     cited, dense = _sentence_citation(index, doc_row, s, e, query_vector, margin)
     features = reader_features(index, question, margin, rank, dense)
     return ReaderEvidence(doc_row, s, e, cited, features, tuple(found))
 
 
-def _read(index: Index, question: str, best: ReaderEvidence, hits: tuple[Hit, ...], config: QAConfig) -> Answer:
+def _read(index: Index, question: Question, best: ReaderEvidence, hits: tuple[Hit, ...], config: QAConfig) -> Answer:
     """The reader's answer, cited by the sentence holding it, with a calibrated
     confidence; other documents where the reader finds the same words cited
     after it."""
-    conf = reader_confidence(best.features, config.reader_calibration)
+    conf = probability(best.features, config.reader_calibration)
     if conf < config.reader_calibration.threshold:
-        return Answer(question, None, (), hits, conf, withheld=_below(conf, config.reader_calibration.threshold))
+        return Answer(question.text, None, (), hits, conf, withheld=_below(conf, config.reader_calibration.threshold))
     text = index.documents[best.doc_row].text[best.start : best.end]
     citations = [best.citation]
     for _, margin, _, doc_row, s, e in best.found[1:]:
@@ -237,7 +238,7 @@ def _read(index: Index, question: str, best: ReaderEvidence, hits: tuple[Hit, ..
             citations.append(_sentence_citation(index, doc_row, s, e, None, margin)[0])
     differ = reports(index, best.found, config.conflict_margin, best.citation,
                      lambda row, s, e, score: _sentence_citation(index, row, s, e, None, score)[0])  # fmt: skip
-    return Answer(question, text, tuple(citations), hits, conf, sentence=best.citation.text, conflicts=differ)
+    return Answer(question.text, text, tuple(citations), hits, conf, sentence=best.citation.text, conflicts=differ)
 
 
 def cited_ids(citations: list[Citation]) -> set[str]:
@@ -260,22 +261,16 @@ def _sentence_citation(
     return Citation(doc.id, start, end, doc.text[start:end], score, aliases), dense
 
 
-READER_FEATURES = ("margin", "rank", "dense", "unknown_name")
+READER_FEATURES = ReaderCalibration.FEATURES
 
 
-def reader_features(index: Index, question: str, margin: float, rank: int, dense: float) -> np.ndarray:
+def reader_features(index: Index, question: Question, margin: float, rank: int, dense: float) -> np.ndarray:
     """What speaks for the reader's answer, in ``READER_FEATURES`` order: how far
     its span beats "no answer", how high its passage ranked (1 for the first,
     1/2 for the second...), how close its sentence is to the question, and
     whether the question names something the corpus never mentions."""
-    unknown_name = any(not all(t in index.bm25 for t in terms(w)) for w in named_words(question))
-    return np.array([margin, 1.0 / (rank + 1), dense, float(unknown_name)])
+    named = {"margin": margin, "rank": 1.0 / (rank + 1), "dense": dense, "unknown_name": float(names_unknown(index, question))}
+    return np.array([named[name] for name in ReaderCalibration.FEATURES])
 
 
-def reader_confidence(features: np.ndarray, calibration: ReaderCalibration) -> float:
-    """P(the reader's answer is right) under ``calibration``."""
-    z = calibration.bias + float(features @ calibration.weights)
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-
-
-__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "read_best", "reader_confidence", "reader_features", "sentence_contexts"]
+__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "read_best", "reader_features", "sentence_contexts"]

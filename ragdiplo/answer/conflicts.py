@@ -86,10 +86,27 @@ def _report(index: Index, doc_row: int, text: str, citation: Citation) -> Report
     return Report(text, cite_with_metadata(index, citation), doc.date, doc.source)
 
 
+def prefer_latest(index: Index, found: Sequence[Candidate], margin: float) -> list[Candidate]:
+    """``found`` with the candidate of the newest dated document first, among
+    those that beat "no answer" and score within ``margin`` of the best: for a
+    question asking for the latest news ("What is Trump's position now?"),
+    the newest report wins a close call, never a clear one (a tie-break, not a
+    filter). Unchanged when none of them is dated or ``margin`` is 0."""
+    if not found or margin <= 0:
+        return list(found)
+    best = found[0][0]
+    close = [c for c in found if best - c[0] < margin and c[1] > 0]
+    dated = [(parse_date(date).timestamp(), -i, c) for i, c in enumerate(close) if (date := index.documents[c[3]].date)]
+    if not dated:
+        return list(found)
+    chosen = max(dated, key=lambda d: (d[0], d[1]))[2]
+    return [chosen, *(c for c in found if c is not chosen)]
+
+
 def newest_first(items: list[Report]) -> list[Report]:
     """``items`` by date, newest first; undated ones after, in their order."""
     dated = sorted((r for r in items if r.date), key=lambda r: parse_date(r.date or "").timestamp(), reverse=True)
     return dated + [r for r in items if not r.date]
 
 
-__all__ = ["Candidate", "conflicting", "differs", "newest_first", "reports", "words"]
+__all__ = ["Candidate", "conflicting", "differs", "newest_first", "prefer_latest", "reports", "words"]

@@ -1,4 +1,5 @@
-"""Short answers: what a question asks for, and the spans of a sentence that fit.
+"""Short answers: the spans of a sentence that fit what a question asks for
+(``question.py`` says what it asks for).
 
 Without a trained reader, a typed question (who, when, where, how many, how
 much, what percentage, which ...) is answered by the candidate span of the
@@ -9,28 +10,10 @@ sentence. Every span is an exact slice of the sentence.
 from __future__ import annotations
 
 import re
-from enum import Enum
 
+from ragdiplo.answer.question import DAYS, MONTHS, AnswerType, Question
 from ragdiplo.stores.bm25 import terms
 
-
-class AnswerType(str, Enum):
-    PERSON = "person"
-    DATE = "date"
-    PLACE = "place"
-    NUMBER = "number"
-    MONEY = "money"
-    PERCENT = "percent"
-    DURATION = "duration"
-    NAME = "name"
-    OTHER = "other"
-
-
-_MONTHS = (
-    "January|February|March|April|May|June|July|August|September|October|November|December|"
-    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec"
-)
-_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _NUM_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
     "sixty|seventy|eighty|ninety|hundred|thousand|dozen|several|half"
@@ -42,8 +25,8 @@ PATTERNS: dict[AnswerType, re.Pattern[str]] = {
     AnswerType.MONEY: re.compile(rf"(?:[$£€]\s?{_NUMBER}{_SCALE})|(?:{_NUMBER}{_SCALE}\s?(?:dollars|pounds|euros))", re.IGNORECASE),
     AnswerType.PERCENT: re.compile(rf"{_NUMBER}\s?(?:%|percent\b|per cent\b)", re.IGNORECASE),
     AnswerType.DATE: re.compile(
-        rf"\b(?:(?:\d{{1,2}}\s)?(?:{_MONTHS})(?:\s\d{{1,2}})?(?:,?\s\d{{4}})?|(?:1[5-9]|20)\d\d(?:s)?|(?:{_DAYS})"
-        rf"(?:,\s\d{{1,2}}\s(?:{_MONTHS}))?|(?:last|next|this)\s(?:year|week|month))\b"
+        rf"\b(?:(?:\d{{1,2}}\s)?(?:{MONTHS})(?:\s\d{{1,2}})?(?:,?\s\d{{4}})?|(?:1[5-9]|20)\d\d(?:s)?|(?:{DAYS})"
+        rf"(?:,\s\d{{1,2}}\s(?:{MONTHS}))?|(?:last|next|this)\s(?:year|week|month))\b"
     ),
     AnswerType.DURATION: re.compile(
         rf"{_NUMBER}[- ](?:day|week|month|year|hour|minute|decade|centur(?:y|ies))s?\b", re.IGNORECASE
@@ -56,46 +39,17 @@ PATTERNS: dict[AnswerType, re.Pattern[str]] = {
 PATTERNS[AnswerType.PERSON] = PATTERNS[AnswerType.NAME]
 PATTERNS[AnswerType.PLACE] = PATTERNS[AnswerType.NAME]
 
-# "which <noun>" and "which <one or two words> <noun>" ("which television network")
-_WHICH = r"\b(?:what|which)\s+(?:(?!(?:is|are|was|were|did|does|do|has|have|had|will|would|can|could|should|the|a|an)\b)[a-z][\w-]*\s+){0,2}?"
-_PERSON_NOUNS = (
-    "person|people|leader|leaders|president|minister|official|officials|man|woman|diplomat|envoy|ambassador|"
-    "general|commander|chief|spokesman|spokeswoman|politician|chancellor|secretary"
-)
-_ORG_NOUNS = (
-    "company|organi[sz]ation|party|newspaper|team|group|agency|fund|network|broadcaster|channel|outlet|"
-    "alliance|bloc|institution|body|union|coalition|council"
-)
-
-_RULES: list[tuple[re.Pattern[str], AnswerType]] = [
-    (re.compile(r"\b(what|which) (percentage|percent|share|proportion)\b|\bhow much of\b", re.IGNORECASE), AnswerType.PERCENT),
-    (re.compile(r"\bhow (long|many (days|weeks|months|years|hours))\b", re.IGNORECASE), AnswerType.DURATION),
-    (re.compile(r"\bhow much\b|\b(value|amount|price|cost|sum|worth)\b", re.IGNORECASE), AnswerType.MONEY),
-    (re.compile(r"\bhow many\b|\b(what|which) number\b", re.IGNORECASE), AnswerType.NUMBER),
-    (re.compile(r"\bwhen\b|\b(what|which|in what) (year|date|day|month|decade|century)\b|\bby (what|which) year\b", re.IGNORECASE), AnswerType.DATE),
-    (re.compile(rf"\bwhere\b|{_WHICH}(city|country|place|town|state|region|territory|location|capital)\b", re.IGNORECASE), AnswerType.PLACE),
-    (re.compile(rf"\bwho(m|se)?\b|{_WHICH}({_PERSON_NOUNS})\b|\bname of the (?:[a-z]+\s+)?({_PERSON_NOUNS})\b", re.IGNORECASE),
-     AnswerType.PERSON),
-    (re.compile(rf"{_WHICH}({_ORG_NOUNS})\b", re.IGNORECASE), AnswerType.NAME),
-]
 
 _STOP_NAMES = frozenset(
     ["The", "A", "An", "In", "On", "At", "As", "But", "And", "Or", "If", "For", "To", "Of", "By", "With", "From", "It", "He", "She", "They", "We", "I", "You", "This", "That", "These", "Those", "His", "Her", "Their", "Our", "Its", "Yet", "However", "While", "When", "Where", "Who", "What", "Which", "Despite", "During", "After", "Before", "Since", "Mr", "Mrs", "Ms", "Sir", "Dr", "Speaking", "Following", "According", "Amid", "Amidst", "Moreover", "Meanwhile", "Also", "Although", "Because", "Writing", "Recent", "Further", "Instead", "Despite", "Just", "Whether", "Whilst"]
 )
-_NOT_NAMES = re.compile(rf"^(?:{_MONTHS}|{_DAYS})$")
-_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
-# What part of a date a question asks for, and what a candidate must hold to give it.
-_DATE_PARTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
-    (re.compile(r"\b(what|which|in what|by what|by which) year\b|\bwhat year\b", re.IGNORECASE), _YEAR),
-    (re.compile(r"\b(what|which) day of the week\b", re.IGNORECASE), re.compile(rf"\b(?:{_DAYS})\b")),
-    (re.compile(r"\b(what|which|in what) month\b", re.IGNORECASE), re.compile(rf"\b(?:{_MONTHS})\b")),
-]
+_NOT_NAMES = re.compile(rf"^(?:{MONTHS}|{DAYS})$")
 _TITLES = frozenset(
     ["admiral", "sir", "dame", "lord", "lady", "king", "queen", "prince", "princess", "president", "vice", "prime", "minister", "chancellor", "secretary", "general", "secretary-general", "chief", "envoy", "ambassador", "governor", "senator", "judge", "general", "colonel", "captain", "mr", "mrs", "ms", "dr", "professor", "pope", "saint", "st", "special"]
 )
 
 
-def _strip_known(sentence: str, s: int, e: int, asked: set[str]) -> int:
+def _strip_known(sentence: str, s: int, e: int, asked: frozenset[str]) -> int:
     """Move the start of a name past leading titles and words of the question,
     so "Chief of Defence Staff Admiral Sir Tony Radakin" answers as "Tony Radakin"."""
     for m in re.finditer(r"[\w’'\-.]+", sentence[s:e]):
@@ -107,29 +61,10 @@ def _strip_known(sentence: str, s: int, e: int, asked: set[str]) -> int:
     return e
 
 
-_QUESTION_WORDS = frozenset(
-    ["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was", "were", "did", "do", "does", "can", "could", "would", "should", "will", "in", "on", "at", "the", "a", "an", "of", "to", "for", "by", "according", "as", "if", "under", "after", "before", "during", "with", "from", "i"]
-)
 
 
-def named_words(question: str) -> list[str]:
-    """Capitalised words of a question other than its first word (capitalised
-    because it opens the sentence, as in "Roughly how much ...", unless it is an
-    acronym) and question
-    words: the names it asks about. Only the capitalised parts of a hyphenated
-    word count, so "NATO-style" names NATO, not "style"."""
-    words = re.findall(r"[^\W\d_][\w’'\-]*", question)
-    words = words[1:] if words and not words[0].isupper() else words  # "NATO said what?" keeps NATO
-    parts = [p for w in words for p in w.split("-")]
-    return [p for p in parts if p[:1].isupper() and p.lower() not in _QUESTION_WORDS]
 
 
-def answer_type(question: str) -> AnswerType:
-    """The kind of short answer a question asks for, or OTHER for a description."""
-    for pattern, kind in _RULES:
-        if pattern.search(question):
-            return kind
-    return AnswerType.OTHER
 
 
 def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
@@ -169,26 +104,19 @@ def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     return spans
 
 
-def _date_part(question: str) -> re.Pattern[str] | None:
-    """The pattern a date answer must hold when the question asks for a year,
-    a weekday or a month: "this week" is a date, but not an answer to "by which year"."""
-    for asks, holds in _DATE_PARTS:
-        if asks.search(question):
-            return holds
-    return None
 
 
 APPOSITION_BONUS = 0.2
 
 
-def ranked_spans(question: str, sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
-    """Candidates the question does not already contain, nearest to the
-    question's words first."""
-    asked = set(terms(question))
+def ranked_spans(question: Question, sentence: str) -> list[tuple[int, int]]:
+    """Candidates of the kind the question asks for that it does not already
+    contain, nearest to the question's words first."""
+    kind, asked = question.kind, question.asked
     words = [m for m in re.finditer(r"\w+", sentence) if set(terms(m.group())) & asked]
     positions = [m.start() for m in words]
     ends = {m.end() for m in words}
-    part = _date_part(question) if kind is AnswerType.DATE else None
+    part = question.date_part if kind is AnswerType.DATE else None
     scored = []
     for s, e in candidates(sentence, kind):
         if part is not None and not part.search(sentence[s:e]):
@@ -209,8 +137,8 @@ def ranked_spans(question: str, sentence: str, kind: AnswerType) -> list[tuple[i
     return [span for *_, span in scored]
 
 
-def best_span(question: str, sentence: str, kind: AnswerType) -> tuple[int, int] | None:
+def best_span(question: Question, sentence: str) -> tuple[int, int] | None:
     """The candidate nearest to the question's words that the question does not
     already contain; ``None`` when the sentence has no candidate of that type."""
-    spans = ranked_spans(question, sentence, kind)
+    spans = ranked_spans(question, sentence)
     return spans[0] if spans else None

@@ -19,6 +19,7 @@ from enum import Enum
 
 import numpy as np
 
+from ragdiplo.answer.question import Question
 from ragdiplo.errors import ConfigError
 from ragdiplo.index.build import Index
 from ragdiplo.stores.faiss_store import Subset
@@ -127,14 +128,14 @@ def _min_max(x: np.ndarray) -> np.ndarray:
 
 
 def convex_rows(
-    index: Index, question: str, query_vector: np.ndarray, config: RetrievalConfig, subset: Subset | None = None
+    index: Index, question: Question, query_vector: np.ndarray, config: RetrievalConfig, subset: Subset | None = None
 ) -> list[tuple[int, float]]:
     """The union of both retrievers' candidates, each scored by both (the dense
     score exactly, from the stored passage vectors), min-max normalised over the
     union and mixed by ``config.dense_weight``."""
     n = min(config.candidates, len(index))
     _, dense_rows = index.store.search(query_vector, n, subset)
-    bm25 = index.bm25.scores(question)
+    bm25 = index.bm25.scores(question.terms)
     rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], _top_in(bm25, n, subset)).astype(np.int64)
     dense = index.passage_vectors[rows] @ query_vector.reshape(-1)
     mixed = config.dense_weight * _min_max(dense) + (1 - config.dense_weight) * _min_max(bm25[rows].astype(np.float64))
@@ -143,13 +144,14 @@ def convex_rows(
 
 def rank_rows(
     index: Index,
-    question: str,
+    question: str | Question,
     query_vector: np.ndarray,
     config: RetrievalConfig = RetrievalConfig(),
     where: Where | None = None,
 ) -> list[tuple[int, float]]:
     """All candidate passage rows with fused scores, best first (ties by row), among
     the passages of the documents ``where`` lets through (all without it)."""
+    question = Question.of(question)
     subset = subset_of(index, where)
     if subset is not None and not len(subset.rows):
         return []
@@ -164,7 +166,7 @@ def rank_rows(
                 value = float(score) if config.fusion is Fusion.DENSE else 1.0 / (config.rrf_k + rank + 1)
                 fused[int(row)] = fused.get(int(row), 0.0) + value
     if config.fusion in (Fusion.BM25, Fusion.RRF):
-        bm25 = index.bm25.scores(question)
+        bm25 = index.bm25.scores(question.terms)
         for rank, row in enumerate(_top_in(bm25, n, subset)):
             if bm25[row] <= 0:
                 break
@@ -178,7 +180,7 @@ def rank_rows(
 
 def retrieve(
     index: Index,
-    question: str,
+    question: str | Question,
     query_vector: np.ndarray,
     k: int = 10,
     config: RetrievalConfig = RetrievalConfig(),

@@ -12,80 +12,55 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
 
-from ragdiplo.answer.extract import AnswerType, answer_type, best_span, named_words, ranked_spans
+from ragdiplo.answer.confidence import Calibration, ReaderCalibration, mismatched
+from ragdiplo.answer.extract import best_span, ranked_spans
+from ragdiplo.answer.question import AnswerType, Question
 from ragdiplo.answer.reader import Reader, locate
 from ragdiplo.answer.retrieval import RetrievalConfig
-from ragdiplo.errors import ConfigError, QuestionError
+from ragdiplo.errors import ConfigError
 from ragdiplo.index.build import Index
 from ragdiplo.stores.bm25 import terms
 from ragdiplo.types import Citation
-
-MAX_QUESTION_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Logistic weights of P(answer right) over :func:`evidence_features`, and
-    the threshold below which the answer is withheld.
-
-    The defaults come from ``python benchmarks/calibrate.py`` on the seeds dev
-    and extra gold sets plus the SQuAD dev-open slice; re-fit them for a corpus
-    of another kind with the same script.
-    """
-
-    bias: float = 0.8902
-    score: float = -0.2756
-    dense: float = -0.9059
-    lexical: float = 0.0673
-    type_missing: float = -1.3185
-    unknown_name: float = -3.6191
-    margin: float = 5.0549
-    threshold: float = 0.43
-
-    @property
-    def weights(self) -> np.ndarray:
-        return np.array([self.score, self.dense, self.lexical, self.type_missing, self.unknown_name, self.margin])
-
-
-@dataclass(frozen=True)
-class ReaderCalibration:
-    """Logistic weights of P(answer right) over the reader's evidence
-    (``answering.READER_FEATURES``: margin, rank, dense, unknown_name) and the
-    threshold below which its answer is withheld.
-
-    Fitted by ``python benchmarks/calibrate_reader.py`` on development gold
-    sets (the seeds dev and extra sets and SQuAD dev-open; never the held-out
-    set); refit them for a corpus of another kind with the same script.
-    """
-
-    bias: float = -2.9318
-    margin: float = 0.2811
-    rank: float = 2.4979
-    dense: float = -1.5182
-    unknown_name: float = 0.5429
-    threshold: float = 0.24
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"threshold is a probability between 0 and 1 (got {self.threshold})")
-
-    @property
-    def weights(self) -> np.ndarray:
-        return np.array([self.margin, self.rank, self.dense, self.unknown_name])
-
 
 READERS = ("shipped",)
 
 
 @dataclass(frozen=True)
 class QAConfig:
-    """Weights of the sentence score, and the gates and model that decide
-    whether to answer at all."""
+    """Every setting of answering, range-checked (``ConfigError`` on nonsense).
+
+    Sentence score (rules, and the reader's span ranking): a sentence of the
+    top ``read_passages`` passages scores ``w_dense`` × its similarity to the
+    question + ``w_lexical`` × its share of the question's rare words (words
+    only in the sentence before it count ``context_weight``) + ``w_type`` if it
+    holds the kind of answer asked for + ``w_rank`` / its passage's rank.
+
+    Rules: no answer when the best sentence's similarity is below
+    ``min_dense`` or ``calibration`` gives P(right) below its threshold;
+    citations are sentences within ``cite_margin`` of the best (at most
+    ``max_citations``), and sentences of other documents within
+    ``corroborate_margin`` that give the same short answer; ``short_answers``
+    cuts a typed span from the sentence unless a name question's sentence
+    holds more than ``max_name_candidates`` names.
+
+    Reader: it reads the ``reader_sentences`` best sentences with their
+    neighbours, gives ``reader_spans`` spans per context, and ranks them by
+    margin over "no answer" + ``reader_sentence_weight`` × the holding
+    sentence's score; ``reader_calibration`` decides whether to answer.
+    Another document's span within ``conflict_margin`` of the answer's that
+    says something else is a conflicting report (0 never). When the question
+    asks for the latest news, the newest dated document's span within
+    ``recency_margin`` of the best is the answer (0 never).
+
+    ``retrieval``: how passages are ranked; ``reader``: ``"shipped"`` or
+    ``None`` for the sentence rules.
+    """
 
     read_passages: int = 5
     w_dense: float = 1.0
@@ -103,12 +78,11 @@ class QAConfig:
     retrieval: RetrievalConfig = RetrievalConfig()
     reader: str | None = "shipped"
     reader_calibration: ReaderCalibration = ReaderCalibration()
-    reader_sentences: int = 4  # best-scored sentences the reader reads, each with its neighbours
-    reader_spans: int = 5  # candidate spans the reader gives per context
-    reader_sentence_weight: float = 10.0  # weight of the holding sentence's score when ranking them
-    # another document's span that scores within this much of the answer's (margin plus weighted sentence
-    # score) and answers differently makes the reports conflict (``answer.conflicts``); 0 never fires
+    reader_sentences: int = 4
+    reader_spans: int = 5
+    reader_sentence_weight: float = 10.0
     conflict_margin: float = 2.0
+    recency_margin: float = 2.0
 
     def __post_init__(self) -> None:
         if self.reader is not None and self.reader not in READERS:
@@ -116,17 +90,29 @@ class QAConfig:
                 f"reader must be one of {READERS} or None for the sentence rules (got {self.reader!r}); "
                 "pass your own model to QA(reader=...)"
             )
-        if self.read_passages < 1:
-            raise ConfigError(f"read_passages must be at least 1 (got {self.read_passages})")
-        if self.reader_sentences < 1 or self.reader_spans < 1 or self.reader_sentence_weight < 0:
-            raise ConfigError(
-                f"reader_sentences and reader_spans must be at least 1 and reader_sentence_weight at least 0 "
-                f"(got {self.reader_sentences}, {self.reader_spans}, {self.reader_sentence_weight})"
-            )
-        if self.max_citations < 1:
-            raise ConfigError(f"max_citations must be at least 1 (got {self.max_citations})")
-        if not self.conflict_margin >= 0:
-            raise ConfigError(f"conflict_margin must be at least 0 (got {self.conflict_margin})")
+        at_least_one = ("read_passages", "max_citations", "max_name_candidates", "reader_sentences", "reader_spans")
+        for name in at_least_one:
+            if not getattr(self, name) >= 1:
+                raise ConfigError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        at_least_zero = ("w_dense", "w_lexical", "w_type", "w_rank", "context_weight", "cite_margin",
+                         "corroborate_margin", "reader_sentence_weight", "conflict_margin", "recency_margin")  # fmt: skip
+        for name in at_least_zero:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a number, 0 or more (got {value!r})")
+        if not -1.0 <= self.min_dense <= 1.0:
+            raise ConfigError(f"min_dense is a cosine similarity between -1 and 1 (got {self.min_dense})")
+        calibration = self.calibration if self.reader is None else self.reader_calibration
+        differ = mismatched(calibration, {f.name: getattr(self, f.name) for f in fields(self)})
+        if differ:
+            warnings.warn(
+                f"the confidence was calibrated with other settings ({', '.join(differ)}); its probabilities "
+                "and threshold may not hold: refit it (benchmarks/calibrate*.py) or pass a calibration fitted "
+                "with these settings", CalibrationWarning, stacklevel=3)  # fmt: skip
+
+
+class CalibrationWarning(UserWarning):
+    """Scoring settings differ from those the confidence was calibrated with."""
 
 
 @dataclass(frozen=True)
@@ -136,22 +122,6 @@ class ScoredSentence:
     dense: float
     lexical: float
     typed: bool
-
-
-def check_question(question: str) -> str:
-    """The question stripped of outer space; a non-string is a programming error
-    (``TypeError``), an unusable string a user's (``QuestionError``)."""
-    if not isinstance(question, str):
-        raise TypeError(f"the question must be a str, not {type(question).__name__}")
-    if not question.strip():
-        raise QuestionError("the question is empty; ask something, e.g. 'What backstop did Starmer ask for?'")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
-    if not re.search(r"\w", question):
-        raise QuestionError("the question has no words in it")
-    if re.search("[\ud800-\udfff]", question):
-        raise QuestionError("the question holds undecodable bytes (lone surrogates); pass it as valid UTF-8 text")
-    return question.strip()
 
 
 def lexical_coverage(weights: dict[str, float], sentence: set[str], context: set[str], context_weight: float) -> float:
@@ -167,10 +137,10 @@ def lexical_coverage(weights: dict[str, float], sentence: set[str], context: set
 
 
 def score_sentences(
-    index: Index, question: str, query_vector: np.ndarray, ranked: list[tuple[int, float]], config: QAConfig
+    index: Index, question: Question, query_vector: np.ndarray, ranked: list[tuple[int, float]], config: QAConfig
 ) -> list[ScoredSentence]:
-    kind = answer_type(question)
-    weights = {t: index.bm25.idf(t) for t in set(terms(question))}
+    kind = question.kind
+    weights = {t: index.bm25.idf(t) for t in question.asked}
     prior: dict[int, float] = {}
     for rank, (row, _) in enumerate(ranked[: config.read_passages]):
         for s in index.sentences_in(row):
@@ -194,7 +164,7 @@ def score_sentences(
         same_doc = row > 0 and index.sentence_rows[row - 1][0] == index.sentence_rows[row][0]
         context = sentence_terms(row - 1) if same_doc else set()
         lex = lexical_coverage(weights, sentence_terms(row), context, config.context_weight)
-        typed = kind is not AnswerType.OTHER and best_span(question, text, kind) is not None
+        typed = kind is not AnswerType.OTHER and best_span(question, text) is not None
         score = config.w_dense * float(d) + config.w_lexical * lex + config.w_type * typed + config.w_rank * prior[row]
         scored.append(ScoredSentence(row, score, float(d), lex, typed))
     scored.sort(key=lambda x: (-x.score, x.row))
@@ -267,45 +237,47 @@ def _words(text: str) -> str:
     return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
 
 
-def short_answer(question: str, citation: Citation, config: QAConfig = QAConfig()) -> str:
+def short_answer(question: Question, citation: Citation, config: QAConfig = QAConfig()) -> str:
     """A typed span of the cited sentence, or the whole sentence when there is
     none, or when a name question's sentence holds more candidate names than
     ``config.max_name_candidates``: choosing among many capitalised words by
     their distance to the question's words is a guess, and the sentence is
     right where a guessed name would be wrong."""
-    kind = answer_type(question)
+    kind = question.kind
     if not config.short_answers or kind is AnswerType.OTHER:
         return citation.text
-    spans = ranked_spans(question, citation.text, kind)
+    spans = ranked_spans(question, citation.text)
     if not spans or (kind in _NAME_KINDS and len(spans) > config.max_name_candidates):
         return citation.text
     return citation.text[spans[0][0] : spans[0][1]]
 
 
-def evidence_features(index: Index, question: str, scored: list[ScoredSentence]) -> np.ndarray:
+def evidence_features(index: Index, question: Question, scored: list[ScoredSentence]) -> np.ndarray:
     """What speaks for the best sentence: its combined score, its plain semantic
     similarity, its coverage of the question's rare words, whether a typed
     question found no span of its type in it, whether the question names
     something the corpus never mentions ("Germany" in a corpus without it), and
-    its lead over the runner-up."""
+    its lead over the runner-up; in ``Calibration.FEATURES`` order."""
     best = scored[0]
     runner_up = scored[1].score if len(scored) > 1 else 0.0
-    kind = answer_type(question)
-    type_missing = kind is not AnswerType.OTHER and not best.typed
-    unknown_name = any(not all(t in index.bm25 for t in terms(w)) for w in named_words(question))
-    return np.array(
-        [best.score, best.dense, best.lexical, float(type_missing), float(unknown_name), best.score - runner_up]
-    )
+    named = {
+        "score": best.score,
+        "dense": best.dense,
+        "lexical": best.lexical,
+        "type_missing": float(question.kind is not AnswerType.OTHER and not best.typed),
+        "unknown_name": float(names_unknown(index, question)),
+        "margin": best.score - runner_up,
+    }
+    return np.array([named[name] for name in Calibration.FEATURES])
 
 
-def confidence(features: np.ndarray, calibration: Calibration) -> float:
-    """Probability that the answer resting on these features is right."""
-    z = calibration.bias + float(features @ calibration.weights)
-    return 1.0 / (1.0 + math.exp(-z))
+def names_unknown(index: Index, question: Question) -> bool:
+    """Whether the question names something the corpus never mentions."""
+    return any(not all(t in index.bm25 for t in name) for name in question.names)
 
 
 def read_answer(
-    index: Index, question: str, ranked: list[tuple[int, float]], reader: Reader, config: QAConfig
+    index: Index, question: Question, ranked: list[tuple[int, float]], reader: Reader, config: QAConfig
 ) -> tuple[str, Citation] | None | Literal[False]:
     """The reader's best span over the top passages, located in its passage and
     cited by the sentences it stands in. ``False`` when the reader found no
@@ -313,7 +285,7 @@ def read_answer(
     text it was given, so the extracted answer is kept."""
     rows = [row for row, _ in ranked[: config.read_passages]]
     passages = [index.passage(row) for row in rows]
-    spans = reader.read(question, [p.text for p in passages])
+    spans = reader.read(question.text, [p.text for p in passages])
     if all(span is None for span in spans):
         return False
     located = [

@@ -7,6 +7,7 @@ Tokens are lower-cased words of one or more characters, so numbers such as
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,9 +72,10 @@ class BM25:
         i = self._vocab.get(term)
         return float(self._idf[i]) if i is not None else float(np.log1p(self.n_docs + 0.5))
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage for ``query`` (zeros when no term is known)."""
-        tokens = [t for t in terms(query) if t in self._vocab]
+    def scores(self, query: str | Sequence[str]) -> np.ndarray:
+        """BM25 score of every passage for ``query``, a text or its ``terms``
+        (zeros when no term is known)."""
+        tokens = [t for t in (terms(query) if isinstance(query, str) else query) if t in self._vocab]
         if not tokens:
             return np.zeros(self.n_docs, dtype=np.float32)
         return np.asarray(self._model.get_scores(tokens), dtype=np.float32)
