@@ -18,12 +18,26 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from ragdiplo.errors import ConfigError, IndexCorruptError, IndexLockedError, IndexUnavailableError, IndexWriteError
 
 LOCK_FILE = "write.lock"
 DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+class Remedy(NamedTuple):
+    """What repairs a damaged file, told to a library user (``text``: what to call)
+    and to a command-line user (``cli``: what to run; None: the same words)."""
+
+    text: str
+    cli: str | None = None
+
+
+def corrupt(what: str, remedy: Remedy | str) -> IndexCorruptError:
+    """The error for a damaged file: what is wrong with it, then the remedy."""
+    fix = remedy if isinstance(remedy, Remedy) else Remedy(remedy)
+    return IndexCorruptError(f"{what}; {fix.text}", cli_message=f"{what}; {fix.cli}" if fix.cli else None)
 
 
 def sha256_file(path: Path) -> str:
@@ -123,26 +137,26 @@ def seal(manifest: dict[str, Any]) -> dict[str, Any]:
     return {**body, SEAL: _content_sha256(body)}
 
 
-def check_seal(manifest: dict[str, Any], where: Path, remedy: str) -> None:
+def check_seal(manifest: dict[str, Any], where: Path, remedy: Remedy | str) -> None:
     """``manifest`` is exactly what ``seal`` sealed."""
     body = {k: v for k, v in manifest.items() if k != SEAL}
     if manifest.get(SEAL) != _content_sha256(body):
         what = "has no checksum" if SEAL not in manifest else "does not match its checksum"
-        raise IndexCorruptError(f"{where}: {what} (corrupt or edited by hand); {remedy}")
+        raise corrupt(f"{where}: {what} (corrupt or edited by hand)", remedy)
 
 
-def read_json_capped(path: Path, max_bytes: int, remedy: str) -> Any:
+def read_json_capped(path: Path, max_bytes: int, remedy: Remedy | str) -> Any:
     """Parse a JSON file no larger than ``max_bytes``; anything else is corrupt."""
     size = path.stat().st_size
     if size > max_bytes:
-        raise IndexCorruptError(f"{path}: {size} bytes is over the {max_bytes}-byte limit for this file; {remedy}")
+        raise corrupt(f"{path}: {size} bytes is over the {max_bytes}-byte limit for this file", remedy)
     try:
         with open(path, "rb") as f:
             return json.loads(f.read(max_bytes + 1).decode("utf-8"))
     except PermissionError as err:
         raise not_permitted(path, err) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise IndexCorruptError(f"{path}: corrupt or truncated ({err}); {remedy}") from None
+        raise corrupt(f"{path}: corrupt or truncated ({err})", remedy) from None
 
 
 @contextmanager
@@ -151,18 +165,20 @@ def write_lock(root: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Pa
     from filelock import FileLock, Timeout
 
     if not 0 <= timeout < float("inf"):  # FileLock waits forever for -1 (and for nan, inf)
-        raise ConfigError(f"--lock-timeout must be a number of seconds, 0 or more (got {timeout:g})")
+        must = f"must be a number of seconds, 0 or more (got {timeout:g})"
+        raise ConfigError(f"lock_timeout {must}", cli_message=f"--lock-timeout {must}")
     if root.exists() and not root.is_dir():
-        raise IndexWriteError(f"{root}: is a file, not an index folder; pass a folder path with --index")
+        file = f"{root}: is a file, not an index folder"
+        raise IndexWriteError(f"{file}; pass a folder path", cli_message=f"{file}; pass a folder path with --index")
     lock_path = root / LOCK_FILE
     try:
         root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(lock_path, timeout=timeout)
         lock.acquire()
     except Timeout:
+        busy = f"{lock_path}: another process is writing this index (waited {timeout:g} s); let it finish and run again"
         raise IndexLockedError(
-            f"{lock_path}: another process is writing this index (waited {timeout:g} s); "
-            "let it finish and run again, or wait longer with --lock-timeout"
+            f"{busy}, or wait longer (lock_timeout=SECONDS)", cli_message=f"{busy}, or wait longer with --lock-timeout"
         ) from None
     except OSError as err:
         raise not_writable(root, err) from None
@@ -173,9 +189,10 @@ def write_lock(root: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Pa
 
 
 def not_writable(root: Path, err: OSError) -> IndexWriteError:
+    what = f"{root}: cannot write the index here ({err.strerror or err}); the existing index is unchanged; "
     return IndexWriteError(
-        f"{root}: cannot write the index here ({err.strerror or err}); the existing index is unchanged; "
-        "make the folder writable, free disk space, or choose another --index"
+        what + "make the folder writable, free disk space, or choose another folder",
+        cli_message=what + "make the folder writable, free disk space, or choose another --index",
     )
 
 
@@ -260,38 +277,38 @@ def write_generation(
     return result
 
 
-def check_file_table(manifest: dict[str, Any], required: tuple[str, ...], where: Path, remedy: str) -> None:
+def check_file_table(manifest: dict[str, Any], required: tuple[str, ...], where: Path, remedy: Remedy | str) -> None:
     """The manifest's data folder and file names must be plain names inside the
     index folder, so a crafted manifest cannot make the loader read elsewhere."""
     data, files = manifest.get("data"), manifest.get("files")
     if not isinstance(data, str) or not _DATA_DIR.fullmatch(data):
-        raise IndexCorruptError(f"{where}: bad data folder name {data!r}; {remedy}")
+        raise corrupt(f"{where}: bad data folder name {data!r}", remedy)
     if not isinstance(files, dict) or not set(required) <= set(files):
-        raise IndexCorruptError(f"{where}: the file table is missing entries; {remedy}")
+        raise corrupt(f"{where}: the file table is missing entries", remedy)
     for name, record in files.items():
         parts = PurePosixPath(name).parts
         if not parts or PurePosixPath(name).is_absolute() or ".." in parts or "\\" in name:
-            raise IndexCorruptError(f"{where}: unsafe file name {name!r} in the file table; {remedy}")
+            raise corrupt(f"{where}: unsafe file name {name!r} in the file table", remedy)
         if not isinstance(record, dict) or not isinstance(record.get("bytes"), int) or "sha256" not in record:
-            raise IndexCorruptError(f"{where}: bad file record for {name!r}; {remedy}")
+            raise corrupt(f"{where}: bad file record for {name!r}", remedy)
 
 
-def check_files(data: Path, files: dict[str, dict[str, Any]], verify: bool, remedy: str, *, extra: bool = True) -> None:
+def check_files(
+    data: Path, files: dict[str, dict[str, Any]], verify: bool, remedy: Remedy | str, *, extra: bool = True
+) -> None:
     """Every data file is present and has its recorded size, and with ``verify``
     its recorded SHA-256; the error names the file and says what is wrong. With
     ``extra``, a file in ``data`` that ``files`` does not list is an error too."""
     if extra and data.is_dir():
         unlisted = sorted({p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()} - set(files))
         if unlisted:
-            raise IndexCorruptError(f"{data / unlisted[0]}: not listed in the manifest; {remedy}")
+            raise corrupt(f"{data / unlisted[0]}: not listed in the manifest", remedy)
     for name, record in files.items():
         file = data / name
         if not file.is_file():
-            raise IndexCorruptError(f"{file}: missing from the index; {remedy}")
+            raise corrupt(f"{file}: missing from the index", remedy)
         size = file.stat().st_size
         if size != record["bytes"]:
-            raise IndexCorruptError(
-                f"{file}: truncated or resized ({size} bytes, expected {record['bytes']}); {remedy}"
-            )
+            raise corrupt(f"{file}: truncated or resized ({size} bytes, expected {record['bytes']})", remedy)
         if verify and sha256_file(file) != record["sha256"]:
-            raise IndexCorruptError(f"{file}: checksum mismatch (corrupt or modified); {remedy}")
+            raise corrupt(f"{file}: checksum mismatch (corrupt or modified)", remedy)

@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ragdiplo.embed.base import Embedder
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"\w+")
 
 
-class FakeEmbedder:
+class FakeEmbedder(Embedder):
     """Deterministic hashing bag-of-words vectors: texts sharing words are
     similar, and no model, network or torch is needed."""
 
@@ -44,6 +46,16 @@ class FakeEmbedder:
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return [m.span() for m in _TOKEN.finditer(text)]
+
+
+class OtherModelEmbedder(FakeEmbedder):
+    """Another model of the same dimension: the fake's vectors with their
+    components rotated, so the same text gets an unrelated vector."""
+
+    model_id = "another-model"
+
+    def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        return np.roll(super().embed(texts), 1, axis=1)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -233,10 +233,9 @@ def test_k_zero_exits_2(index_dir, capsys):
 
 
 def test_index_built_with_another_model_exits_2(index_dir, capsys, monkeypatch):
-    class Other(FakeEmbedder):
-        model_id = "other"
+    from conftest import OtherModelEmbedder
 
-    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: Other())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: OtherModelEmbedder())
     assert cli.main(["ask", "Who?", "--index", str(index_dir)]) == 2
     assert "rebuild" in _one_line_error(capsys)
 

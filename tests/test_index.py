@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, OtherModelEmbedder
 
 from ragdiplo.errors import IndexLoadError, IndexMismatchError, IndexNotFoundError, IndexWriteError
-from ragdiplo.index.build import FORMAT_VERSION, MANIFEST, build_index, check_compatible, save_index
+from ragdiplo.index.build import ALIASES, FORMAT_VERSION, MANIFEST, build_index, corpus_sha256, save_index
+from ragdiplo.index.compat import check_compatible
 from ragdiplo.index.load import load_index
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import load_corpus
@@ -93,16 +94,18 @@ def test_manifest_contents(built, saved, tiny_corpus):
     assert m["format"] == "ragdiplo-index"
     assert m["format_version"] == FORMAT_VERSION
     assert m["model_id"] == "fake-hash-64" and m["dim"] == 64
+    assert (m["backend"], m["precision"]) == (None, "float32")  # an embedder of the user's own, float32 by default
     assert m["chunker"] == built.chunker.to_dict()
     assert set(m["chunker"]) == {"max_tokens", "overlap_tokens"}
     assert m["counts"] == {"documents": 3, "aliases": 0, "passages": len(built), "sentences": len(built.sentence_rows)}
-    assert m["aliases"] == {} and m["store"] == "faiss-flat-ip"
+    assert m["store"] == "faiss-flat-ip"
+    assert "documents" not in m and "aliases" not in m  # per-document data lives in the data folder
     import hashlib
 
-    assert m["documents"] == {
-        name: hashlib.sha256((tiny_corpus / name).read_bytes()).hexdigest() for name in ["a.txt", "b.txt", "sub/c.txt"]
-    }
+    hashes = {name: hashlib.sha256((tiny_corpus / name).read_bytes()).hexdigest() for name in ["a.txt", "b.txt", "sub/c.txt"]}
+    assert m["corpus_sha256"] == corpus_sha256(hashes)
     data = saved / m["data"]
+    assert json.loads((data / ALIASES).read_text()) == {}
     assert m["data"].startswith("data-") and data.is_dir()
     on_disk = sorted(p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file())
     assert sorted(m["files"]) == on_disk
@@ -137,8 +140,9 @@ def test_no_pickles(saved):
 
 def test_folder_without_manifest(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(IndexNotFoundError, match="ragdiplo index"):
+    with pytest.raises(IndexNotFoundError, match=r"no index here; build one with QA.build\(corpus") as err:
         load_index(tmp_path / "empty")
+    assert f"`ragdiplo index CORPUS --index {tmp_path / 'empty'}`" in err.value.cli_message
     with pytest.raises(IndexNotFoundError):
         load_index(tmp_path / "does-not-exist")
 
@@ -196,27 +200,29 @@ def test_index_path_that_is_a_file(tmp_path, built):
     assert f.read_text() == "not a folder"
 
 
-class _OtherModel(FakeEmbedder):
-    model_id = "another-model"
-
-
 class _OtherDim(FakeEmbedder):
     dim = 32
 
+    def embed(self, texts, *, show_progress=False):
+        return super().embed(texts)[:, :32] / np.sqrt(2)
 
-@pytest.mark.parametrize("embedder_cls", [_OtherModel, _OtherDim])
+
+@pytest.mark.parametrize("embedder_cls", [OtherModelEmbedder, _OtherDim])
 def test_check_compatible(saved, embedder_cls, fake_embedder):
     index = load_index(saved)
     check_compatible(index, fake_embedder, saved)
-    with pytest.raises(IndexMismatchError, match="rebuild"):
+    with pytest.raises(IndexMismatchError, match="rebuild") as err:
         check_compatible(index, embedder_cls(), saved)
+    assert "ragdiplo index" not in str(err.value) and "--" not in str(err.value)  # the library speaks Python
+    assert f"`ragdiplo index CORPUS --index {saved}`" in err.value.cli_message
 
 
 def test_qa_refuses_index_built_with_another_model(saved):
     from ragdiplo.qa import QA
 
-    with pytest.raises(IndexMismatchError, match="fake-hash-64"):
-        QA.load(saved, embedder=_OtherModel())
+    with pytest.raises(IndexMismatchError, match="fake-hash-64") as err:
+        QA.load(saved, embedder=OtherModelEmbedder())
+    assert "another model" in str(err.value) and "QA.build" in str(err.value)
 
 
 def test_round_trip_keeps_odd_text_and_titles_exact(tmp_path, fake_embedder):

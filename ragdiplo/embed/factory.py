@@ -1,6 +1,15 @@
 """Which embedder runs a model: OpenVINO for builds, ONNX Runtime for questions,
 sentence-transformers (torch) for anything they cannot run.
 
+Each backend pays for itself. OpenVINO builds indexes about twice as fast as
+ONNX Runtime (bfloat16 on CPUs that compute it natively, texts packed into
+fixed rows): it is what makes a build at least twice as fast as Haystack's
+(``benchmarks/run.py``). ONNX Runtime starts in a tenth of a second without
+torch, which is most of a cold question. torch runs the models neither of the
+others can (not a BERT with mean pooling, or a name in the Hugging Face cache).
+Their vectors of one model agree closely enough to be mixed in one index
+(``ragdiplo.index.compat``), so the choice is a matter of speed only.
+
 Kept apart from ``base`` so the backends can import the shared names there
 without a cycle through this choice.
 """
@@ -9,28 +18,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from ragdiplo.embed.base import (
-    BF16,
     DEFAULT_MODEL_ID,
-    GRAPH,
-    ONNX_SUFFIX,
-    OPENVINO_SUFFIX,
     Backend,
+    Embedder,
+    Precision,
     SentenceTransformerEmbedder,
-    base_model_id,
     default_model_path,
 )
 from ragdiplo.errors import ModelError
 
 
-def default_embedder(model: str | os.PathLike[str] | None = None, backend: Backend | str | None = None) -> Any:
+def default_embedder(
+    model: str | os.PathLike[str] | None = None,
+    backend: Backend | str | None = None,
+    precision: Precision | str | None = None,
+) -> Embedder:
     """The embedder the command line and ``QA`` use for a local mean-pooling model
     (the bundled one): OpenVINO when installed and able to run here, else ONNX
     Runtime; any other model runs in sentence-transformers. ``backend`` (or ``$RAGDIPLO_BACKEND``) forces
-    one. OpenVINO is the default because it builds indexes about twice as fast
-    (bfloat16 on CPUs that compute it natively) with answers unchanged; both
+    one. ``precision`` is OpenVINO's: float32 keeps it there, bfloat16 or None
+    uses bfloat16 where the CPU computes it natively. OpenVINO is the default
+    because it builds indexes about twice as fast with answers unchanged; both
     start without importing torch (README, Performance)."""
     forced = backend or os.environ.get("RAGDIPLO_BACKEND")
     choice = Backend(forced or _fastest_runtime())
@@ -42,7 +52,7 @@ def default_embedder(model: str | os.PathLike[str] | None = None, backend: Backe
                 from ragdiplo.embed.openvino_backend import OpenVinoEmbedder
 
                 try:
-                    return OpenVinoEmbedder(model)
+                    return OpenVinoEmbedder(model, bf16=False if precision == Precision.FLOAT32 else None)
                 except ModelError:
                     if forced:
                         raise  # asked for by name: say why it cannot run
@@ -56,40 +66,47 @@ def _fastest_runtime() -> Backend:
     return Backend.OPENVINO if importlib.util.find_spec("openvino") else Backend.ONNX
 
 
-def backend_of(model_id: str) -> Backend:
-    """The backend whose vectors an index with this model id holds."""
-    model_id = model_id.removesuffix(GRAPH)
-    if model_id.endswith(ONNX_SUFFIX):
-        return Backend.ONNX
-    if model_id.endswith((OPENVINO_SUFFIX, OPENVINO_SUFFIX + BF16)):
-        return Backend.OPENVINO
-    return Backend.TORCH
+def _check_model(model_id: str, model: str | os.PathLike[str] | None) -> None:
+    """The bundled model is found from its id alone; another model's folder must be given."""
+    if model is None and model_id != DEFAULT_MODEL_ID:
+        raise ModelError(
+            f"the index was built with the model {model_id!r}; {how_to_embed_for(model_id)}",
+            cli_message=f"the index was built with the model {model_id!r}; pass its folder with --model PATH",
+        )
 
 
-def query_embedder(model_id: str, model: str | os.PathLike[str] | None = None) -> Any:
-    """The embedder for questions to an index built with ``model_id`` (by any
-    backend): ONNX Runtime, whose vectors are exact enough for all of them and
-    which starts fastest (a cold start is mostly loading the model);
+def query_embedder(model_id: str = DEFAULT_MODEL_ID, model: str | os.PathLike[str] | None = None) -> Embedder:
+    """The embedder for questions to an index of ``model_id`` (made by any
+    backend): ONNX Runtime, whose vectors agree with all of them and which
+    starts fastest (a cold start is mostly loading the model);
     ``$RAGDIPLO_BACKEND=torch`` keeps torch."""
+    _check_model(model_id, model)
     forced = os.environ.get("RAGDIPLO_BACKEND")
     return default_embedder(model, Backend.TORCH if forced == Backend.TORCH.value else Backend.ONNX)
 
 
-def index_embedder(model_id: str, model: str | os.PathLike[str] | None = None) -> Any:
-    """The embedder whose vectors match an index built with ``model_id``: the same
-    model run by the same backend, so an edit embeds new texts exactly as a
-    rebuild would. The bundled model is found from the id alone; another model's
-    folder must be given as ``model``."""
-    base = base_model_id(model_id)
-    if model is None and base != DEFAULT_MODEL_ID:
-        raise ModelError(f"the index was built with the model folder {base!r}; pass its embedder, "
-                         f"e.g. default_embedder('path/to/{base}', backend='{backend_of(model_id).value}')")
-    return default_embedder(model, backend_of(model_id))
+def index_embedder(
+    model_id: str,
+    backend: Backend | None = None,
+    precision: Precision = Precision.FLOAT32,
+    model: str | os.PathLike[str] | None = None,
+) -> Embedder:
+    """The embedder to edit an index of ``model_id``: the backend and precision
+    the index records when they can run here (an edit then embeds new texts
+    exactly as a rebuild would), else the default one, whose vectors still agree
+    with the index's. The bundled model is found from the id alone; another
+    model's folder must be given as ``model``."""
+    _check_model(model_id, model)
+    if backend is not None:
+        try:
+            return default_embedder(model, backend, precision)
+        except ModelError:
+            pass  # e.g. OpenVINO not installed here: any backend of the model will do
+    return default_embedder(model)
 
 
 def how_to_embed_for(model_id: str) -> str:
-    """What to pass to edit an index of ``model_id``, for an error message."""
-    backend = backend_of(model_id).value
-    if base_model_id(model_id) != DEFAULT_MODEL_ID:
-        return f"pass default_embedder('path/to/{base_model_id(model_id)}', backend='{backend}')"
-    return f"leave the embedder out (edit_index(path)) or pass default_embedder(backend='{backend}')"
+    """What to pass to edit or search an index of ``model_id``, for an error message."""
+    if model_id != DEFAULT_MODEL_ID:
+        return f"pass an embedder of that model, e.g. default_embedder('path/to/{model_id}')"
+    return "leave the embedder out (edit_index(path), QA.load(path)) or pass default_embedder()"

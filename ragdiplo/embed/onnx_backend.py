@@ -8,11 +8,10 @@ mask, then L2 normalisation), on a graph exported locally from the folder's
 weights by ``onnx_export.py`` (nothing is downloaded).
 
 Its vectors equal the torch model's within about 2e-7 per component (tested on
-real text), the same size as torch's own differences between batches. Stored
-vectors still record which backend and graph made them (``model_id`` ends in
-``+onnx-g2``), so an index is never updated with vectors of another kind and an
-update stays identical to a full rebuild bit for bit; ``query_ids`` says which
-indexes its question vectors are exact enough to search.
+real text), the same size as torch's own differences between batches, so it
+searches and extends indexes of the same model made by any backend
+(``ragdiplo.index.compat``); an index records ``backend = onnx`` so that its
+edits prefer this one, and an update is then identical to a rebuild bit for bit.
 
 A text is always run at the same width, its own token count, in a batch of
 texts of that width only: no padding. Its vector then depends on its own tokens
@@ -31,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ragdiplo.embed.base import DEFAULT_MODEL_ID, GRAPH, ONNX_SUFFIX, default_model_path, normalize, same_model_ids
+from ragdiplo.embed.base import DEFAULT_MODEL_ID, Backend, Embedder, Precision, default_model_path, normalize
 from ragdiplo.errors import ModelError
 
 
@@ -62,7 +61,7 @@ def _max_seq_length(folder: Path) -> int:
         return 512
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(Embedder):
     """A local sentence-transformers folder (``None``: the bundled default) run by
     ONNX Runtime. ``threads`` sets ONNX Runtime's intra-op threads (default:
     the cores this process may use; on an idle 2-core machine two threads embed
@@ -71,6 +70,7 @@ class OnnxEmbedder:
     Performance). ``batch_tokens`` caps the tokens of a batch (default: what
     measured fastest for the runtime)."""
 
+    backend = Backend.ONNX
     batch_invariant = True  # a text's vector does not depend on the other texts of a call
     default_batch_tokens = 512  # a 200-token passage a batch keeps ONNX Runtime's activations in cache
 
@@ -91,25 +91,23 @@ class OnnxEmbedder:
             )
         from ragdiplo.embed.export import ensure_export
 
-        base = DEFAULT_MODEL_ID if model is None else folder.name
+        self.model_id = DEFAULT_MODEL_ID if model is None else folder.name
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens or self.default_batch_tokens
         self.max_tokens = _max_seq_length(folder) - 2
         self._tokenizer = _load_tokenizer(folder, self.max_tokens + 2)
         self._span_tokenizer = _load_tokenizer(folder, None)
-        self._infer, self.dim, suffix = self._open(ensure_export(folder, cache_dir), threads or _usable_cores())
-        self.model_id = base + suffix
-        self.query_ids = same_model_ids(base)
+        self._infer, self.dim, self.precision = self._open(ensure_export(folder, cache_dir), threads or _usable_cores())
 
-    def _open(self, path: Path, threads: int) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], int, str]:
+    def _open(self, path: Path, threads: int) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], int, Precision]:
         """The runtime: a function from the graph's inputs to its last hidden
-        state, the vector dimension, and the model-id suffix of its vectors."""
+        state, the vector dimension, and the precision it computes in."""
         session = _load_session(path, threads)
 
         def infer(feed: dict[str, np.ndarray]) -> np.ndarray:
             return session.run(None, feed)[0]
 
-        return infer, int(session.get_outputs()[0].shape[-1]), ONNX_SUFFIX + GRAPH
+        return infer, int(session.get_outputs()[0].shape[-1]), Precision.FLOAT32
 
     def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         """Embed in batches of texts of one width; rows come back in the order given."""

@@ -22,10 +22,11 @@ what it needs, so ``embed_query`` hands questions to ONNX Runtime on the same
 graph, which is also what answers questions to a saved index. An index built
 in-process and the same index loaded back therefore answer identically.
 
-The precision is part of the vectors' identity: ``model_id`` ends in
-``+openvino-bf16-g2`` or ``+openvino-g2`` (``-g2``: the packed-row graph), so an
-index is only ever updated with vectors of its own kind (a machine without
-bfloat16 rebuilds instead).
+The precision is recorded beside the model (``precision``: bfloat16 or
+float32), not in its name: the vectors of either agree with ONNX Runtime's to a
+cosine of 0.99996 or more, so an index made by one is searched and extended by
+the others (``ragdiplo.index.compat``); its edits prefer the backend and
+precision it records, which keeps an update identical to a rebuild bit for bit.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ragdiplo.embed.base import BF16, GRAPH, OPENVINO_SUFFIX, normalize
+from ragdiplo.embed.base import Backend, Precision, normalize
 from ragdiplo.embed.export import GRAPH_INPUTS
 from ragdiplo.embed.onnx_backend import OnnxEmbedder
 from ragdiplo.embed.packing import pack
@@ -78,6 +79,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
     size of one call in tokens (rows of the model's width); other arguments as
     ``OnnxEmbedder``."""
 
+    backend = Backend.OPENVINO
     # two 256-token rows a call measured fastest: one row costs 18% more a token,
     # four or eight no less, and a last, part-empty call wastes more
     default_batch_tokens = 512
@@ -97,7 +99,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
         self._query_lock = threading.Lock()
         super().__init__(model, threads=threads, batch_tokens=batch_tokens, cache_dir=cache_dir)
 
-    def _open(self, path: Path, threads: int) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], int, str]:
+    def _open(self, path: Path, threads: int) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], int, Precision]:
         ov = _import_openvino()
         self.width = self.max_tokens + 2  # what the tokenizer truncates every text to
         self.rows = max(1, self.batch_tokens // self.width)
@@ -121,7 +123,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
                 return np.array(request.infer(feed)[output], dtype=np.float32)
 
         dim = int(output.get_partial_shape()[-1].get_length())
-        return infer, dim, OPENVINO_SUFFIX + (BF16 if used_bf16 else "") + GRAPH
+        return infer, dim, Precision.BFLOAT16 if used_bf16 else Precision.FLOAT32
 
     def embed(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         """Embed texts packed into fixed rows; rows come back in the order given."""

@@ -15,7 +15,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from ragdiplo.embed.base import Embedder
+from ragdiplo.embed.base import Embedder, EmbedderLike, as_embedder
 from ragdiplo.errors import DocumentIdError
 from ragdiplo.ingest.chunking import ChunkerConfig, segment_document
 from ragdiplo.stores.rowfile import Vectors
@@ -55,7 +55,7 @@ TEXTS_PER_CALL = 4096  # texts embedded per call when the embedder allows many d
 
 
 def segment_and_embed(
-    documents: list[Document], embedder: Embedder, chunker: ChunkerConfig, *, show_progress: bool = False
+    documents: list[Document], embedder: Embedder | EmbedderLike, chunker: ChunkerConfig, *, show_progress: bool = False
 ) -> dict[str, DocArtefacts]:
     """Chunk and embed each distinct text once.
 
@@ -70,7 +70,8 @@ def segment_and_embed(
     from tqdm import tqdm
 
     todo = list({d.sha256: d for d in documents}.values())
-    per_call = TEXTS_PER_CALL if getattr(embedder, "batch_invariant", False) else 1
+    embedder = as_embedder(embedder)
+    per_call = TEXTS_PER_CALL if embedder.batch_invariant else 1
     out: dict[str, DocArtefacts] = {}
     group: list[tuple[Document, list[tuple[int, int]], list[tuple[int, int]]]] = []
     texts = 0

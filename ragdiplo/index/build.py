@@ -2,11 +2,14 @@
 
 Layout of an index folder::
 
-    manifest.json            format version, model, chunker, document hashes and
-                             aliases, data folder, size and SHA-256 of each data file
+    manifest.json            format version, model (id, backend, precision), chunker,
+                             counts, corpus hash, data folder, size and SHA-256 of
+                             each data file: its size does not grow with the corpus
     write.lock               held by the one process allowed to write (see durable.py)
     data-<hash>/             one generation of data, never modified once written
         documents.jsonl      id, title, text, and date, source, url, tags when set
+        aliases.json         {id: stored id} for ids whose text and metadata another
+                             id already holds (``canonical``); ``{}`` when none
         passages.npy         int64 (n, 3): document row, start, end
         sentences.npy        int64 (m, 3): document row, start, end
         passage_vectors.npy  float32 (n, dim)
@@ -44,8 +47,8 @@ import numpy as np
 
 from ragdiplo._version import __version__
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, seal, write_generation, write_lock
-from ragdiplo.embed.base import Embedder
-from ragdiplo.errors import ConfigError, IndexMismatchError
+from ragdiplo.embed.base import Backend, Embedder, EmbedderLike, Precision, as_embedder
+from ragdiplo.errors import ConfigError
 from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
 from ragdiplo.index.facets import Facets
 from ragdiplo.ingest.chunking import ChunkerConfig
@@ -56,8 +59,11 @@ from ragdiplo.stores.rowfile import RowFile, Vectors, save_rows
 from ragdiplo.types import Document, Passage
 
 FORMAT = "ragdiplo-index"
-FORMAT_VERSION = 4  # 3: ``vector_index`` and ``ann`` (approximate search); 4: the manifest's own checksum
+# 3: ``vector_index`` and ``ann`` (approximate search); 4: the manifest's own checksum;
+# 5: ``backend`` and ``precision`` beside a bare model id, aliases in aliases.json
+FORMAT_VERSION = 5
 MANIFEST = "manifest.json"
+ALIASES = "aliases.json"
 
 
 @dataclass
@@ -72,9 +78,11 @@ class Index:
     sentence_vectors: Vectors  # float32 (m, dim); both a RowFile when loaded from disk with mmap
     store: VectorStore
     bm25: BM25
-    model_id: str
+    model_id: str  # the model only; the runtime that made the vectors is ``backend``
     chunker: ChunkerConfig
     alias_of: dict[str, str] = field(default_factory=dict)  # id -> id of the stored document with its text
+    backend: Backend | None = None  # what computed the vectors (None: an embedder of the user's own)
+    precision: Precision = Precision.FLOAT32
     manifest: dict[str, Any] = field(default_factory=dict)
     ann: AnnConfig = field(default_factory=AnnConfig)  # when and how the FAISS store turns approximate
 
@@ -173,7 +181,7 @@ def _span_keys(rows: np.ndarray) -> np.ndarray:
 
 
 def default_chunker(
-    embedder: Embedder, max_tokens: int | None = None, overlap_tokens: int | None = None
+    embedder: Embedder | EmbedderLike, max_tokens: int | None = None, overlap_tokens: int | None = None
 ) -> ChunkerConfig:
     """The default passage size, shrunk to fit models that read fewer tokens."""
     default = ChunkerConfig()
@@ -198,13 +206,14 @@ def assemble(
     documents: list[Document],
     alias_of: dict[str, str],
     artefacts: dict[str, DocArtefacts],
-    model_id: str,
-    dim: int,
+    model: Embedder | Index,
     chunker: ChunkerConfig,
     ann: AnnConfig | None = None,
 ) -> Index:
-    """The index of ``documents`` (as ``canonical`` returns them) from their artefacts;
-    the vector store is exact or approximate by size (``ann``, default ``AnnConfig()``)."""
+    """The index of ``documents`` (as ``canonical`` returns them) from their artefacts,
+    recorded as made by ``model`` (its id, dimension, backend and precision); the
+    vector store is exact or approximate by size (``ann``, default ``AnnConfig()``)."""
+    dim = model.dim
     if not documents:
         raise ConfigError("an index needs at least one document; delete the index folder instead")
     p_rows, s_rows, p_vecs, s_vecs = [], [], [], []
@@ -226,15 +235,17 @@ def assemble(
         store=store,
         sentence_vectors=_rows(s_vecs, dim, np.float32),
         bm25=BM25.build(texts),
-        model_id=model_id,
+        model_id=model.model_id,
         chunker=chunker,
         passage_vectors=passage_vectors,
         alias_of=dict(alias_of),
+        backend=model.backend,
+        precision=model.precision,
         ann=ann,
     )
 
 
-def check_chunker(embedder: Embedder, chunker: ChunkerConfig | None) -> ChunkerConfig:
+def check_chunker(embedder: Embedder | EmbedderLike, chunker: ChunkerConfig | None) -> ChunkerConfig:
     chunker = chunker or default_chunker(embedder)
     if chunker.max_tokens > embedder.max_tokens:
         raise ConfigError(f"max_tokens {chunker.max_tokens} is over the model's limit of {embedder.max_tokens}")
@@ -243,7 +254,7 @@ def check_chunker(embedder: Embedder, chunker: ChunkerConfig | None) -> ChunkerC
 
 def build_index(
     documents: list[Document],
-    embedder: Embedder,
+    embedder: Embedder | EmbedderLike,
     chunker: ChunkerConfig | None = None,
     *,
     show_progress: bool = False,
@@ -251,10 +262,11 @@ def build_index(
 ) -> Index:
     """corpus → chunk → embed → index, all in memory; ``save_index`` persists it.
     ``ann`` says from what size search turns approximate (default ``AnnConfig()``)."""
-    chunker = check_chunker(embedder, chunker)
+    model = as_embedder(embedder)
+    chunker = check_chunker(model, chunker)
     stored, alias_of = canonical(documents)
-    artefacts = segment_and_embed(stored, embedder, chunker, show_progress=show_progress)
-    return assemble(stored, alias_of, artefacts, embedder.model_id, embedder.dim, chunker, ann)
+    artefacts = segment_and_embed(stored, model, chunker, show_progress=show_progress)
+    return assemble(stored, alias_of, artefacts, model, chunker, ann)
 
 
 def corpus_hashes(index: Index) -> dict[str, str]:
@@ -262,17 +274,10 @@ def corpus_hashes(index: Index) -> dict[str, str]:
     return {i: index.document(i).sha256 for i in index.ids}
 
 
-def check_compatible(index: Index, embedder: Embedder, root: Path) -> None:
-    """Refuse to query an index with a model other than the one that built it
-    (an embedder's ``query_ids`` may name other backends of the same model whose
-    vectors agree with its own to within 1e-5)."""
-    query_ids = getattr(embedder, "query_ids", frozenset({embedder.model_id}))
-    if index.model_id not in {embedder.model_id, *query_ids} or index.dim != embedder.dim:
-        raise IndexMismatchError(
-            f"{root}: built with model {index.model_id!r} (dim {index.dim}), "
-            f"but the model in use is {embedder.model_id!r} (dim {embedder.dim}); "
-            f"rebuild with `ragdiplo index CORPUS --index {root}` or use the same model"
-        )
+def corpus_sha256(hashes: dict[str, str]) -> str:
+    """One hash for a whole corpus, from its ids and their texts' hashes
+    (``corpus_hashes``): the manifest's ``corpus_sha256``."""
+    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
 
 
 # -- on disk -------------------------------------------------------------------------------------
@@ -299,6 +304,7 @@ def _write_store(index: Index, folder: Path, config: StoreConfig, show_progress:
 def _write_data(index: Index, folder: Path, config: StoreConfig, show_progress: bool) -> None:
     with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(document_row(d), ensure_ascii=False) + "\n" for d in index.documents)
+    (folder / ALIASES).write_text(json.dumps(dict(sorted(index.alias_of.items())), ensure_ascii=False), encoding="utf-8")
     np.save(folder / "passages.npy", index.passage_rows, allow_pickle=False)
     np.save(folder / "sentences.npy", index.sentence_rows, allow_pickle=False)
     save_rows(folder / "passage_vectors.npy", index.passage_vectors)
@@ -314,12 +320,13 @@ def document_row(d: Document) -> dict[str, Any]:
 
 
 def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    hashes = corpus_hashes(index)
     return seal({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
         "model_id": index.model_id,
+        "backend": index.backend.value if index.backend is not None else None,
+        "precision": index.precision.value,
         "dim": index.dim,
         "metric": "inner_product",
         "store": config.to_manifest(),
@@ -332,9 +339,7 @@ def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str,
             "passages": len(index),
             "sentences": len(index.sentence_rows),
         },
-        "corpus_sha256": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
-        "documents": hashes,
-        "aliases": dict(sorted(index.alias_of.items())),
+        "corpus_sha256": corpus_sha256(corpus_hashes(index)),
         "data": data_dir,
         "files": files,
     })

@@ -6,7 +6,7 @@ and file table; every data file's size is checked, and its SHA-256 by policy
 (``_hash_policy``); arrays are read with ``allow_pickle=False``; and shapes,
 types, offsets and aliases must agree with each other and the manifest before
 an ``Index`` is handed out. Data that cannot be read or does not agree raises
-``IndexCorruptError`` with the rebuild command in its message.
+``IndexCorruptError`` that says how to rebuild the index.
 
 Big indexes stay on disk when loaded (``load_index(mmap=...)``): the FAISS
 file, the row arrays and BM25's arrays are memory-mapped, and the two vector
@@ -18,6 +18,7 @@ always checked (see ``load_index``).
 
 from __future__ import annotations
 
+import json
 import mmap as _mmap
 import os
 import tokenize
@@ -26,16 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from ragdiplo.durable import check_file_table, check_files, check_seal, not_permitted, read_json_capped
+from ragdiplo.durable import Remedy, check_file_table, check_files, check_seal, corrupt, not_permitted, read_json_capped
+from ragdiplo.embed.base import Backend, Precision
 from ragdiplo.errors import (
     ConfigError,
     CorpusError,
-    IndexCorruptError,
     IndexLoadError,
     IndexMismatchError,
     IndexNotFoundError,
 )
-from ragdiplo.index.build import FORMAT, FORMAT_VERSION, MANIFEST, Index
+from ragdiplo.index.build import ALIASES, FORMAT, FORMAT_VERSION, MANIFEST, Index
 from ragdiplo.index.doctable import MappedDocuments, read_documents
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import check_doc_id
@@ -44,14 +45,39 @@ from ragdiplo.stores.bm25 import BM25
 from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
 from ragdiplo.stores.rowfile import RowFile, Vectors
 
-READABLE_VERSIONS = (2, 3, 4)  # a format-2 index is exact and keeps the default settings; 4 is sealed
+# a format-2 index is exact and keeps the default settings; 4 is sealed; before 5 the manifest holds
+# the aliases and ends the model id with the backend and graph that made the vectors
+READABLE_VERSIONS = (2, 3, 4, 5)
 HASH_ALWAYS_BELOW = 256 * 2**20  # bytes: bigger files are hashed only with verify=True
-MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # formats before 5 list every document in the manifest
 REQUIRED_FILES = ("documents.jsonl", "passages.npy", "sentences.npy", "passage_vectors.npy", "sentence_vectors.npy")
+# model-id endings of formats before 5: runtime, then the packed-row graph's revision
+_LEGACY_RUNTIMES = {"+openvino-bf16": (Backend.OPENVINO, Precision.BFLOAT16),
+                    "+openvino": (Backend.OPENVINO, Precision.FLOAT32), "+onnx": (Backend.ONNX, Precision.FLOAT32)}
+_LEGACY_GRAPH = "-g2"
 
 
-def _remedy(root: Path) -> str:
-    return f"rebuild with `ragdiplo index CORPUS --index {root}`"
+def _remedy(root: Path) -> Remedy:
+    return Remedy(f"rebuild it from its corpus: QA.build(corpus, {str(root)!r}), or sync(documents) inside "
+                  f"edit_index({str(root)!r})", f"rebuild with `ragdiplo index CORPUS --index {root}`")
+
+
+def model_of(manifest: dict[str, Any]) -> tuple[str, Backend | None, Precision]:
+    """The model an index was built with, the backend that ran it and its
+    precision. Format 5 records them apart; older formats ended the model id
+    with the last two (``'m+openvino-bf16-g2'``; none for torch or an embedder of
+    the user's own, whose backend is then unknown)."""
+    model_id = manifest["model_id"]
+    if not isinstance(model_id, str):
+        raise TypeError("model_id must be a string")
+    if manifest["format_version"] >= 5:
+        backend = manifest["backend"]
+        return model_id, None if backend is None else Backend(backend), Precision(manifest["precision"])
+    bare = model_id.removesuffix(_LEGACY_GRAPH)
+    for suffix, (backend, precision) in _LEGACY_RUNTIMES.items():
+        if bare.endswith(suffix):
+            return bare.removesuffix(suffix), backend, precision
+    return model_id, None, Precision.FLOAT32
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -59,23 +85,27 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     root = Path(path)
     file = root / MANIFEST
     if root.is_file():
-        raise IndexLoadError(f"{root}: is a file, not an index folder; pass the index folder with --index")
+        what = f"{root}: is a file, not an index folder; pass the index folder"
+        raise IndexLoadError(what, cli_message=f"{what} with --index")
     if not file.is_file():
-        raise IndexNotFoundError(f"{root}: no index here; build one with `ragdiplo index CORPUS --index {root}`")
+        raise IndexNotFoundError(f"{root}: no index here; build one with QA.build(corpus, {str(root)!r})",
+                                 cli_message=f"{root}: no index here; build one with `ragdiplo index CORPUS --index {root}`")
     manifest = read_json_capped(file, MAX_MANIFEST_BYTES, _remedy(root))
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexMismatchError(f"{file}: not a ragdiplo index; point --index at a folder made by `ragdiplo index`")
+        raise IndexMismatchError(
+            f"{file}: not an index written by ragdiplo; pass a folder written by save_index or QA.build",
+            cli_message=f"{file}: not a ragdiplo index; point --index at a folder made by `ragdiplo index`",
+        )
     version = manifest.get("format_version")
     if type(version) is not int or version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
-        raise IndexMismatchError(
-            f"{file}: index format {version!r}, but this ragdiplo reads format {FORMAT_VERSION}; "
-            + ("upgrade ragdiplo (`pip install -U ragdiplo`) or " if newer else "")
-            + _remedy(root)
-        )
+        what = f"{file}: index format {version!r}, but this ragdiplo reads format {FORMAT_VERSION}; " + (
+            "upgrade ragdiplo (`pip install -U ragdiplo`) or " if newer else "")
+        raise IndexMismatchError(what + _remedy(root).text, cli_message=what + str(_remedy(root).cli))
     if version >= 4:
         check_seal(manifest, file, _remedy(root))
-    check_file_table(manifest, REQUIRED_FILES, file, _remedy(root))
+    required = (*REQUIRED_FILES, ALIASES) if version >= 5 else REQUIRED_FILES
+    check_file_table(manifest, required, file, _remedy(root))
     return manifest
 
 
@@ -180,6 +210,7 @@ def _load_generation(
         raise _unreadable(root, data, err) from None
     try:
         mapped = _approximate(manifest) if mmap is None else mmap
+        model_id, backend, precision = model_of(manifest)
         index = Index(
             documents=(MappedDocuments if mapped else read_documents)(data / "documents.jsonl"),
             passage_rows=_load_array(data / "passages.npy", mapped),
@@ -188,9 +219,11 @@ def _load_generation(
             sentence_vectors=_load_vectors(data / "sentence_vectors.npy", mapped),
             store=FaissStore.create(int(manifest["dim"])),  # replaced below, once passages can be read
             bm25=BM25.load(data / "bm25", int(manifest["counts"]["passages"]), mmap=mapped),
-            model_id=str(manifest["model_id"]),
+            model_id=model_id,
             chunker=ChunkerConfig(**manifest["chunker"]),
-            alias_of=dict(manifest["aliases"]),
+            alias_of=_aliases(data / ALIASES) if manifest["format_version"] >= 5 else dict(manifest["aliases"]),
+            backend=backend,
+            precision=precision,
             manifest=manifest,
             ann=AnnConfig.from_dict(manifest.get("ann")),
         )
@@ -217,7 +250,15 @@ _UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeErro
 def _unreadable(root: Path, data: Path, err: Exception) -> IndexLoadError:
     if isinstance(err, PermissionError):
         return not_permitted(root, err)
-    return IndexCorruptError(f"{data}: cannot be read ({type(err).__name__}: {err}); {_remedy(root)}")
+    return corrupt(f"{data}: cannot be read ({type(err).__name__}: {err})", _remedy(root))
+
+
+def _aliases(file: Path) -> dict[str, str]:
+    """``aliases.json``: {alias id: stored id} (its size and checksum were checked)."""
+    aliases = json.loads(file.read_text(encoding="utf-8"))
+    if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+        raise TypeError(f"{file.name} must map ids to ids")
+    return aliases
 
 
 def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
@@ -227,6 +268,8 @@ def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
     counts = manifest["counts"]
     if (n, m, len(index.documents)) != (counts["passages"], counts["sentences"], counts["documents"]):
         raise ValueError("row counts disagree with the manifest")
+    if len(index.alias_of) != counts.get("aliases", len(index.alias_of)):
+        raise ValueError("alias count disagrees with the manifest")
     if index.store.count() != n or dim != manifest["dim"]:
         raise ValueError("the vector store disagrees with the manifest")
     lengths = getattr(index.documents, "lengths", None)

@@ -6,6 +6,12 @@ results): both go through ``canonical`` and ``assemble``, and the artefacts of
 texts the index already holds are reused instead of recomputed. Only a change of
 model or chunker settings forces everything to be embedded again.
 
+Any embedder whose vectors agree with the index's may edit it (``compat``: the
+same model run by another backend or precision); the one the index records is
+preferred when none is given, and then the equality above holds bit for bit.
+With another backend, new vectors agree with a rebuild's within the tolerance
+of ``compat`` and the index keeps its record of the backend that made the rest.
+
 On disk, ``edit_index`` holds the folder's write lock from reading the index to
 saving the new one, so two writers can never lose each other's changes.
 """
@@ -20,17 +26,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, write_lock
-from ragdiplo.embed.base import Embedder
-from ragdiplo.embed.factory import default_embedder, how_to_embed_for, index_embedder
+from ragdiplo.embed.base import Embedder, EmbedderLike, as_embedder
+from ragdiplo.embed.factory import default_embedder, index_embedder
 from ragdiplo.errors import (
     DocumentIdError,
     IndexLoadError,
-    IndexMismatchError,
     IndexNotFoundError,
     IndexUnavailableError,
 )
 from ragdiplo.index.artefacts import canonical, segment_and_embed
 from ragdiplo.index.build import Index, assemble, check_chunker, save_locked, store_config
+from ragdiplo.index.compat import check_compatible, incompatibility
 from ragdiplo.index.load import load_index, read_manifest
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.stores.faiss_store import StoreConfig
@@ -90,24 +96,17 @@ def documents_of(index: Index | None) -> dict[str, Document]:
     return {i: replace(index.document(i), id=i) for i in index.ids}  # an alias has its stored document's metadata
 
 
-def _why_not_reusable(index: Index, embedder: Embedder, chunker: ChunkerConfig) -> str | None:
-    if (index.model_id, index.dim) != (embedder.model_id, embedder.dim):
-        return f"the model changed from {index.model_id!r} to {embedder.model_id!r}"
-    if index.chunker != chunker:
-        return f"the chunker settings changed from {index.chunker.to_dict()} to {chunker.to_dict()}"
-    return None
-
-
 def _rebuild(
     old: Index | None,
     documents: Iterable[Document],
-    embedder: Embedder | None,
+    embedder: Embedder | EmbedderLike | None,
     chunker: ChunkerConfig,
     *,
     show_progress: bool = False,
     rebuilt: str | None = None,
 ) -> tuple[Index, Changes]:
-    """The index of exactly ``documents``, reusing ``old``'s artefacts unless ``rebuilt`` says why not."""
+    """The index of exactly ``documents``, reusing ``old``'s artefacts unless ``rebuilt`` says why not;
+    it records ``old``'s model and backend when it keeps its vectors, else the embedder's."""
     reusable = old.artefacts() if old is not None and rebuilt is None else {}
     stored, alias_of = canonical(documents)
     todo = [d for d in stored if d.sha256 not in reusable]
@@ -116,16 +115,21 @@ def _rebuild(
         if embedder is None:
             raise ValueError("new texts need an embedder")
         fresh = segment_and_embed(todo, embedder, chunker, show_progress=show_progress)
-    model: Embedder | Index = embedder if embedder is not None else old  # type: ignore[assignment]
+    if old is not None and (rebuilt is None or embedder is None):
+        model: Embedder | Index = old
+    elif embedder is not None:
+        model = as_embedder(embedder)
+    else:
+        raise ValueError("a new index needs an embedder")
     ann = old.ann if old is not None else None  # an index keeps its settings: exact or approximate by size
-    index = assemble(stored, alias_of, {**reusable, **fresh}, model.model_id, model.dim, chunker, ann)
+    index = assemble(stored, alias_of, {**reusable, **fresh}, model, chunker, ann)
     return index, diff(fingerprints(old), fingerprints(index), len(todo), rebuilt)
 
 
 def sync_documents(
     index: Index | None,
     documents: Iterable[Document],
-    embedder: Embedder,
+    embedder: Embedder | EmbedderLike,
     chunker: ChunkerConfig | None = None,
     *,
     show_progress: bool = False,
@@ -133,24 +137,20 @@ def sync_documents(
     """The index of exactly ``documents`` (a whole corpus): new and changed texts
     are embedded, missing ids dropped, the rest reused. ``chunker`` defaults to
     the one ``index`` was built with (the model's default for another model);
-    another model or chunker rebuilds everything."""
-    if chunker is None and index is not None and (index.model_id, index.dim) == (embedder.model_id, embedder.dim):
+    another model (``compat``) or chunker rebuilds everything."""
+    model = incompatibility(index, embedder) if index is not None else None
+    if chunker is None and index is not None and model is None and index.chunker.max_tokens <= embedder.max_tokens:
         chunker = index.chunker
     chunker = check_chunker(embedder, chunker)
-    why = _why_not_reusable(index, embedder, chunker) if index is not None else None
+    why = f"the model changed: the index was {model}" if model is not None else None
+    if index is not None and why is None and index.chunker != chunker:
+        why = f"the chunker settings changed from {index.chunker.to_dict()} to {chunker.to_dict()}"
     return _rebuild(index, documents, embedder, chunker, show_progress=show_progress, rebuilt=why)
 
 
-def _same_model(index: Index, embedder: Embedder) -> None:
-    if (index.model_id, index.dim) != (embedder.model_id, embedder.dim):
-        raise IndexMismatchError(
-            f"the index was built with model {index.model_id!r} (dim {index.dim}), not {embedder.model_id!r} "
-            f"(dim {embedder.dim}); to add to it, {how_to_embed_for(index.model_id)}; "
-            "or re-index the whole corpus with `ragdiplo index`"
-        )
-
-
-def add_documents(index: Index | None, documents: Iterable[Document], embedder: Embedder) -> tuple[Index, Changes]:
+def add_documents(
+    index: Index | None, documents: Iterable[Document], embedder: Embedder | EmbedderLike
+) -> tuple[Index, Changes]:
     """``index`` plus new ``documents``; an id already in the index is an error."""
     documents = list(documents)
     current = documents_of(index)
@@ -159,11 +159,13 @@ def add_documents(index: Index | None, documents: Iterable[Document], embedder: 
         raise DocumentIdError(f"already in the index: {', '.join(map(repr, clash[:5]))}; use update_documents")
     if index is None:
         return sync_documents(None, documents, embedder)
-    _same_model(index, embedder)
+    check_compatible(index, embedder, editing=True)
     return _rebuild(index, [*current.values(), *documents], embedder, index.chunker)
 
 
-def update_documents(index: Index | None, documents: Iterable[Document], embedder: Embedder) -> tuple[Index, Changes]:
+def update_documents(
+    index: Index | None, documents: Iterable[Document], embedder: Embedder | EmbedderLike
+) -> tuple[Index, Changes]:
     """``index`` with the text and metadata of existing ids replaced (a change of
     metadata alone embeds nothing)."""
     documents = list(documents)
@@ -171,7 +173,7 @@ def update_documents(index: Index | None, documents: Iterable[Document], embedde
     unknown = sorted(d.id for d in documents if d.id not in current)
     if unknown or index is None:
         raise DocumentIdError(f"not in the index: {', '.join(map(repr, unknown[:5]))}; use add_documents")
-    _same_model(index, embedder)
+    check_compatible(index, embedder, editing=True)
     current.update({d.id: d for d in documents})
     return _rebuild(index, current.values(), embedder, index.chunker)
 
@@ -195,7 +197,7 @@ class IndexEditor:
         self,
         index: Index | None,
         problem: IndexLoadError | None,
-        embedder: Embedder | None,
+        embedder: Embedder | EmbedderLike | None,
         chunker: ChunkerConfig | None = None,
         show_progress: bool = False,
     ) -> None:
@@ -209,12 +211,13 @@ class IndexEditor:
         self._rebuilt: str | None = None
 
     @property
-    def embedder(self) -> Embedder:
-        """The embedder given, else the one the index was built with (loaded on first use:
-        a delete needs none)."""
+    def embedder(self) -> Embedder | EmbedderLike:
+        """The embedder given, else the index's model on the backend it records (loaded
+        on first use: a delete needs none)."""
         if self._embedder is None:
             index = self._index if self._problem is None else None
-            self._embedder = index_embedder(index.model_id) if index is not None else default_embedder()
+            self._embedder = (index_embedder(index.model_id, index.backend, index.precision) if index is not None
+                              else default_embedder())
         return self._embedder
 
     @property
@@ -259,7 +262,7 @@ class IndexEditor:
 @contextmanager
 def edit_index(
     path: str | os.PathLike[str],
-    embedder: Embedder | None = None,
+    embedder: Embedder | EmbedderLike | None = None,
     chunker: ChunkerConfig | None = None,
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
@@ -274,8 +277,8 @@ def edit_index(
     >>> editor.changes.summary()                            # doctest: +SKIP
 
     Nothing is saved when the block raises or changes nothing. ``embedder``
-    defaults to the one the index was built with (the default one for a new
-    index). A missing index starts empty; ``chunker`` applies to ``sync`` (default: the index's own).
+    defaults to the index's model on the backend it records (the default one
+    for a new index); any embedder of the same model is accepted (``compat``). A missing index starts empty; ``chunker`` applies to ``sync`` (default: the index's own).
     ``store`` moves the vectors to another store (default: where they are now).
     """
     root = Path(path)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbedder
+from conftest import OtherModelEmbedder
 
 import ragdiplo.cli.main as cli
 from ragdiplo.durable import seal
@@ -24,6 +24,7 @@ DATA_FILES = [
     "passage_vectors.npy",
     "sentence_vectors.npy",
     "passages.faiss",
+    "aliases.json",
     "bm25/vocab.index.json",
     "bm25/data.csc.index.npy",
 ]
@@ -61,7 +62,8 @@ def test_truncated_file(root, tiny_corpus, capsys, name):
     for verify in (True, False):  # the size check needs no hashing
         with pytest.raises(IndexCorruptError, match="truncated") as err:
             load_index(root, verify=verify)
-        assert str(path) in str(err.value) and "ragdiplo index" in str(err.value)
+        assert str(path) in str(err.value) and "QA.build(corpus" in str(err.value)
+        assert "ragdiplo index CORPUS --index" in err.value.cli_message
     line = _cli_error(capsys, root)
     assert str(path) in line and "truncated" in line
     _repaired(capsys, root, tiny_corpus)
@@ -75,7 +77,7 @@ def test_corrupted_file(root, tiny_corpus, capsys, name):
     path.write_bytes(bytes(data))
     with pytest.raises(IndexCorruptError, match="checksum mismatch") as err:
         load_index(root)
-    assert str(path) in str(err.value) and "ragdiplo index" in str(err.value)
+    assert str(path) in str(err.value) and "QA.build(corpus" in str(err.value)
     assert "checksum mismatch" in _cli_error(capsys, root)
     _repaired(capsys, root, tiny_corpus)
 
@@ -107,7 +109,7 @@ def test_unlisted_and_missing_files(root):
 )
 def test_foreign_manifest(root, capsys, manifest):
     (root / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(IndexMismatchError, match="manifest.json: not a ragdiplo index"):
+    with pytest.raises(IndexMismatchError, match="manifest.json: not an index written by ragdiplo"):
         load_index(root)
     assert "not a ragdiplo index" in _cli_error(capsys, root)
 
@@ -122,12 +124,10 @@ def test_foreign_folder_without_manifest(tmp_path, capsys):
 
 
 def test_index_of_another_model(root, capsys, monkeypatch):
-    class Other(FakeEmbedder):
-        model_id = "another-model"
-
-    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: Other())
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: OtherModelEmbedder())
     line = _cli_error(capsys, root)
     assert "fake-hash-64" in line and "another-model" in line and "rebuild" in line
+    assert f"`ragdiplo index CORPUS --index {root}`" in line
 
 
 def test_newer_format(root, capsys):
@@ -144,9 +144,9 @@ def test_older_format_says_rebuild(root):
     m = _manifest(root)
     m["format_version"] = 1
     (root / MANIFEST).write_text(json.dumps(m))
-    with pytest.raises(IndexMismatchError, match="rebuild with") as err:
+    with pytest.raises(IndexMismatchError, match="rebuild it from its corpus") as err:
         load_index(root)
-    assert "upgrade" not in str(err.value)
+    assert "upgrade" not in str(err.value) and "rebuild with `ragdiplo index CORPUS" in err.value.cli_message
 
 
 @pytest.mark.parametrize(
