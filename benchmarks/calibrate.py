@@ -25,11 +25,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from common import handled_well, open_qa
 
-from ragdiplo import QAConfig, SentenceTransformerEmbedder
+from ragdiplo import QAConfig
 from ragdiplo.answer.confidence import SENTENCE_SCORING, Calibration
 from ragdiplo.answer.question import Question
 from ragdiplo.answer.retrieval import rank_rows
 from ragdiplo.answer.scoring import evidence_features, score_sentences
+from ragdiplo.embed.base import SentenceTransformerEmbedder
 from ragdiplo.eval.metrics import aurc, risk_coverage
 from ragdiplo.eval.run import contains_answer, overlaps, read_gold
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ragdiplo import QA, QAConfig, SentenceTransformerEmbedder
+from ragdiplo import QA, QAConfig
+from ragdiplo.embed.base import SentenceTransformerEmbedder
 
 
 def open_qa(path: str, embedder: SentenceTransformerEmbedder, config: QAConfig = QAConfig()) -> QA:

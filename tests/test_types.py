@@ -86,14 +86,3 @@ def test_abstained_answer():
     assert ans.abstained
     d = ans.to_dict()
     assert d["answer"] is None and d["citations"] == [] and d["retrieved"] == []
-
-
-def test_every_error_a_user_can_receive_is_exported():
-    import inspect
-
-    import ragdiplo
-    import ragdiplo.errors as errors
-
-    raised = {n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, errors.RagdiploError)}
-    assert raised <= set(ragdiplo.__all__)
-    assert all(getattr(ragdiplo, n) is getattr(errors, n) for n in raised)
