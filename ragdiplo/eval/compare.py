@@ -15,7 +15,8 @@ def load_result(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise GoldError(f"{path}: cannot read an eval result ({err})") from None
     if not isinstance(doc, dict) or doc.get("format") != "ragdiplo-eval":
-        raise GoldError(f"{path}: not an eval result; write one with `ragdiplo eval ... --json FILE`")
+        raise GoldError(f"{path}: not an eval result; write one with ragdiplo.eval.run.write_json(to_json(...), FILE)",
+                        cli_message=f"{path}: not an eval result; write one with `ragdiplo eval ... --json FILE`")
     return doc
 
 

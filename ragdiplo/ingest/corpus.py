@@ -51,10 +51,9 @@ def check_doc_id(doc_id: object, where: str) -> str:
 
 
 def _too_big(name: str, size: int, limit: int) -> CorpusError:
-    return CorpusError(
-        f"{name}: {size:,} bytes is over the per-document limit of {limit:,} bytes ({limit / 2**20:g} MiB); "
-        "split it, or raise the limit with --max-document-mb"
-    )
+    what = f"{name}: {size:,} bytes is over the per-document limit of {limit:,} bytes ({limit / 2**20:g} MiB); split it"
+    return CorpusError(f"{what}, or raise the limit with load_corpus(..., max_document_bytes=N)",
+                       cli_message=f"{what}, or raise the limit with --max-document-mb")
 
 
 def decode_text(data: bytes, name: str) -> str:

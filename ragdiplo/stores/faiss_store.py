@@ -240,7 +240,8 @@ def normalise_uri(uri: str) -> str:
     if uri.startswith(SERVER_SCHEMES):
         return uri
     if not uri.endswith(".db"):
-        raise ConfigError(f"--milvus-uri {uri!r}: a Milvus Lite file must end in .db, a server be http://host:port")
+        rule = "a Milvus Lite file must end in .db, a server be http://host:port"
+        raise ConfigError(f"StoreConfig(uri={uri!r}): {rule}", cli_message=f"--milvus-uri {uri!r}: {rule}")
     return str(Path(uri).expanduser().resolve())
 
 
@@ -256,7 +257,8 @@ class StoreConfig:
 
     def __post_init__(self) -> None:
         if self.kind is StoreKind.FAISS and (self.uri, self.collection) != (None, None):
-            raise ConfigError("--milvus-uri and --milvus-collection only apply with --store milvus")
+            raise ConfigError("StoreConfig's uri and collection only apply with StoreKind.MILVUS",
+                              cli_message="--milvus-uri and --milvus-collection only apply with --store milvus")
         if self.uri is not None:
             object.__setattr__(self, "uri", normalise_uri(self.uri))
 
@@ -284,9 +286,11 @@ class StoreConfig:
         if given is None:
             return self
         if given.kind is not self.kind:
+            what = f"the index keeps its vectors in {self.kind.value}, not {given.kind.value}"
             raise IndexMismatchError(
-                f"the index keeps its vectors in {self.kind.value}, not {given.kind.value}; drop --store, "
-                f"or re-index with --store {given.kind.value}"
+                f"{what}; pass no store (store=None), or rebuild the index with "
+                f"save_index(..., store=StoreConfig(StoreKind.{given.kind.name}, ...))",
+                cli_message=f"{what}; drop --store, or re-index with --store {given.kind.value}",
             )
         return StoreConfig(self.kind, given.uri or self.uri, given.collection or self.collection)
 
@@ -301,14 +305,13 @@ class StoreConfig:
     def check_chosen(self, root: Path, given: StoreConfig | None) -> None:
         """An index folder alone may not choose where to connect or what to create
         outside itself: a Milvus store is used when the user gave its address
-        (``given``: --milvus-uri), or when it is a Milvus Lite store inside ``root``."""
+        (``given.uri``), or when it is a Milvus Lite store inside ``root``."""
         if self.kind is StoreKind.FAISS or self.uri is None or (given is not None and given.uri is not None):
-            return  # (a new store without an address: creating it says --milvus-uri is needed)
+            return  # (a new store without an address: creating it says the uri is needed)
         uri = str(self.uri)
         if not uri.startswith(SERVER_SCHEMES) and Path(uri).resolve().is_relative_to(Path(root).resolve()):
             return
-        raise ConfigError(
-            f"{root}: the index keeps its vectors in the Milvus collection {self.collection_name!r} at {uri!r}; "
-            "an index folder alone may not choose where to connect: if you trust that address, pass it with "
-            "--store milvus --milvus-uri URI (in Python, store=StoreConfig(StoreKind.MILVUS, URI))"
-        )
+        what = (f"{root}: the index keeps its vectors in the Milvus collection {self.collection_name!r} at {uri!r}; "
+                "an index folder alone may not choose where to connect: if you trust that address, pass it with")
+        raise ConfigError(f"{what} store=StoreConfig(StoreKind.MILVUS, URI)",
+                          cli_message=f"{what} --store milvus --milvus-uri URI")

@@ -45,7 +45,9 @@ def _pymilvus() -> Any:
     try:
         import pymilvus
     except ImportError:
-        raise ConfigError("--store milvus needs pymilvus and milvus-lite: pip install 'ragdiplo[milvus]'") from None
+        install = "pymilvus and milvus-lite: pip install 'ragdiplo[milvus]'"
+        raise ConfigError(f"a Milvus store (StoreKind.MILVUS) needs {install}",
+                          cli_message=f"--store milvus needs {install}") from None
     return pymilvus
 
 
@@ -153,9 +155,8 @@ def _errors(config: StoreConfig) -> Iterator[None]:
         with _quiet():
             yield
     except _pymilvus().MilvusException as err:
-        raise StoreUnreachableError(
-            f"Milvus at {config.uri!r}: {err}; nothing was changed; check the server is up and --milvus-uri"
-        ) from None
+        what = f"Milvus at {config.uri!r}: {err}; nothing was changed; check the server is up and"
+        raise StoreUnreachableError(f"{what} StoreConfig(uri=...)", cli_message=f"{what} --milvus-uri") from None
 
 
 class MilvusStore:
@@ -197,23 +198,28 @@ class MilvusStore:
         index's passages (with ``verify`` key by key, else by count). Extra rows, left
         by an update still running or killed before ``prune``, are ignored."""
         if is_lite(str(config.uri)) and not Path(str(config.uri)).exists():
-            raise StoreUnreachableError(f"the Milvus Lite store {config.uri!r} is missing; pass --milvus-uri with "
-                                        "where it is now, or re-index with --store milvus")  # reading creates nothing
+            missing_file = f"the Milvus Lite store {config.uri!r} is missing"  # reading creates nothing
+            raise StoreUnreachableError(
+                f"{missing_file}; pass where it is now as store=StoreConfig(StoreKind.MILVUS, uri=...), "
+                "or rebuild the index with that store",
+                cli_message=f"{missing_file}; pass --milvus-uri with where it is now, or re-index with --store milvus",
+            )
         store = cls(config, dim, [passage_key(p) for p in passages])
-        remedy = f"re-index with `ragdiplo index CORPUS --index DIR --store milvus --milvus-uri {config.uri}`"
+        remedy = (f"rebuild the index with save_index(..., store=StoreConfig(StoreKind.MILVUS, {config.uri!r}))",
+                  f"re-index with `ragdiplo index CORPUS --index DIR --store milvus --milvus-uri {config.uri}`")
         with _errors(config):
             if not store._client.has_collection(store._name):
-                raise IndexMismatchError(f"Milvus at {config.uri} has no collection {store._name!r}; {remedy}")
-            store._check_dim(remedy)
+                what = f"Milvus at {config.uri} has no collection {store._name!r}"
+                raise IndexMismatchError(f"{what}; {remedy[0]}", cli_message=f"{what}; {remedy[1]}")
+            store._check_dim(*remedy)
             store._client.load_collection(store._name)
             missing = max(0, len(passages) - store.collection_count())
             if verify and not missing:
                 missing = len(store._keys) - store._present(store._keys)
         if missing > 0:
-            raise IndexMismatchError(
-                f"Milvus collection {store._name!r} at {config.uri} lacks {missing} of the index's "
-                f"{len(passages)} passages: it was changed outside this index; {remedy}"
-            )
+            what = (f"Milvus collection {store._name!r} at {config.uri} lacks {missing} of the index's "
+                    f"{len(passages)} passages: it was changed outside this index")
+            raise IndexMismatchError(f"{what}; {remedy[0]}", cli_message=f"{what}; {remedy[1]}")
         return store
 
     @classmethod
@@ -224,7 +230,9 @@ class MilvusStore:
         it when absent; keys no longer used stay until ``prune``, so readers of the
         previous manifest keep working until it is replaced."""
         if not config.uri:
-            raise ConfigError("--store milvus needs --milvus-uri (a .db file for Milvus Lite, or http://host:19530)")
+            where = "(a .db file for Milvus Lite, or http://host:19530)"
+            raise ConfigError(f"a Milvus store needs its address: StoreConfig(StoreKind.MILVUS, uri=...) {where}",
+                              cli_message=f"--store milvus needs --milvus-uri {where}")
         store = cls(config, int(vectors.shape[1]), [])
         wanted = [passage_key(p) for p in passages]
         with _errors(config):
@@ -245,7 +253,8 @@ class MilvusStore:
 
     def _ensure_collection(self) -> None:
         if self._client.has_collection(self._name):
-            self._check_dim(f"use another --milvus-collection, or drop {self._name!r}")
+            self._check_dim(f"use another StoreConfig(collection=...), or drop {self._name!r}",
+                            f"use another --milvus-collection, or drop {self._name!r}")
             self._client.load_collection(self._name)
             return
         DataType = _pymilvus().DataType
@@ -260,14 +269,13 @@ class MilvusStore:
         params.add_index("vector", index_type="FLAT", metric_type="IP")  # exact, like faiss.IndexFlatIP
         self._client.create_collection(self._name, schema=schema, index_params=params, consistency_level="Strong")
 
-    def _check_dim(self, remedy: str) -> None:
+    def _check_dim(self, remedy: str, cli_remedy: str) -> None:
         fields = self._client.describe_collection(self._name)["fields"]
         dims = [int(f["params"]["dim"]) for f in fields if f["name"] == "vector"]
         if dims != [self._dim]:
-            raise IndexMismatchError(
-                f"Milvus collection {self._name!r} at {self.config.uri} has vector dimension "
-                f"{dims[0] if dims else 'none'}, not {self._dim}; {remedy}"
-            )
+            what = (f"Milvus collection {self._name!r} at {self.config.uri} has vector dimension "
+                    f"{dims[0] if dims else 'none'}, not {self._dim}")
+            raise IndexMismatchError(f"{what}; {remedy}", cli_message=f"{what}; {cli_remedy}")
 
     def _all_keys(self) -> Iterable[str]:
         iterator = self._client.query_iterator(self._name, batch_size=BATCH, filter="", output_fields=["pk"])
