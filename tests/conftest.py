@@ -1,12 +1,28 @@
 """Shared fixtures: a fake embedder for fast offline tests, tiny corpora, and the
-real bundled model for the few tests marked ``integration``."""
+real bundled model for the few tests marked ``integration``.
+
+Two tiers: ``pytest -m "not integration"`` is the inner loop; a test that loads a
+real embedding model or runs Milvus Lite in the test process without the
+``integration`` mark fails (the hooks below). Tests run with a temporary home
+folder, so caches, REPL history and model runtimes' files never reach the user's."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# Before anything reads them (huggingface_hub reads HF_HOME when imported): a home of
+# the test run's own, inherited (and kept) by the processes tests start.
+os.environ["RAGDIPLO_TESTS_HOME"] = os.environ.get("RAGDIPLO_TESTS_HOME") or tempfile.mkdtemp(prefix="ragdiplo-home-")
+os.environ["HOME"] = os.environ["RAGDIPLO_TESTS_HOME"]
+os.environ["XDG_CACHE_HOME"] = os.path.join(os.environ["HOME"], ".cache")
+os.environ["XDG_CONFIG_HOME"] = os.path.join(os.environ["HOME"], ".config")
+os.environ["XDG_DATA_HOME"] = os.path.join(os.environ["HOME"], ".local", "share")
+os.environ["XDG_STATE_HOME"] = os.path.join(os.environ["HOME"], ".local", "state")
+os.environ["HF_HOME"] = os.path.join(os.environ["HOME"], ".cache", "huggingface")
 
 import hashlib
 import re
@@ -16,6 +32,56 @@ import numpy as np
 import pytest
 
 from ragdiplo.embed.base import Embedder
+
+_HOME = Path(os.environ["HOME"])
+# What only an integration test may do in the test process: build a real embedder
+# (module, class) or open a Milvus Lite client (module, function).
+_REAL_EMBEDDERS = [("ragdiplo.embed.base", "SentenceTransformerEmbedder"),
+                   ("ragdiplo.embed.onnx_backend", "OnnxEmbedder"),
+                   ("ragdiplo.embed.openvino_backend", "OpenVinoEmbedder")]
+_in_integration_test = [True]  # outside a test (collection, session teardown): allowed
+
+
+def _refuse_outside_integration(what: str) -> None:
+    if not _in_integration_test[0]:
+        pytest.fail(f"{what} outside an integration test: mark it @pytest.mark.integration or use the fake embedder")
+
+
+def _guarded_init(cls: type, what: str) -> None:
+    init = cls.__init__
+
+    def guarded(self, *args, **kwargs):
+        _refuse_outside_integration(what)
+        init(self, *args, **kwargs)
+
+    cls.__init__ = guarded
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import importlib
+
+    for module, name in _REAL_EMBEDDERS:
+        _guarded_init(getattr(importlib.import_module(module), name), f"the real model ({name}) is loaded")
+    milvus = importlib.import_module("ragdiplo.stores.milvus")
+    client = milvus._client
+
+    def guarded_client(uri: str):
+        _refuse_outside_integration(f"Milvus ({uri}) is started or connected")
+        return client(uri)
+
+    milvus._client = guarded_client
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)  # children that imported this module shared it
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    _in_integration_test[0] = item.get_closest_marker("integration") is not None
+    yield
+    _in_integration_test[0] = True
+
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"\w+")

@@ -146,7 +146,13 @@ def test_an_approximate_store_searches_only_the_subset(fake_embedder, monkeypatc
     assert set(rows[rows >= 0].tolist()) <= set(subset.rows.tolist()) and (rows >= 0).sum() > 0
 
 
-def test_cli_filters(tmp_path, capsys):
+@pytest.fixture
+def fake_cli_model(monkeypatch, fake_embedder):
+    """The CLI indexes and asks with the fake embedder, not the real model."""
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: fake_embedder)
+
+
+def test_cli_filters(tmp_path, capsys, fake_cli_model):
     idx = str(tmp_path / "idx")
     assert cli.main(["index", str(_corpus(tmp_path)), "--index", idx, "-q"]) == 0
     capsys.readouterr()
@@ -159,7 +165,7 @@ def test_cli_filters(tmp_path, capsys):
     assert "--since/--until/--source/--tag: 'March' is not an ISO 8601 date" in capsys.readouterr().err
 
 
-def test_cli_eval_and_repl_take_filters(tmp_path, capsys, fake_embedder):
+def test_cli_eval_and_repl_take_filters(tmp_path, capsys, fake_embedder, fake_cli_model):
     import io
 
     from ragdiplo.cli.repl import run
@@ -180,6 +186,7 @@ def test_cli_eval_and_repl_take_filters(tmp_path, capsys, fake_embedder):
     assert lines and all("Gazette" in line for line in lines)
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_milvus_filters_inside_the_search(tmp_path, fake_embedder):
     pytest.importorskip("pymilvus")
     pytest.importorskip("milvus_lite")

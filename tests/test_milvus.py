@@ -88,13 +88,15 @@ def test_lite_paths_become_absolute_and_servers_stay(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(("uri", "collection"), [("x.db", None), (None, "news")])
 def test_milvus_options_without_milvus_are_refused(uri, collection):
-    with pytest.raises(ConfigError, match="only apply with --store milvus"):
+    with pytest.raises(ConfigError, match="only apply with StoreKind.MILVUS") as caught:
         StoreConfig(StoreKind.FAISS, uri, collection)
+    assert "--" not in str(caught.value) and "only apply with --store milvus" in caught.value.cli_message
 
 
 def test_a_new_milvus_store_needs_an_address(built, tmp_path):
-    with pytest.raises(ConfigError, match="needs --milvus-uri"):
+    with pytest.raises(ConfigError, match=r"StoreConfig\(StoreKind.MILVUS, uri=...\)") as caught:
         save_index(built, tmp_path / "m", store=StoreConfig(StoreKind.MILVUS))
+    assert "--" not in str(caught.value) and "needs --milvus-uri" in caught.value.cli_message
 
 
 def test_reconnect_keeps_the_recorded_collection_and_refuses_another_kind(tmp_path):
@@ -121,6 +123,7 @@ def built(tiny_corpus, fake_embedder):
     return build_index(load_corpus(tiny_corpus), fake_embedder)
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_milvus_search_and_answers_match_faiss(built, milvus, tmp_path, fake_embedder):
     faiss_qa = QA(built, fake_embedder)
     faiss_store = built.store
@@ -135,6 +138,7 @@ def test_milvus_search_and_answers_match_faiss(built, milvus, tmp_path, fake_emb
         assert [h.passage for h in a.retrieved] == [h.passage for h in b.retrieved]
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_manifest_records_the_collection_and_no_faiss_file_is_written(built, milvus, tmp_path):
     root = save_index(built, tmp_path / "m", store=milvus)
     manifest = json.loads((root / MANIFEST).read_text())
@@ -142,6 +146,7 @@ def test_manifest_records_the_collection_and_no_faiss_file_is_written(built, mil
     assert "passages.faiss" not in manifest["files"] and not list(root.glob("data-*/passages.faiss"))
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_passage_metadata_lives_in_milvus(built, milvus, tmp_path):
     from ragdiplo.stores.milvus import passage_key
 
@@ -154,6 +159,7 @@ def test_passage_metadata_lives_in_milvus(built, milvus, tmp_path):
     assert all(TINY_DOCS[d][s:e] == t for d, s, e, t in found)
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_incremental_add_and_delete_touch_only_the_changed_rows(tiny_corpus, milvus, tmp_path, fake_embedder):
     from ragdiplo.stores.milvus import passage_key
 
@@ -174,6 +180,7 @@ def test_incremental_add_and_delete_touch_only_the_changed_rows(tiny_corpus, mil
     _same_search(rebuilt.store, load_index(root, store=milvus).store, fake_embedder.embed(QUESTIONS), len(rebuilt))
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_an_index_moves_between_stores_without_re_embedding(tiny_corpus, milvus, tmp_path, fake_embedder):
     root = tmp_path / "m"
     with edit_index(root, fake_embedder) as editor:
@@ -192,6 +199,7 @@ def test_an_index_moves_between_stores_without_re_embedding(tiny_corpus, milvus,
     assert editor.changes.embedded == 0 and isinstance(load_index(root).store, FaissStore)
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_store_add_and_delete_keep_row_order(built, milvus):
     from ragdiplo.stores.milvus import MilvusStore
 
@@ -207,6 +215,7 @@ def test_store_add_and_delete_keep_row_order(built, milvus):
         store.add(built.passage_vectors[1:2], passages[1:2])
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_a_second_instance_reconnects_from_the_manifest_and_uri(built, milvus, tmp_path, fake_embedder):
     root = save_index(built, tmp_path / "m", store=milvus)
     first = QA(load_index(root, store=milvus), fake_embedder).ask(QUESTIONS[0])
@@ -218,6 +227,7 @@ def test_a_second_instance_reconnects_from_the_manifest_and_uri(built, milvus, t
     assert QA(again, fake_embedder).ask(QUESTIONS[0]) == first
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_a_dropped_or_changed_collection_is_a_mismatch(built, milvus, tmp_path):
     from ragdiplo.stores.milvus import passage_key
 
@@ -232,6 +242,7 @@ def test_a_dropped_or_changed_collection_is_a_mismatch(built, milvus, tmp_path):
         load_index(root, store=StoreConfig())
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_a_collection_of_another_dimension_is_refused(milvus, tmp_path, fake_embedder):
     from ragdiplo.stores.milvus import MilvusStore
 
@@ -241,6 +252,7 @@ def test_a_collection_of_another_dimension_is_refused(milvus, tmp_path, fake_emb
         save_index(index, tmp_path / "m", store=milvus)
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_cli_index_and_ask_with_milvus_lite(tiny_corpus, milvus, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
     flags = ["--store", "milvus", "--milvus-uri", str(milvus.uri), "--milvus-collection", str(milvus.collection)]

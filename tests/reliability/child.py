@@ -4,7 +4,7 @@ run from the tests folder; see helpers.child).
     child.py save-loop ROOT SRC_A SRC_B   save A, B, A, B... to ROOT until killed
     child.py forker ROOT SRC_A SRC_B      for each "fork a" / "fork b" line on stdin, fork a
                                           save loop starting with A / B and print its pid
-    child.py hold-lock ROOT SECONDS       hold ROOT's write lock for a while
+    child.py hold-lock ROOT               hold ROOT's write lock until a line (or EOF) on stdin
     child.py add ROOT PREFIX N            add N documents one by one, each a locked edit
     child.py cli ARGS...                  the CLI with the fake embedder
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 from conftest import FakeEmbedder
@@ -63,10 +62,12 @@ def forker(root: str, src_a: str, src_b: str) -> None:
         print(os.waitstatus_to_exitcode(status), flush=True)
 
 
-def hold_lock(root: str, seconds: str) -> None:
+def hold_lock(root: str) -> None:
+    """The test says when to let go: no sleep to outlast on a slow machine."""
     with write_lock(Path(root), timeout=10):
         ready()
-        time.sleep(float(seconds))
+        sys.stdin.readline()
+    print("released", flush=True)
 
 
 def add(root: str, prefix: str, n: str) -> None:

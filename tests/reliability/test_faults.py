@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import FakeEmbedder
 
 import ragdiplo.cli.main as cli
 from ragdiplo.errors import IndexLoadError
@@ -130,7 +131,8 @@ def test_the_next_writer_removes_stale_generations_first(cli_index, tiny_corpus,
     _disk_full_at_the_manifest(monkeypatch)
     assert _run(capsys, "index", _changed_corpus(tiny_corpus), "--index", cli_index, "-q")[0] == 2
     assert _generations(cli_index) == [current]
-    monkeypatch.undo()
+    monkeypatch.undo()  # the disk has room again (and the fake model, undone with it, comes back)
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
     assert _run(capsys, "index", tiny_corpus, "--index", cli_index, "-q")[0] == 0
     assert len(_generations(cli_index)) == 1 and load_index(cli_index).ids[-1] == "sub/c.txt"
 

@@ -60,6 +60,7 @@ def _store_of(root: Path) -> object:
 # -- item 2: unreachable is not corrupt ----------------------------------------------------------
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_unreachable_server_changes_nothing(tiny_corpus, tmp_path, lite, capsys, monkeypatch):
     import pymilvus
 
@@ -82,6 +83,7 @@ def test_unreachable_server_changes_nothing(tiny_corpus, tmp_path, lite, capsys,
     assert snapshot(root) == before and _store_of(root) == store  # not re-embedded into FAISS
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_corrupt_lite_file_changes_nothing_and_prints_one_line(tiny_corpus, tmp_path, lite, capsys):
     from ragdiplo.stores.milvus import close_clients
 
@@ -98,6 +100,7 @@ def test_corrupt_lite_file_changes_nothing_and_prints_one_line(tiny_corpus, tmp_
     assert snapshot(root) == before and _store_of(root) == store
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_corrupt_index_in_milvus_is_rebuilt_in_milvus(tiny_corpus, tmp_path, lite, capsys):
     """A corrupt data file is a reason to rebuild, but into the store the index names."""
     root = tmp_path / "idx"
@@ -136,6 +139,7 @@ def test_manifest_cannot_make_a_reader_connect_or_create(cli_index, tiny_corpus,
     assert not calls and not (tmp_path / "elsewhere").exists() and snapshot(cli_index) == before
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_lite_store_inside_the_index_folder_needs_no_flag(tiny_corpus, tmp_path, capsys):
     from ragdiplo.stores.milvus import close_clients
 
@@ -148,6 +152,7 @@ def test_lite_store_inside_the_index_folder_needs_no_flag(tiny_corpus, tmp_path,
         close_clients()
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_missing_lite_store_is_not_created_by_a_reader(tiny_corpus, tmp_path, capsys):
     from ragdiplo.stores.milvus import close_clients
 
@@ -165,6 +170,7 @@ def test_missing_lite_store_is_not_created_by_a_reader(tiny_corpus, tmp_path, ca
 # -- item 12: rows of another generation, Lite's lock ------------------------------------------------
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_rows_of_another_generation_never_take_a_readers_places(tiny_corpus, tmp_path, lite, capsys):
     """A writer inserts its rows before the manifest swap, and a killed one leaves them
     there until the next update: a reader's top k must still be its own rows."""
@@ -188,6 +194,7 @@ def test_rows_of_another_generation_never_take_a_readers_places(tiny_corpus, tmp
         np.testing.assert_allclose(scores[q], np.sort(want_scores[q])[::-1], atol=1e-5)
 
 
+@pytest.mark.integration  # runs Milvus Lite
 def test_close_clients_releases_the_lite_file(tiny_corpus, tmp_path, lite, capsys):
     from ragdiplo.stores.milvus import close_clients
 
