@@ -1,4 +1,8 @@
-"""Exceptions raised at the library's boundaries; each message says what to do."""
+"""Exceptions raised at the library's boundaries; each message says what to do.
+
+Every exception the library raises on purpose is defined here (and documented in
+docs/guide.md#errors); the ones most worth catching are also top-level names
+(``from ragdiplo import RagdiploError, QuestionError, ...``)."""
 
 
 class RagdiploError(Exception):
