@@ -239,3 +239,23 @@ def test_round_trip_keeps_odd_text_and_titles_exact(tmp_path, fake_embedder):
     for i in range(len(loaded)):
         p = loaded.passage(i)
         assert loaded.document(p.doc_id).text[p.start : p.end] == p.text
+
+
+@pytest.mark.parametrize(
+    "aliases",
+    [{"x.txt": "missing.txt"}, {"a.txt": "b.txt"}, ["a.txt"], {"../up.txt": "a.txt"}, {"x.txt": 3}],
+    ids=["to-nothing", "stored-id", "not-a-map", "unsafe-id", "not-an-id"],
+)
+def test_crafted_aliases_file_is_refused(saved, aliases):
+    """aliases.json with a valid checksum (resealed) that does not agree with the documents."""
+    from ragdiplo.durable import file_record, seal
+    from ragdiplo.errors import IndexCorruptError
+
+    m = json.loads((saved / MANIFEST).read_text())
+    file = saved / m["data"] / ALIASES
+    file.write_text(json.dumps(aliases))
+    m["files"][ALIASES] = file_record(file)
+    m["counts"]["aliases"] = len(aliases)
+    (saved / MANIFEST).write_text(json.dumps(seal(m)))
+    with pytest.raises(IndexCorruptError, match="cannot be read"):
+        load_index(saved)

@@ -45,7 +45,7 @@ def probe_rows(index: Index, embedder: Embedder | EmbedderLike) -> list[int]:
     """The sentence rows whose stored vectors ``embedder`` must reproduce: the
     first ``PROBES`` distinct sentences of ``PROBE_CHARS`` characters and of one
     length in the embedder's tokens (a runtime that batches texts of one length,
-    as ONNX Runtime does, embeds them in one call: a third of the time of three);
+    as ONNX Runtime does, embeds them in one call: about half the time of three);
     failing that, the most of one length, then any sentences."""
     by_length: dict[int, list[int]] = {}
     others: list[int] = []
