@@ -19,9 +19,10 @@ hundred times the bfloat16 error above the first and far from the second.
 
 The probes are three of the first sentences of the index, of 20 to 100
 characters and of one length in tokens: a runtime embeds them in one short call,
-so the check costs a question's cold start about what embedding the question
-does (a few milliseconds), and every index already holds them, whatever its
-format version.
+which costs a question's cold start (0.6 s) under twice what embedding the
+question does (ONNX Runtime on the seeds, on a busy 2-core machine: 25 ms
+against 15 ms, warm; choosing the probes 1.4 ms). Every index already holds
+their vectors, whatever its format version, so nothing is stored for them.
 """
 
 from __future__ import annotations
