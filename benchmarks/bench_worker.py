@@ -43,7 +43,9 @@ def model_path() -> str:
 
 
 def ragdiplo_build(corpus: str, out: str) -> tuple[object, dict[str, float]]:
-    from ragdiplo import QA, build_index, load_corpus, save_index
+    from ragdiplo import QA, QAConfig, build_index, load_corpus, save_index
+    from ragdiplo.answer.retrieval import retrieve
+    from ragdiplo.embed.base import embed_question
     from ragdiplo.embed.factory import default_embedder
 
     embedder = default_embedder()
@@ -55,11 +57,19 @@ def ragdiplo_build(corpus: str, out: str) -> tuple[object, dict[str, float]]:
     stats = {"build_s": seconds, "build_cpu_s": cpu, "passages": len(index), "texts_embedded": len(index) + len(index.sentence_rows),
              "chars": sum(len(d.text) for d in documents), "model_id": embedder.model_id}
     qa = QA(index, embedder, index_path=out)
+    rules = QA(index, embedder, QAConfig(reader=None), index_path=out)
 
-    def ask(question: str, cached: bool = False) -> None:
+    def ask(question: str, cached: bool = False, mode: str = "answer") -> None:
+        """``mode``: "answer" (the default: retrieval, then the shipped reader),
+        "rules" (retrieval, then the sentence rules), "retrieve" (embedding the
+        question and ranking passages only: the same work as the peer's pipeline)."""
+        if mode == "retrieve":
+            retrieve(index, question, embed_question(embedder, question), min(TOP_K, len(index)))
+            return
+        handle = rules if mode == "rules" else qa
         if not cached:
-            qa._question_vector.cache_clear()
-        qa.ask(question, k=min(TOP_K, len(index)))
+            handle._question_vector.cache_clear()
+        handle.ask(question, k=min(TOP_K, len(index)))
 
     return ask, stats
 
@@ -168,6 +178,13 @@ def build_job(system: str, corpus: str, out: str, questions_file: str, reps: int
             ask(q, cached=True)
             cached.append((time.perf_counter() - start) * 1000)
         result["ask_repeated_p50_ms"] = percentile(cached, 50)
+        for mode in ("rules", "retrieve"):  # the peer only retrieves: these are its like-for-like numbers
+            timed = []
+            for q in questions:
+                start = time.perf_counter()
+                ask(q, mode=mode)
+                timed.append((time.perf_counter() - start) * 1000)
+            result[f"ask_{mode}_p50_ms"] = percentile(timed, 50)
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 
