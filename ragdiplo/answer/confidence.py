@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 
@@ -31,8 +31,34 @@ def _check(threshold: float, features: Sequence[str], weights: np.ndarray) -> No
         raise ConfigError(f"calibration weights must be finite numbers (got {dict(zip(features, weights.tolist()))})")
 
 
+class _Logistic:
+    """What both calibrations share: weights by feature name, the range checks,
+    and building one from a fit. Subclasses are frozen dataclasses with a field
+    per name in ``FEATURES`` plus ``bias``, ``threshold`` and ``fitted_with``."""
+
+    FEATURES: ClassVar[tuple[str, ...]] = ()
+    bias: float
+    threshold: float
+    fitted_with: tuple[tuple[str, float], ...]
+
+    def __post_init__(self) -> None:
+        _check(self.threshold, self.FEATURES, self.weights)
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array([getattr(self, name) for name in self.FEATURES], dtype=float)
+
+    @classmethod
+    def fitted(cls, bias: float, weights: Mapping[str, float], threshold: float,
+               fitted_with: Mapping[str, float]) -> Self:  # fmt: skip
+        """A calibration from a fit: ``weights`` by feature name, and the
+        scoring settings the features were computed with."""
+        return cls(bias=bias, **_named(cls.FEATURES, weights), threshold=threshold,  # type: ignore[call-arg]
+                   fitted_with=tuple(sorted(fitted_with.items())))  # fmt: skip
+
+
 @dataclass(frozen=True)
-class Calibration:
+class Calibration(_Logistic):
     """The sentence rules' P(answer right) over ``scoring.evidence_features``
     (named by ``FEATURES``), and the threshold below which the answer is
     withheld. Fitted by ``python benchmarks/calibrate.py`` on the seeds dev and
@@ -50,24 +76,9 @@ class Calibration:
     threshold: float = 0.43
     fitted_with: tuple[tuple[str, float], ...] = SENTENCE_SCORING
 
-    def __post_init__(self) -> None:
-        _check(self.threshold, self.FEATURES, self.weights)
-
-    @property
-    def weights(self) -> np.ndarray:
-        return np.array([getattr(self, name) for name in self.FEATURES], dtype=float)
-
-    @classmethod
-    def fitted(cls, bias: float, weights: Mapping[str, float], threshold: float,
-               fitted_with: Mapping[str, float]) -> Calibration:  # fmt: skip
-        """A calibration from a fit: ``weights`` by feature name, and the
-        scoring settings the features were computed with."""
-        return cls(bias=bias, **_named(cls.FEATURES, weights), threshold=threshold,
-                   fitted_with=tuple(sorted(fitted_with.items())))  # fmt: skip
-
 
 @dataclass(frozen=True)
-class ReaderCalibration:
+class ReaderCalibration(_Logistic):
     """The reader's P(answer right) over ``answering.reader_features`` (named
     by ``FEATURES``) and the threshold below which its answer is withheld.
     Fitted by ``python benchmarks/calibrate_reader.py`` on development gold
@@ -84,19 +95,6 @@ class ReaderCalibration:
     threshold: float = 0.24
     fitted_with: tuple[tuple[str, float], ...] = SENTENCE_SCORING + (
         ("reader_sentences", 4), ("reader_spans", 5), ("reader_sentence_weight", 10.0))  # fmt: skip
-
-    def __post_init__(self) -> None:
-        _check(self.threshold, self.FEATURES, self.weights)
-
-    @property
-    def weights(self) -> np.ndarray:
-        return np.array([getattr(self, name) for name in self.FEATURES], dtype=float)
-
-    @classmethod
-    def fitted(cls, bias: float, weights: Mapping[str, float], threshold: float,
-               fitted_with: Mapping[str, float]) -> ReaderCalibration:  # fmt: skip
-        return cls(bias=bias, **_named(cls.FEATURES, weights), threshold=threshold,
-                   fitted_with=tuple(sorted(fitted_with.items())))  # fmt: skip
 
 
 def _named(features: Sequence[str], weights: Mapping[str, float]) -> dict[str, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 from ragdiplo.errors import QuestionError
 from ragdiplo.stores.bm25 import terms
@@ -152,8 +153,9 @@ class Question:
     date_part: re.Pattern[str] | None
     latest: bool
 
-    @property
+    @cached_property
     def asked(self) -> frozenset[str]:
+        """``terms`` as a set, made once (short answers test every sentence against it)."""
         return frozenset(self.terms)
 
     @classmethod
