@@ -22,6 +22,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from near_miss import is_held_out
 from windows import Window, Windower, build_epoch, is_validation, load_examples
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa-train" / "qa_train.jsonl.xz"
@@ -38,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="qa-train JSONL(.xz) (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("training/runs/reader"), help="run folder (default: %(default)s)")
+    p.add_argument("--near-miss", type=Path, default=None,
+                   help="near-miss examples (training/near_miss.py) added every epoch; held-out titles skipped")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (a learning-rate probe)")
     p.add_argument("--epochs", type=int, default=2, help="passes, each with fresh window positions (default: %(default)s)")
     p.add_argument("--informal-share", type=float, default=0.5,
                    help="fraction of the Reddit/Amazon rows drawn each epoch (default: %(default)s)")
@@ -98,10 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     model = AutoModelForQuestionAnswering.from_pretrained(base).to(device)
     examples = load_examples(args.data)
     train = [ex for ex in examples if not is_validation(ex["title"])]
+    if args.near_miss is not None:
+        train += [ex for ex in load_examples(args.near_miss) if not is_held_out(ex["title"])]
     windower = Windower(tokenizer, args.max_len)
     epochs = [epoch_windows(args, train, windower, e) for e in range(args.epochs)]
     steps_per_epoch = [len(ws) // args.batch for ws in epochs]
     total = sum(steps_per_epoch)
+    if args.max_steps:
+        total = min(total, args.max_steps)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warm = max(1, int(total * args.warmup))
@@ -119,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         step = int(state["step"])
     log(args.out, {"event": "start", "step": step, "total": total, "windows": [len(w) for w in epochs],
                    "device": device.type, "bf16": bf16, "threads": torch.get_num_threads(), "args": vars(args) | {
-                       "data": str(args.data), "out": str(args.out)}})
+                       "data": str(args.data), "out": str(args.out), "near_miss": str(args.near_miss)}})
 
     def save() -> None:
         tmp = ckpt.with_suffix(".tmp")

@@ -98,6 +98,12 @@ def windows_for(example: dict[str, Any], w: Windower, rng: random.Random, other_
     out: list[Window] = []
     ctx, offs = w.context(example["context"])
     n = len(ctx)
+    if "anchor_start" in example:  # a near-miss: placed where the original answer was, labelled "no answer"
+        anchor = answer_tokens(offs, example["anchor_start"], example["anchor_end"])
+        if anchor is None or anchor[1] - anchor[0] >= budget:
+            return []
+        lo_min, lo_max = max(0, anchor[1] - budget + 1), min(anchor[0], max(0, n - budget))
+        return [w.make(q, ctx, rng.randint(lo_min, max(lo_min, lo_max)), None)]
     if example["is_impossible"] or not example["answers"]:
         lo = rng.randrange(0, max(1, n - budget + 1))
         return [w.make(q, ctx, lo, None)]
