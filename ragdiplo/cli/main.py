@@ -25,7 +25,12 @@ from ragdiplo.cli.options import (
     add_answer_options,
     add_command,
     add_common_options,
+    check_index_folder,
+    check_outputs,
+    describe_vector_index,
+    max_document_bytes,
     qa_config,
+    store_option,
 )
 from ragdiplo.cli.terminal import INTERNAL_ERROR
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
@@ -37,16 +42,6 @@ from ragdiplo.ingest.corpus import MAX_DOCUMENT_BYTES
 def _log(args: argparse.Namespace, message: str) -> None:
     if not getattr(args, "quiet", False):
         print(message, file=sys.stderr)
-
-
-def store_option(args: argparse.Namespace) -> Any:
-    """The ``--store``/``--milvus-*`` choice as a ``StoreConfig``; None when no option
-    was given (a new index uses FAISS, an existing one keeps its store)."""
-    from ragdiplo.stores.faiss_store import StoreConfig, StoreKind
-
-    uri, collection = getattr(args, "milvus_uri", None), getattr(args, "milvus_collection", None)
-    kind = getattr(args, "store", None) or ("milvus" if uri or collection else None)
-    return None if kind is None else StoreConfig(StoreKind(kind), uri, collection)
 
 
 def _embedder(args: argparse.Namespace, model_id: str | None = None) -> Any:
@@ -84,7 +79,7 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     from ragdiplo.qa import QA
 
     # the corpus first: bad input fails before the model takes seconds to load
-    documents = load_corpus(corpus, max_document_bytes=_max_document_bytes(args), metadata=getattr(args, "metadata", None))
+    documents = load_corpus(corpus, max_document_bytes=max_document_bytes(args), metadata=getattr(args, "metadata", None))
     embedder = _embedder(args)
     max_tokens, overlap = getattr(args, "max_tokens", None), getattr(args, "overlap", None)
     chunker = None  # None: keep the index's own chunker
@@ -106,24 +101,6 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     if isinstance(index.store, FaissStore) and index.store.approximate:
         _log(args, describe_vector_index(index.store.info))
     return QA(index, embedder, qa_config(args), index_path=index_dir)
-
-
-def describe_vector_index(info: dict[str, Any]) -> str:
-    """One line on an approximate index: its type, parameters and measured recall."""
-    params = ", ".join(f"{k}={info[k]}" for k in ("nlist", "nprobe", "pq_m", "pq_bits", "rerank") if k in info)
-    return (
-        f"approximate search: {info['type']} ({params}); recall@10 against exact search "
-        f"{info['recall_at_10']:.3f} on {info['recall_queries']} sampled passages"
-    )
-
-
-def _max_document_bytes(args: argparse.Namespace) -> int:
-    mb = getattr(args, "max_document_mb", None)
-    if mb is None:
-        return MAX_DOCUMENT_BYTES
-    if not 0 < mb < float("inf"):
-        raise ConfigError(f"--max-document-mb must be a positive number of MiB (got {mb:g})")
-    return int(mb * 2**20)
 
 
 def resolve_k(args: argparse.Namespace, size: int) -> int:
@@ -152,6 +129,7 @@ def open_qa(args: argparse.Namespace) -> Any:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    check_index_folder(args.index, {"the corpus": args.corpus, "the metadata file": args.metadata})
     build(args, args.corpus, args.index)
     return 0
 
@@ -181,28 +159,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Score a gold JSONL, SQuAD JSON or BEIR input; or compare two ``--json`` results."""
     from ragdiplo.eval.datasets import InputKind, input_kind
 
+    outputs = {"--out": args.out, "--json": args.json, "--report": args.report, "--run": args.run}
     if args.compare:
         from ragdiplo.eval.compare import compare_files
 
-        print(compare_files(*args.compare))
+        check_outputs(outputs, [("a compared run", path) for path in args.compare])
+        if any(outputs.values()):
+            raise ConfigError(f"--compare writes nothing; {next(o for o, p in outputs.items() if p)} does not apply")
+        print(compare_files(args.compare[0], args.compare[1], show=terminal.escape_line))
         return 0
     if not args.gold:
         raise ConfigError("eval needs a gold .jsonl, a SQuAD .json or a BEIR folder (or --compare A.json B.json)")
     kind = input_kind(args.gold, args.split)
-    if kind is not InputKind.GOLD and args.corpus:
-        raise ConfigError(f"--corpus applies to gold JSONL; a {kind.value} input brings its own documents")
-    if args.run is not None and kind is not InputKind.BEIR:
-        raise ConfigError("--run writes the TREC run of a BEIR evaluation; the input is not a BEIR folder")
-    if kind is InputKind.BEIR and where_option(args) is not None:
-        raise ConfigError("a BEIR evaluation ranks the whole corpus: --since/--until/--source/--tag do not apply")
-    if kind is InputKind.BEIR and (args.out or args.k is not None):
-        raise ConfigError("a BEIR evaluation ranks documents only: --out and -k do not apply (use --run FILE)")
-    from ragdiplo.eval.datasets import check_gold
-    from ragdiplo.eval.run import check_outputs
-
-    check_outputs({"--out": args.out, "--json": args.json, "--report": args.report, "--run": args.run})
-    if kind is InputKind.GOLD:
-        check_gold(args.gold)  # the whole file, before the index is loaded or a question answered
+    _check_eval_args(args, kind, outputs)
     qa, result, files, settings = (_eval_beir if kind is InputKind.BEIR else _eval_answers)(args, kind)
     from ragdiplo.durable import sha256_file
     from ragdiplo.eval.run import format_metrics, run_info, to_json, write_json, write_jsonl
@@ -224,6 +193,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _log(args, f"wrote the HTML report to {args.report}")
     print(format_metrics(result.metrics))
     return 0
+
+
+def _check_eval_args(args: argparse.Namespace, kind: Any, outputs: dict[str, str | None]) -> None:
+    """Options that do not apply to the input, outputs that could not be written
+    or would overwrite an input, and a bad gold file: refused before anything runs."""
+    from ragdiplo.eval.datasets import InputKind, check_gold
+
+    if kind is not InputKind.GOLD and args.corpus:
+        raise ConfigError(f"--corpus applies to gold JSONL; a {kind.value} input brings its own documents")
+    if args.run is not None and kind is not InputKind.BEIR:
+        raise ConfigError("--run writes the TREC run of a BEIR evaluation; the input is not a BEIR folder")
+    if kind is InputKind.BEIR and where_option(args) is not None:
+        raise ConfigError("a BEIR evaluation ranks the whole corpus: --since/--until/--source/--tag do not apply")
+    if kind is InputKind.BEIR and (args.out or args.k is not None):
+        raise ConfigError("a BEIR evaluation ranks documents only: --out and -k do not apply (use --run FILE)")
+    gold = ("the gold folder" if kind is InputKind.BEIR else "the gold file", args.gold)
+    index = args.index or (DEFAULT_INDEX if kind is InputKind.GOLD and not args.corpus else None)
+    check_outputs(outputs, [gold, ("the corpus", args.corpus), ("the metadata file", args.metadata),
+                            ("the index folder", index)])  # fmt: skip
+    if kind is not InputKind.GOLD and args.index is not None:  # the input's own index is written there
+        check_index_folder(args.index, dict([gold]))
+    if kind is InputKind.GOLD:
+        check_gold(args.gold)  # the whole file, before the index is loaded or a question answered
 
 
 def _eval_answers(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[Path], dict[str, Any]]:
@@ -380,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         terminal.check_input(args)
         return int(args.func(args))
     except RagdiploError as err:
-        print(f"ragdiplo: error: {terminal.escape_controls(err.cli_message or str(err))}", file=sys.stderr)
+        print(f"ragdiplo: error: {terminal.escape_line(err.cli_message or str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ragdiplo: interrupted", file=sys.stderr)

@@ -28,6 +28,7 @@ OWN_CODES = (BOLD, HIGHLIGHT, DIM, RESET)  # the colour codes format.py prints
 # paragraph separators, and the bidi marks, embeddings, overrides and isolates
 _UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 _PLAIN = re.compile(_UNSAFE)
+_LINE = re.compile(_UNSAFE[:-1] + "\t\n]")  # the same, and tab and newline: a line stays one line
 
 
 def _escape(char: str) -> str:
@@ -51,6 +52,12 @@ def escape_controls(text: str, keep: Iterable[str] = ()) -> str:
     return pattern.sub(lambda m: m.group() if m.group() in kept else _escape(m.group()), text)
 
 
+def escape_line(text: str) -> str:
+    """``text`` for a place that must stay one line (an error line, a table cell):
+    escaped as :func:`escape_controls` does, newlines and tabs too."""
+    return _LINE.sub(lambda m: _escape(m.group()), text)
+
+
 def escape_json(text: str) -> str:
     """JSON text with the unsafe characters JSON leaves raw (C1, separators, bidi,
     lone surrogates) written as ``\\uXXXX``: the same JSON to a parser, safe to print."""
@@ -71,7 +78,7 @@ def internal_error_line() -> str:
     """The one line for the exception being handled, which is a bug: what it was,
     and the file its traceback was saved to, to attach to a report."""
     err = sys.exc_info()[1]
-    what = escape_controls(f"{type(err).__name__}: {err}")[:300]
+    what = escape_line(f"{type(err).__name__}: {err}")[:300]
     return f"ragdiplo: internal error ({what}); this is a bug, please report it with the traceback saved in {_save_traceback()}"
 
 

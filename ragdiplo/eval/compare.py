@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,18 @@ def _cell(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def format_comparison(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> str:
-    """The deltas table and the flipped questions, as plain text."""
+def format_comparison(
+    a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B"), show: Callable[[str], str] = str
+) -> str:
+    """The deltas table and the flipped questions, as plain text. ``show`` makes
+    each text that comes from the files (names, ids, questions) safe for where it
+    is printed: the command line escapes control characters and newlines."""
     lines = []
     if a["run"].get("input", {}).get("sha256") != b["run"].get("input", {}).get("sha256"):
         lines.append("note: the two runs scored different inputs (input sha256 differs)")
-    rows = metric_deltas(a["metrics"], b["metrics"])
+    rows = [(show(n), x, y, d) for n, x, y, d in metric_deltas(a["metrics"], b["metrics"])]
     width = max([len(r[0]) for r in rows] + [6])
-    lines.append(f"{'metric':<{width}}  {names[0]:>10}  {names[1]:>10}  {'delta':>10}")
+    lines.append(f"{'metric':<{width}}  {show(names[0]):>10}  {show(names[1]):>10}  {'delta':>10}")
     for name, x, y, d in rows:
         delta = "-" if d is None else (f"{d:+d}" if isinstance(d, int) else f"{d:+.4f}")
         lines.append(f"{name:<{width}}  {_cell(x):>10}  {_cell(y):>10}  {delta:>10}")
@@ -61,9 +66,11 @@ def format_comparison(a: dict[str, Any], b: dict[str, Any], names: tuple[str, st
     for title, qs in ((f"pass -> fail ({len(broke)})", broke), (f"fail -> pass ({len(fixed)})", fixed)):
         lines.append("")
         lines.append(title)
-        lines.extend(f"  {q['id']}  {q.get('question', '')[:100]}" for q in qs)
+        lines.extend(f"  {show(str(q['id']))}  {show(str(q.get('question', ''))[:100])}" for q in qs)
     return "\n".join(lines)
 
 
-def compare_files(path_a: str | Path, path_b: str | Path) -> str:
-    return format_comparison(load_result(path_a), load_result(path_b), (Path(path_a).stem, Path(path_b).stem))
+def compare_files(path_a: str | Path, path_b: str | Path, show: Callable[[str], str] = str) -> str:
+    """The comparison of two result files (see :func:`format_comparison`)."""
+    names = (Path(path_a).stem, Path(path_b).stem)
+    return format_comparison(load_result(path_a), load_result(path_b), names, show)

@@ -15,8 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ragdiplo.durable import atomic_write_text
-from ragdiplo.eval.run import Evaluation
+from ragdiplo.eval.run import Evaluation, write_output
 from ragdiplo.index.build import Index
 
 CONTEXT_CHARS = 160  # source text shown on each side of a highlighted span
@@ -311,4 +310,4 @@ def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
 
 
 def write_report(path: str | Path, info: dict[str, Any], result: Evaluation, index: Index) -> None:
-    atomic_write_text(path, render(info, result, index))
+    write_output(path, render(info, result, index))

@@ -15,6 +15,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -68,6 +70,7 @@ __all__ = [
     "score_ranking",
     "token_f1",
     "write_jsonl",
+    "write_output",
     "write_trec",
 ]  # fmt: skip
 
@@ -288,35 +291,53 @@ def write_trec(ranking: dict[str, list[tuple[str, float]]], path: str | Path, ta
     """A TREC run file, ``qid Q0 docid rank score tag``; scores are written in full
     precision so a reader re-sorting by score gets the same order."""
     lines = (f"{qid} Q0 {doc} {rank} {value!r} {tag}\n" for qid, docs in ranking.items() for rank, (doc, value) in enumerate(docs, 1))
-    _write(path, "".join(lines))
+    write_output(path, "".join(lines))
 
 
-def check_outputs(paths: dict[str, str | None]) -> None:
-    """Refuse, before any question is answered, outputs that could not be written
-    afterwards (``paths``: option -> path, None when not given): a folder, a file
-    in a folder that does not exist or cannot be written, two options naming one file."""
-    seen: dict[Path, str] = {}
-    for option, given in paths.items():
-        if given is None:
-            continue
-        path = Path(given)
-        where = path.parent if str(path.parent) else Path(".")
-        if path.is_dir():
-            raise OutputError(f"{option} {given}: is a folder; name a file to write")
-        if not where.is_dir():
-            raise OutputError(f"{option} {given}: the folder {where} does not exist; create it or choose another path")
-        if not os.access(where, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-            raise OutputError(f"{option} {given}: cannot write there (permission denied); choose another path")
-        if path.resolve() in seen:
-            raise OutputError(f"{seen[path.resolve()]} and {option} name the same file {given}; give each its own")
-        seen[path.resolve()] = option
+def write_output(path: str | Path, text: str) -> None:
+    """Write ``text`` to the output file ``path`` the user named.
 
-
-def _write(path: str | Path, text: str) -> None:
+    A regular file, new or old, is replaced atomically (a temporary sibling, then
+    one rename), so an interrupted run leaves the old file or the new one. A
+    symlink is never replaced: the file it leads to is written, atomically when
+    that is a regular file. This process's own standard output or error
+    (``/dev/stdout``) is written as a stream, and any other file that is not
+    regular (a device such as ``/dev/null``, a FIFO) is opened and written
+    directly: a rename would put a regular file in its place.
+    """
     try:
-        atomic_write_text(path, text)
+        try:
+            info: os.stat_result | None = os.stat(path)
+        except FileNotFoundError:
+            info = None  # a new file, or a link to one
+        stream = _own_stream(info)
+        if stream is not None:
+            stream.flush()
+            stream.buffer.write(text.encode("utf-8"))
+            stream.buffer.flush()
+        elif info is not None and not stat.S_ISREG(info.st_mode):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            atomic_write_text(os.path.realpath(path), text)
+    except BrokenPipeError:
+        raise  # the reader of standard output went away: the command line's exit status 141
     except OSError as err:
         raise OutputError(f"{path}: cannot be written ({err.strerror or err}); free disk space or choose another path") from None
+
+
+def _own_stream(info: os.stat_result | None) -> Any:
+    """sys.stdout or sys.stderr when ``info`` is the file behind it, else None."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            own = os.fstat(stream.fileno())
+        except (AttributeError, OSError, ValueError):  # replaced by an object with no file behind it
+            continue
+        if not hasattr(stream, "buffer"):
+            continue
+        if info is not None and (own.st_dev, own.st_ino) == (info.st_dev, info.st_ino):
+            return stream
+    return None
 
 
 # -- reproducibility -------------------------------------------------------------------------------
@@ -370,8 +391,8 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 
 def write_json(doc: Any, path: str | Path) -> None:
-    _write(path, json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n")
+    write_output(path, json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n")
 
 
 def write_jsonl(rows: list[dict[str, Any]], path: str | Path) -> None:
-    _write(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    write_output(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
