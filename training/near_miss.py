@@ -89,7 +89,11 @@ def role_swap(ex: dict[str, Any]) -> str | None:
             (a0, a1, a), (b0, b1, b) = found[i], found[j]
             if a.lower() == b.lower() or a.lower() in b.lower() or b.lower() in a.lower():
                 continue
-            if _JOINED.match(q[a1:b0]) or len(q[a1:b0].split()) < 1:
+            if _JOINED.match(q[a1:b0]) or len(q[a1:b0].split()) < 2:
+                continue
+            # like for like: as many words, no possessives or numbers (a read
+            # sample showed swaps of unlike names garble rather than mislead)
+            if len(a.split()) != len(b.split()) or any(re.search(r"['’]s$|\d", t) for t in (a, b)):
                 continue
             return q[:a0] + b + q[a1:b0] + a + q[b1:]
     return None
