@@ -202,6 +202,11 @@ class Where:
     def __bool__(self) -> bool:
         return any(v is not None for v in (self.since, self.until, self.source, self.tag))
 
+    def describe(self) -> str:
+        """The filter in words: ``since 2025-03-01, source BBC``."""
+        return ", ".join(f"{name} {value}" for name in ("since", "until", "source", "tag")
+                         if (value := getattr(self, name)) is not None)  # fmt: skip
+
     def bounds(self) -> tuple[float, float]:
         """POSIX timestamps ``[low, high)`` a document's date must lie in."""
         low = _timestamp(self.since) if self.since is not None else -float("inf")
@@ -256,6 +261,8 @@ class Answer:
     # when close candidates from other documents answer differently: every version, the answer's own
     # among them, newest first (``answer.conflicts``); empty when the reports agree or only one answers
     conflicts: tuple[Report, ...] = field(default=(), compare=False)
+    # when withheld: the sentences closest to the question, one per document, best first (none answers it)
+    closest: tuple[Citation, ...] = field(default=(), compare=False)
 
     @property
     def abstained(self) -> bool:
@@ -276,4 +283,5 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "retrieved": [h.to_dict() for h in self.retrieved],
             "conflicts": [r.to_dict() for r in self.conflicts],
+            "closest": [c.to_dict() for c in self.closest],
         }

@@ -13,7 +13,7 @@ Without a reader (``QAConfig(reader=None)``) the sentence rules of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from ragdiplo.answer.scoring import (
 )
 from ragdiplo.errors import QuestionError
 from ragdiplo.index.build import Index
+from ragdiplo.stores.bm25 import terms
 from ragdiplo.types import Answer, Citation, Hit, Where
 
 
@@ -71,12 +72,43 @@ def _answer(
     ranked = rank_rows(index, question, query_vector, config.retrieval, where)
     hits = tuple(Hit(index.passage(row), score) for row, score in ranked[:k])
     if not ranked:
-        return Answer(question.text, None, (), hits, 0.0, withheld="nothing retrieved")
+        reason = f"no document matches the filter ({where.describe()})" if where else "nothing retrieved"
+        return Answer(question.text, None, (), hits, 0.0, withheld=reason)
+    result = None
     if isinstance(reader, ExtractiveReader):  # a user's own Reader keeps the rules around its spans
         best = read_best(index, question, query_vector, ranked, reader, config)
         if best is not None:
-            return _read(index, question, best, hits, config)
-    return _rules(index, question, query_vector, ranked, hits, config, reader)
+            result = _read(index, question, best, hits, config)
+    if result is None:
+        result = _rules(index, question, query_vector, ranked, hits, config, reader)
+    if result.text is not None:
+        return result
+    reason = result.withheld or "no answer"
+    if where:
+        reason = f"no passage of the documents the filter lets through ({where.describe()}) answers: {reason}"
+    return replace(result, withheld=reason, closest=closest_sentences(index, question, query_vector, ranked, config))
+
+
+def closest_sentences(
+    index: Index, question: Question, query_vector: np.ndarray, ranked: list[tuple[int, float]], config: QAConfig
+) -> tuple[Citation, ...]:
+    """The best-scored sentence of each of the first ``config.closest_passages``
+    documents among the read passages, best first: what a withheld answer
+    shows, none of which answers the question."""
+    if not config.closest_passages:
+        return ()
+    out: list[Citation] = []
+    seen: set[int] = set()
+    for item in score_sentences(index, question, query_vector, ranked, config):
+        doc_row = int(index.sentence_rows[item.row, 0])
+        if doc_row in seen:
+            continue
+        seen.add(doc_row)
+        doc, s, e = index.sentence(item.row)
+        out.append(Citation(doc.id, s, e, doc.text[s:e], item.score))
+        if len(out) == config.closest_passages:
+            break
+    return tuple(out)
 
 
 def _rules(
@@ -216,7 +248,7 @@ def read_best(
         found = prefer_latest(index, found, config.recency_margin)
     _, margin, rank, doc_row, s, e = found[0]
     cited, dense = _sentence_citation(index, doc_row, s, e, query_vector, margin)
-    features = reader_features(index, question, margin, rank, dense)
+    features = reader_features(index, question, margin, rank, dense, names_missing(index, question, doc_row, s, e))
     return ReaderEvidence(doc_row, s, e, cited, features, tuple(found))
 
 
@@ -264,13 +296,36 @@ def _sentence_citation(
 READER_FEATURES = ReaderCalibration.FEATURES
 
 
-def reader_features(index: Index, question: Question, margin: float, rank: int, dense: float) -> np.ndarray:
+def reader_features(
+    index: Index, question: Question, margin: float, rank: int, dense: float, missing: float = 0.0
+) -> np.ndarray:
     """What speaks for the reader's answer, in ``READER_FEATURES`` order: how far
     its span beats "no answer", how high its passage ranked (1 for the first,
-    1/2 for the second...), how close its sentence is to the question, and
-    whether the question names something the corpus never mentions."""
-    named = {"margin": margin, "rank": 1.0 / (rank + 1), "dense": dense, "unknown_name": float(names_unknown(index, question))}
+    1/2 for the second...), how close its sentence is to the question,
+    whether the question names something the corpus never mentions, and the
+    share of the question's names its sentence and their neighbours leave out
+    (``names_missing``: "the US ambassador to France" over a sentence on
+    Britain's ambassador to the US)."""
+    named = {"margin": margin, "rank": 1.0 / (rank + 1), "dense": dense,
+             "unknown_name": float(names_unknown(index, question)), "names_missing": missing}  # fmt: skip
     return np.array([named[name] for name in ReaderCalibration.FEATURES])
 
 
-__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "read_best", "reader_features", "sentence_contexts"]
+def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int) -> float:
+    """Share of the question's names (``Question.names``) not all of whose
+    terms stand in the sentence(s) holding ``s:e`` of document ``doc_row`` or
+    the sentence on either side; 0 when the question names nothing."""
+    if not question.names:
+        return 0.0
+    first = index.sentence_at(doc_row, s)
+    last = max(first, index.sentence_at(doc_row, max(s, e - 1)))
+    if first > 0 and int(index.sentence_rows[first - 1, 0]) == doc_row:
+        first -= 1
+    if last + 1 < len(index.sentence_rows) and int(index.sentence_rows[last + 1, 0]) == doc_row:
+        last += 1
+    text = index.documents[doc_row].text[int(index.sentence_rows[first, 1]) : int(index.sentence_rows[last, 2])]
+    present = set(terms(text))
+    return sum(not all(t in present for t in name) for name in question.names) / len(question.names)
+
+
+__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "closest_sentences", "names_missing", "read_best", "reader_features", "sentence_contexts"]

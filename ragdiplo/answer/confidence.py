@@ -85,13 +85,14 @@ class ReaderCalibration(_Logistic):
     sets (the seeds dev and extra sets and 1,000 SQuAD dev-open questions;
     never the held-out set)."""
 
-    FEATURES: ClassVar[tuple[str, ...]] = ("margin", "rank", "dense", "unknown_name")
+    FEATURES: ClassVar[tuple[str, ...]] = ("margin", "rank", "dense", "unknown_name", "names_missing")
 
     bias: float = -2.9318
     margin: float = 0.2811
     rank: float = 2.4979
     dense: float = -1.5182
     unknown_name: float = 0.5429
+    names_missing: float = 0.0
     threshold: float = 0.24
     fitted_with: tuple[tuple[str, float], ...] = SENTENCE_SCORING + (
         ("reader_sentences", 4), ("reader_spans", 5), ("reader_sentence_weight", 10.0))  # fmt: skip

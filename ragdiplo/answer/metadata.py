@@ -16,7 +16,9 @@ def cite_with_metadata(index: Index, citation: Citation) -> Citation:
 
 
 def with_metadata(index: Index, answer: Answer) -> Answer:
-    """``answer`` with the metadata of every cited document."""
-    if not answer.citations:
+    """``answer`` with the metadata of every cited document (and of the
+    closest sentences of a withheld answer)."""
+    if not answer.citations and not answer.closest:
         return answer
-    return replace(answer, citations=tuple(cite_with_metadata(index, c) for c in answer.citations))
+    return replace(answer, citations=tuple(cite_with_metadata(index, c) for c in answer.citations),
+                   closest=tuple(cite_with_metadata(index, c) for c in answer.closest))

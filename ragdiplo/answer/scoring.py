@@ -58,6 +58,9 @@ class QAConfig:
     asks for the latest news, the newest dated document's span within
     ``recency_margin`` of the best is the answer (0 never).
 
+    A withheld answer lists the ``closest_passages`` sentences closest to the
+    question, one per document (0 none), so the user sees what was found.
+
     ``retrieval``: how passages are ranked; ``reader``: ``"shipped"`` or
     ``None`` for the sentence rules.
     """
@@ -83,6 +86,7 @@ class QAConfig:
     reader_sentence_weight: float = 10.0
     conflict_margin: float = 2.0
     recency_margin: float = 2.0
+    closest_passages: int = 3
 
     def __post_init__(self) -> None:
         if self.reader is not None and self.reader not in READERS:
@@ -100,6 +104,8 @@ class QAConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a number, 0 or more (got {value!r})")
+        if not (isinstance(self.closest_passages, int) and self.closest_passages >= 0):
+            raise ConfigError(f"closest_passages must be a whole number, 0 or more (got {self.closest_passages!r})")
         if not -1.0 <= self.min_dense <= 1.0:
             raise ConfigError(f"min_dense is a cosine similarity between -1 and 1 (got {self.min_dense})")
         calibration = self.calibration if self.reader is None else self.reader_calibration

@@ -4,7 +4,8 @@ The short answer is shown inside the sentence it was taken from, so the reader
 sees its evidence at once: in bold colour on a terminal, between « » when the
 output is piped or ``NO_COLOR`` is set. Lines are wrapped at word boundaries to
 the terminal's width. A withheld answer says why, so the confidence printed
-never seems to contradict the decision. When documents answer differently,
+never seems to contradict the decision, and lists the sentences closest to the
+question, none of which answers it. When documents answer differently,
 one line per report follows, newest first.
 """
 
@@ -131,7 +132,14 @@ def format_answer(
     without a recorded reason.
     """
     if answer.text is None:
-        return _paint(_wrap(f"(withheld: {withheld_reason(answer, threshold)})", style, "Answer: ", INDENT), style)
+        lines = [_paint(_wrap(f"(withheld: {withheld_reason(answer, threshold)})", style, "Answer: ", INDENT), style)]
+        if answer.closest:
+            lines.append("Closest passages (none of them answers the question):")
+        for i, c in enumerate(answer.closest, 1):
+            where = f"[{i}] {citation_place(c, title)}"
+            lines.append(f"{DIM}{where}{RESET}" if style.color else where)
+            lines.append(_wrap(c.text, style, INDENT, INDENT))
+        return "\n".join(lines)
     sentence_answer = bool(answer.citations) and answer.text == answer.citations[0].text
     head = _wrap(answer.text, style, "Answer: ", INDENT)
     lines = [f"{BOLD}{head}{RESET}" if style.color else head, f"Confidence: {answer.confidence:.2f}"]
