@@ -36,7 +36,8 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import handled_well, open_qa
+from common import open_qa
+from halves import fitted_half
 
 from ragdiplo import QAConfig
 from ragdiplo.answer.answering import READER_FEATURES, read_best
@@ -47,11 +48,6 @@ from ragdiplo.embed.base import embed_question
 from ragdiplo.eval.datasets import read_gold
 from ragdiplo.eval.metrics import aurc, risk_coverage
 from ragdiplo.eval.run import contains_answer, overlaps
-
-
-def fitted_half(question_id: str) -> bool:
-    """The fixed half of a set the fit may see: by a hash of the question id."""
-    return int(hashlib.sha256(question_id.encode("utf-8")).hexdigest(), 16) % 2 == 0
 
 
 def _model_tag() -> str:

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-import near_miss  # noqa: E402
-import windows  # noqa: E402
+import near_miss
+import windows
 
 CONTEXT = ("Peter Mandelson, Britain's ambassador to the United States, met Keir Starmer in Washington in 2025. "
            "The talks covered trade, and officials said 400 people attended the dinner.")

@@ -1,4 +1,4 @@
-"""A withheld answer still helps: it lists the sentences closest to the
+"""A withheld answer still helps (and answer spans never cut a short quote): it lists the sentences closest to the
 question (one per document, exact spans), in Python, the CLI, ``--json`` and
 the REPL, and says that none of them answers; a filter that leaves nothing
 to answer from is named in the reason."""
@@ -10,10 +10,13 @@ import json
 
 import pytest
 from conftest import FakeEmbedder
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ragdiplo.answer.answering as answering
 import ragdiplo.cli.main as cli
 import ragdiplo.cli.repl as repl
+from ragdiplo.answer.answering import whole_quotes
 from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.qa import QA
 from ragdiplo.types import Where
@@ -115,3 +118,40 @@ def test_the_repl_prints_the_closest_sentences_of_a_withheld_answer(qa, never_su
     text = out.getvalue()
     assert "(withheld: " in text and "Closest passages (none of them answers the question):" in text
     assert "[1] " in text and "dredging" in text
+
+
+# -- spans never cut a short quote -----------------------------------------------------------------
+
+BACKSTOP = "Starmer is also pushing for a US “backstop” to support a potential reassurance force."
+
+
+def test_a_span_stopping_before_a_quoted_word_takes_the_quote():
+    s = BACKSTOP.index("a US")
+    got = whole_quotes(BACKSTOP, s, s + len("a US"))
+    assert BACKSTOP[got[0] : got[1]] == "a US “backstop”"
+
+
+def test_a_span_holding_half_a_quote_takes_the_rest():
+    s = BACKSTOP.index("US “back")
+    got = whole_quotes(BACKSTOP, s, s + len("US “back"))
+    assert BACKSTOP[got[0] : got[1]] == "US “backstop”"
+    s = BACKSTOP.index("backstop”")
+    got = whole_quotes(BACKSTOP, s, s + len("backstop” to"))
+    assert BACKSTOP[got[0] : got[1]] == "“backstop” to"
+
+
+def test_spans_without_quotes_and_long_quoted_speech_are_left_alone():
+    s = BACKSTOP.index("reassurance force")
+    assert whole_quotes(BACKSTOP, s, s + len("reassurance force")) == (s, s + len("reassurance force"))
+    speech = "He said “" + "word " * 20 + "” on Monday."
+    assert whole_quotes(speech, 0, 7) == (0, 7)
+
+
+@given(st.text(alphabet="ab “”‘’\"«». \n", max_size=40), st.data())
+def test_a_grown_span_holds_the_original_and_stays_in_the_text(text, data):
+    s = data.draw(st.integers(0, len(text)))
+    e = data.draw(st.integers(s, len(text)))
+    if s == e:
+        return
+    a, b = whole_quotes(text, s, e)
+    assert 0 <= a <= s < e <= b <= len(text)

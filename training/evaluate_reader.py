@@ -2,6 +2,7 @@
 
     python training/evaluate_reader.py                      # the shipped int8 model
     python training/evaluate_reader.py --model training/runs/reader/model.float.onnx
+    python training/evaluate_reader.py --near-miss training/runs/near_miss.jsonl   # made by near_miss.py
 
 SQuAD 2.0 scoring: a question without an answer counts as right (F1 1) when
 the reader abstains. ``--threshold`` is the margin (span score minus no-answer
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from near_miss import is_held_out
 from train_reader import DEFAULT_DATA
 from windows import is_validation, load_examples
 
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="qa-train JSONL(.xz) (default: %(default)s)")
     p.add_argument("--model", type=Path, default=MODEL_DIR / MODEL_FILE, help="ONNX file (default: %(default)s)")
     p.add_argument("--threshold", type=float, default=0.0, help="margin a span must beat (default: %(default)s)")
+    p.add_argument("--near-miss", type=Path, default=Path("training/runs/near_miss.jsonl"),
+                   help="near-miss examples (training/near_miss.py); those of held-out titles are read (default: %(default)s)")
     p.add_argument("--json", type=Path, help="write the metrics here")
     args = p.parse_args(argv)
     reader = ExtractiveReader(args.model.parent, model_file=args.model.name)
@@ -65,6 +69,21 @@ def main(argv: list[str] | None = None) -> int:
         span = reader.read(ex["question"], [other["context"]])[0]
         negatives += 1
         negatives_right += span is None or span.margin <= args.threshold
+    # near-miss questions over the paragraph they were made from (the original
+    # answer inside it): the right output is no answer. Held-out titles only:
+    # "unseen" titles are the validation split, "seen text" titles had their
+    # answerable questions trained on (never these near-miss questions).
+    near: dict[str, list[int]] = {}
+    if args.near_miss is not None and args.near_miss.is_file():
+        for ex in load_examples(args.near_miss):
+            if not is_held_out(ex["title"]):
+                continue
+            span = reader.read(ex["question"], [ex["context"]])[0]
+            right = int(span is None or span.margin <= args.threshold)
+            for key in (ex["near_miss"], "all", "unseen" if is_validation(ex["title"]) else "seen_text"):
+                near.setdefault(key, [0, 0])
+                near[key][0] += right
+                near[key][1] += 1
     n = len(rows)
     out = {
         "model": args.model.name, "threshold": args.threshold, "questions": n, "titles": len({r["title"] for r in rows}),
@@ -72,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "answerable": int(has_n), "answerable_f1": round(has_f1 / max(1, has_n), 4),
         "unanswerable": int(no_n), "unanswerable_withheld": round(no_right / max(1, no_n), 4),
         "unrelated_contexts": negatives, "unrelated_withheld": round(negatives_right / max(1, negatives), 4),
+        "near_miss_withheld": {k: {"windows": v[1], "withheld": round(v[0] / v[1], 4)} for k, v in sorted(near.items())},
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(out, indent=1))

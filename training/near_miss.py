@@ -43,8 +43,7 @@ from windows import is_validation, load_examples
 SOURCES = frozenset({"squad2_train_phongntdo", "squad11_train_jupiter", "squadshifts_new_wiki", "qed_nq_dev"})
 
 QUESTION_WORDS = frozenset(
-    "What Who Whom Whose Which When Where Why How In On At By For From To Of During After Before The A An "
-    "Is Are Was Were Do Does Did Has Have Had Can Could Will Would Name".split()
+    ["What", "Who", "Whom", "Whose", "Which", "When", "Where", "Why", "How", "In", "On", "At", "By", "For", "From", "To", "Of", "During", "After", "Before", "The", "A", "An", "Is", "Are", "Was", "Were", "Do", "Does", "Did", "Has", "Have", "Had", "Can", "Could", "Will", "Would", "Name"]
 )
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of|the|de|von|van|la|le|du)?\s*[A-Z][\w'’.-]*)*")
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
@@ -111,7 +110,7 @@ def wrong_entity(ex: dict[str, Any], pools: dict[str, list[str]], rng: random.Ra
             options.append((m.start(), m.end(), m.group(0), "number"))
     for s, e, text in names(q):
         if _in(text, ctx):
-            options.append((s, e, text, "name%d" % min(3, len(text.split()))))
+            options.append((s, e, text, f"name{min(3, len(text.split()))}"))
     if not options:
         return None
     s, e, old, kind = rng.choice(options)
@@ -153,7 +152,7 @@ def make(examples: list[dict[str, Any]], seed: int = 7) -> list[dict[str, Any]]:
     pools: dict[str, list[str]] = defaultdict(list)
     for title in sorted(by_title):
         for text in sorted(by_title[title]):
-            pools["name%d" % min(3, len(text.split()))].append(text)
+            pools[f"name{min(3, len(text.split()))}"].append(text)
     out = []
     for ex in examples:
         if ex["source"] not in SOURCES or ex["is_impossible"] or not ex["answers"]:

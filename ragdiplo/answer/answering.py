@@ -238,7 +238,7 @@ def read_best(
             at = locate(span, text)
             if at is None:
                 continue
-            s, e = c.start + at[0], c.start + at[1]
+            s, e = whole_quotes(index.documents[c.doc_row].text, c.start + at[0], c.start + at[1])
             support = sentence_score.get(index.sentence_at(c.doc_row, s), floor)
             found.append((span.margin + config.reader_sentence_weight * support, span.margin, c.rank, c.doc_row, s, e))
     if not found:
@@ -250,6 +250,37 @@ def read_best(
     cited, dense = _sentence_citation(index, doc_row, s, e, query_vector, margin)
     features = reader_features(index, question, margin, rank, dense, names_missing(index, question, doc_row, s, e))
     return ReaderEvidence(doc_row, s, e, cited, features, tuple(found))
+
+
+_QUOTES = {"“": "”", "‘": "’", '"': '"', "«": "»"}
+MAX_QUOTE_CHARS = 60  # a quoted word or phrase inside an answer, not a quoted speech
+
+
+def whole_quotes(text: str, s: int, e: int) -> tuple[int, int]:
+    """The span ``s:e`` of ``text`` grown so that it never cuts a short quoted
+    phrase: a span that stops just before an opening quote takes the quoted
+    words (``a US`` + ``“backstop”``), and one that holds only one mark of a
+    pair takes the rest of the quote. Quotes longer than ``MAX_QUOTE_CHARS``
+    (speech) are left as they are."""
+    inside = text[s:e]
+    after = text[e:]
+    gap = len(after) - len(after.lstrip(" "))
+    if gap <= 1 and after[gap : gap + 1] in _QUOTES and inside[-1:].isalnum():
+        close = text.find(_QUOTES[after[gap]], e + gap + 1, e + gap + 1 + MAX_QUOTE_CHARS)
+        if close > e + gap + 1 and "\n" not in text[e:close]:
+            return s, close + 1
+    for open_mark, close_mark in _QUOTES.items():
+        if open_mark == close_mark:
+            continue
+        if inside.count(open_mark) > inside.count(close_mark):
+            close = text.find(close_mark, e, e + MAX_QUOTE_CHARS)
+            if close >= 0 and "\n" not in text[e:close]:
+                return s, close + 1
+        if inside.count(close_mark) > inside.count(open_mark):
+            start = text.rfind(open_mark, max(0, s - MAX_QUOTE_CHARS), s)
+            if start >= 0 and "\n" not in text[start:s]:
+                return start, e
+    return s, e
 
 
 def _read(index: Index, question: Question, best: ReaderEvidence, hits: tuple[Hit, ...], config: QAConfig) -> Answer:
@@ -328,4 +359,4 @@ def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int
     return sum(not all(t in present for t in name) for name in question.names) / len(question.names)
 
 
-__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "closest_sentences", "names_missing", "read_best", "reader_features", "sentence_contexts"]
+__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "closest_sentences", "names_missing", "read_best", "whole_quotes", "reader_features", "sentence_contexts"]
