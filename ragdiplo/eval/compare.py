@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from ragdiplo.errors import GoldError
+from ragdiplo.eval.datasets import read_input
 
 
 def load_result(path: str | Path) -> dict[str, Any]:
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        doc = json.loads(read_input(path))
+    except (json.JSONDecodeError, RecursionError) as err:
         raise GoldError(f"{path}: cannot read an eval result ({err})") from None
     if not isinstance(doc, dict) or doc.get("format") != "ragdiplo-eval":
         raise GoldError(f"{path}: not an eval result; write one with ragdiplo.eval.run.write_json(to_json(...), FILE)",

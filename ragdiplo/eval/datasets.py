@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdiplo.errors import CorpusError, GoldError
+from ragdiplo.ingest.corpus import read_regular_file
 from ragdiplo.ingest.sentences import sentence_spans
 from ragdiplo.types import Document
 
@@ -42,16 +43,16 @@ def input_kind(path: str | Path, split: str = "test") -> InputKind:
     SQuAD for a .json file with a top-level ``data`` list, else gold JSONL."""
     p = Path(path)
     if p.is_dir():
-        missing = [n for n in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (p / n).is_file()]
+        missing = [n for n in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (p / n).exists()]
         if missing:
             raise GoldError(f"{p}: a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/{split}.tsv; missing {', '.join(missing)}")
         return InputKind.BEIR
-    if not p.is_file():
+    if not p.exists():
         raise GoldError(f"{p}: no such file or folder; pass a gold .jsonl, a SQuAD .json or a BEIR folder")
     if p.suffix.lower() == ".json":
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            data = json.loads(read_input(p))
+        except json.JSONDecodeError as err:
             raise GoldError(f"{p}: not a SQuAD JSON file ({err})") from None
         if not (isinstance(data, dict) and isinstance(data.get("data"), list)):
             raise GoldError(f'{p}: a .json input must be SQuAD v1.1 ({{"data": [...]}}); gold sets are .jsonl')
@@ -81,11 +82,18 @@ class GoldQuestion:
 # -- gold JSONL ----------------------------------------------------------------------------------
 
 
-def _read_lines(path: str | Path) -> list[str]:
+def read_input(path: str | Path) -> str:
+    """The text of an evaluation input file, checked as corpus files are (a regular
+    file of at most ``MAX_FILE_BYTES``: a FIFO or a device is refused unread)."""
+    data = read_regular_file(path, str(path), error=GoldError, remedy="pass a regular file")
     try:
-        return Path(path).read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldError(f"{path}: cannot read the gold file ({err})") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise GoldError(f"{path}: not UTF-8 text (byte {err.start}); convert it, e.g. `iconv -t utf-8`") from None
+
+
+def _read_lines(path: str | Path) -> list[str]:
+    return read_input(path).split("\n")
 
 
 GOLD_FIELDS = ("id", "question", "answers", "evidence")
@@ -206,10 +214,11 @@ def read_squad(path: str | Path) -> tuple[list[Document], list[GoldQuestion]]:
     """SQuAD v1.1 JSON: each article one document (its paragraphs joined by a
     blank line), each question a gold question whose evidence is the sentence
     holding its first answer, located by ``answer_start``."""
+    text = read_input(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        data = json.loads(text)["data"]
         pairs = [_squad_article(article, f"{path}: article {i}") for i, article in enumerate(data)]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise GoldError(f"{path}: not SQuAD v1.1 JSON ({type(err).__name__}: {err})") from None
     ids = [d.id for d, _ in pairs]
     if len(set(ids)) != len(ids):
@@ -222,7 +231,7 @@ def read_squad(path: str | Path) -> tuple[list[Document], list[GoldQuestion]]:
 
 def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_input(path).splitlines(), 1):
         if line.strip():
             try:
                 row = json.loads(line)
@@ -246,7 +255,7 @@ def beir_document(row: dict[str, Any]) -> Document:
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """``query-id corpus-id score`` lines (tabs, a header line and CRLF allowed)."""
     qrels: dict[str, dict[str, int]] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_input(path).splitlines(), 1):
         parts = line.split()
         if not parts or (lineno == 1 and parts[0] == "query-id"):
             continue
@@ -264,12 +273,9 @@ def read_beir(folder: str | Path, split: str = "test") -> BeirSet:
     (they cannot be retrieved or cited)."""
     root = Path(folder)
     input_kind(root, split)
-    try:
-        docs = [beir_document(r) for r in _jsonl_rows(root / "corpus.jsonl")]
-        queries = {r["_id"]: str(r.get("text", "")) for r in _jsonl_rows(root / "queries.jsonl")}
-        qrels = read_qrels(root / "qrels" / f"{split}.tsv")
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldError(f"{root}: cannot read the BEIR folder ({err})") from None
+    docs = [beir_document(r) for r in _jsonl_rows(root / "corpus.jsonl")]
+    queries = {r["_id"]: str(r.get("text", "")) for r in _jsonl_rows(root / "queries.jsonl")}
+    qrels = read_qrels(root / "qrels" / f"{split}.tsv")
     missing = sorted(set(qrels) - set(queries))
     if missing:
         raise GoldError(f"{root}: qrels/{split}.tsv judges {len(missing)} queries not in queries.jsonl (e.g. {missing[0]!r})")

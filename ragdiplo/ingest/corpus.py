@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from ragdiplo.errors import CorpusError
+from ragdiplo.errors import CorpusError, RagdiploError
 from ragdiplo.ingest.metadata import (
     apply_sidecar,
     json_lines,
     meta_fields,
-    read_sidecar,
+    sidecar_fields,
     split_front_matter,
     with_headline,
 )
@@ -68,21 +70,61 @@ def decode_text(data: bytes, name: str) -> str:
         ) from None
 
 
+def read_regular_file(
+    path: str | os.PathLike[str],
+    name: str,
+    limit: int | None = None,
+    *,
+    error: type[RagdiploError] = CorpusError,
+    remedy: str = "pass a regular file",
+    too_big: Callable[[int], RagdiploError] | None = None,
+) -> bytes:
+    """The bytes of one regular file (a symlink to one is fine) of at most
+    ``limit`` bytes (default ``MAX_FILE_BYTES``, looked up when called). Its kind
+    and size are checked before anything is read, and again on the open file (it
+    is opened without blocking), so a FIFO or a device never blocks or fills
+    memory, even one swapped in between. ``error`` is the exception raised, with
+    ``remedy`` after "not a regular file"; ``too_big(size)`` makes the error for a
+    file over the limit (default: one naming the limit)."""
+    cap = MAX_FILE_BYTES if limit is None else limit
+
+    def check(info: os.stat_result) -> None:
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{name}: not a regular file (a pipe, socket or device); {remedy}")
+        if info.st_size > cap:
+            raise too_big(info.st_size) if too_big else error(
+                f"{name}: {info.st_size:,} bytes is over the limit of {cap:,} bytes for this file")
+
+    try:
+        check(os.stat(path))
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            check(os.fstat(f.fileno()))
+            data = f.read(cap + 1)
+    except OSError as err:
+        raise error(f"{name}: cannot be read ({err.strerror or err})") from None
+    if len(data) > cap:  # it grew while being read
+        raise too_big(len(data)) if too_big else error(f"{name}: over the limit of {cap:,} bytes for this file")
+    return data
+
+
 def read_text_file(path: Path, name: str, limit: int = MAX_DOCUMENT_BYTES) -> str:
     """The text of one regular file (a symlink to one is fine); its kind and size
     are checked before anything is read, so a FIFO or a device never blocks or
     fills memory."""
+    data = read_regular_file(path, name, limit, remedy="remove it from the corpus or rename it",
+                             too_big=lambda size: _too_big(name, size, limit))
+    return decode_text(data, name)
+
+
+def read_sidecar(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """A metadata sidecar's fields by document id (see ``metadata.sidecar_fields``);
+    the file is checked as corpus files are: regular, at most ``MAX_FILE_BYTES``."""
+    data = read_regular_file(path, str(path), remedy="pass a JSONL file of metadata")
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise CorpusError(
-                f"{name}: not a regular file (a pipe, socket or device); remove it from the corpus or rename it"
-            )
-        if info.st_size > limit:
-            raise _too_big(name, info.st_size, limit)
-        return decode_text(path.read_bytes(), name)
-    except OSError as err:
-        raise CorpusError(f"{name}: cannot be read ({err.strerror})") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path}: the metadata file is not valid UTF-8 (byte {err.start})") from None
+    return sidecar_fields(text, Path(path).name)
 
 
 def _walk_error(err: OSError) -> None:
