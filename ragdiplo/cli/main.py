@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,9 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     from ragdiplo.qa import QA
 
     # the corpus first: bad input fails before the model takes seconds to load
-    documents = load_corpus(corpus, max_document_bytes=max_document_bytes(args), metadata=getattr(args, "metadata", None))
+    skipped: Counter[str] = Counter()
+    documents = load_corpus(corpus, max_document_bytes=max_document_bytes(args), metadata=getattr(args, "metadata", None),
+                            skipped=skipped)
     embedder = _embedder(args)
     max_tokens, overlap = getattr(args, "max_tokens", None), getattr(args, "overlap", None)
     chunker = None  # None: keep the index's own chunker
@@ -95,6 +98,8 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
         editor.sync(documents)
     index, changes = editor.index, editor.changes
     state = changes.summary() if changes.changed else "already up to date; nothing embedded"
+    if skipped:
+        state += f"; skipped {sum(skipped.values())}: " + ", ".join(f"{n} {why}" for why, n in skipped.items())
     _log(args, f"indexed {len(index.ids)} documents as {len(index)} passages in {index_dir}/ ({state})")
     from ragdiplo.stores.faiss_store import FaissStore
 
