@@ -27,6 +27,7 @@ from ragdiplo.cli.options import (
     add_command,
     add_common_options,
     check_index_folder,
+    check_model,
     check_outputs,
     describe_vector_index,
     max_document_bytes,
@@ -150,8 +151,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
             out["withheld"] = withheld_reason(answer, threshold)
         print(terminal.escape_json(json.dumps(out, ensure_ascii=False, indent=1)))
     else:
-        print(terminal.safe_output(format_answer(answer, title=document_title(qa), threshold=threshold,
-                                        style=style_for(sys.stdout))))  # fmt: skip
+        def render(style: Any) -> str:
+            return format_answer(answer, title=document_title(qa), threshold=threshold, style=style)
+
+        print(terminal.safe_render(render, style_for(sys.stdout)))
     return 0
 
 
@@ -375,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         terminal.check_input(args)
+        check_model(args)
         return int(args.func(args))
     except RagdiploError as err:
         print(f"ragdiplo: error: {terminal.escape_line(err.cli_message or str(err))}", file=sys.stderr)
