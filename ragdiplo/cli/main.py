@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from ragdiplo.cli.options import (
     add_command,
     add_common_options,
     check_index_folder,
+    check_model,
     check_outputs,
     describe_vector_index,
     max_document_bytes,
@@ -79,7 +81,9 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     from ragdiplo.qa import QA
 
     # the corpus first: bad input fails before the model takes seconds to load
-    documents = load_corpus(corpus, max_document_bytes=max_document_bytes(args), metadata=getattr(args, "metadata", None))
+    skipped: Counter[str] = Counter()
+    documents = load_corpus(corpus, max_document_bytes=max_document_bytes(args), metadata=getattr(args, "metadata", None),
+                            skipped=skipped)
     embedder = _embedder(args)
     max_tokens, overlap = getattr(args, "max_tokens", None), getattr(args, "overlap", None)
     chunker = None  # None: keep the index's own chunker
@@ -95,6 +99,8 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
         editor.sync(documents)
     index, changes = editor.index, editor.changes
     state = changes.summary() if changes.changed else "already up to date; nothing embedded"
+    if skipped:
+        state += f"; skipped {sum(skipped.values())}: " + ", ".join(f"{n} {why}" for why, n in skipped.items())
     _log(args, f"indexed {len(index.ids)} documents as {len(index)} passages in {index_dir}/ ({state})")
     from ragdiplo.stores.faiss_store import FaissStore
 
@@ -145,8 +151,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
             out["withheld"] = withheld_reason(answer, threshold)
         print(terminal.escape_json(json.dumps(out, ensure_ascii=False, indent=1)))
     else:
-        print(terminal.safe_output(format_answer(answer, title=document_title(qa), threshold=threshold,
-                                        style=style_for(sys.stdout))))  # fmt: skip
+        def render(style: Any) -> str:
+            return format_answer(answer, title=document_title(qa), threshold=threshold, style=style)
+
+        print(terminal.safe_render(render, style_for(sys.stdout)))
     return 0
 
 
@@ -370,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         terminal.check_input(args)
+        check_model(args)
         return int(args.func(args))
     except RagdiploError as err:
         print(f"ragdiplo: error: {terminal.escape_line(err.cli_message or str(err))}", file=sys.stderr)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ragdiplo.errors import ConfigError, OutputError
+from ragdiplo.errors import ConfigError, ModelError, OutputError
 from ragdiplo.ingest.corpus import MAX_DOCUMENT_BYTES
 
 DEFAULT_CORPUS = "seeds"
@@ -108,6 +108,16 @@ def max_document_bytes(args: argparse.Namespace) -> int:
     if not 0 < mb < float("inf"):
         raise ConfigError(f"--max-document-mb must be a positive number of MiB (got {mb:g})")
     return int(mb * 2**20)
+
+
+def check_model(args: argparse.Namespace) -> None:
+    """``--model`` names a model folder: a path that does not exist is said to be
+    one, before any loader reads it as a name to download."""
+    model = getattr(args, "model", None)
+    if model is not None and not os.path.isdir(model):
+        what = "is not a folder" if os.path.exists(model) else "no such folder"
+        raise ModelError(f"--model {model}: {what}; pass the folder of a sentence-transformers model, or leave "
+                         "--model out for the bundled one")
 
 
 def check_outputs(outputs: dict[str, str | None], inputs: Iterable[tuple[str, str | None]]) -> None:

@@ -14,10 +14,11 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from ragdiplo._version import __version__
-from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET
+from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET, Style
 from ragdiplo.errors import QuestionError
 
 INTERNAL_ERROR = 3  # exit status of an unexpected error (a bug): one line, the traceback saved to a file
@@ -40,6 +41,18 @@ def safe_output(text: str) -> str:
     """An answer, passage or document as printed by ``ask`` and the REPL: escaped,
     ragdiplo's own colour codes kept."""
     return escape_controls(text, OWN_CODES)
+
+
+def safe_render(render: Callable[[Style], str], style: Style) -> str:
+    """What ``render(style)`` prints (an answer with its citations), safe for a
+    terminal. A document may hold the very codes ragdiplo colours with
+    (``\x1b[0m``), which cannot be told from ragdiplo's own once printed
+    together; so colour is used only when the plain rendering holds no unsafe
+    character, and otherwise the plain rendering is printed, all of it escaped."""
+    plain = render(replace(style, color=False))
+    if not style.color or _PLAIN.search(plain):
+        return escape_controls(plain)
+    return safe_output(render(style))
 
 
 def escape_controls(text: str, keep: Iterable[str] = ()) -> str:

@@ -8,17 +8,53 @@ from pathlib import Path
 from typing import Any
 
 from ragdiplo.errors import GoldError
+from ragdiplo.eval.datasets import read_input
 
 
 def load_result(path: str | Path) -> dict[str, Any]:
+    """An eval result file, checked for what a comparison reads: ``run`` (with its
+    ``input``), ``metrics`` of numbers, ``questions`` each with an ``id`` of its own
+    and ``passed`` true or false. Anything else is a ``GoldError`` naming the file."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        doc = json.loads(read_input(path))
+    except (json.JSONDecodeError, RecursionError) as err:
         raise GoldError(f"{path}: cannot read an eval result ({err})") from None
     if not isinstance(doc, dict) or doc.get("format") != "ragdiplo-eval":
         raise GoldError(f"{path}: not an eval result; write one with ragdiplo.eval.run.write_json(to_json(...), FILE)",
                         cli_message=f"{path}: not an eval result; write one with `ragdiplo eval ... --json FILE`")
+    problem = _result_problem(doc)
+    if problem:
+        raise GoldError(f"{path}: {problem}; it is not an eval result as written by to_json, or it was edited",
+                        cli_message=f"{path}: {problem}; it is not an eval result as `ragdiplo eval ... --json FILE` "
+                                    "writes it, or it was edited")
     return doc
+
+
+def _result_problem(doc: dict[str, Any]) -> str | None:
+    """What a comparison would trip over in an eval result, None when nothing."""
+    run, metrics, questions = doc.get("run"), doc.get("metrics"), doc.get("questions")
+    if not isinstance(run, dict) or not isinstance(run.get("input", {}), dict):
+        return "'run' must be an object, with 'input' an object"
+    if not isinstance(metrics, dict) or not all(_is_number(v) or v is None for v in metrics.values()):
+        return "'metrics' must be an object of numbers (null for none)"
+    if not isinstance(questions, list):
+        return "'questions' must be a list"
+    seen: set[str] = set()
+    for i, q in enumerate(questions, 1):
+        if not isinstance(q, dict) or type(q.get("id")) not in (str, int):
+            return f"question {i} must be an object with an 'id' (a string)"
+        if not isinstance(q.get("passed"), bool):
+            return f"question {i} ({q['id']!r}) must have 'passed' true or false"
+        if not isinstance(q.get("question", ""), str):
+            return f"question {i} ({q['id']!r}): 'question' must be a string"
+        if str(q["id"]) in seen:
+            return f"the question id {q['id']!r} appears twice"
+        seen.add(str(q["id"]))
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def metric_deltas(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any, float | None]]:
@@ -35,9 +71,9 @@ def metric_deltas(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, 
 def flipped(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Questions in both runs that passed in A and failed in B, and the reverse
     (B's outcome rows, in B's order)."""
-    before = {q["id"]: q["passed"] for q in a}
-    broke = [q for q in b if before.get(q["id"]) is True and not q["passed"]]
-    fixed = [q for q in b if before.get(q["id"]) is False and q["passed"]]
+    before = {str(q["id"]): q["passed"] for q in a}
+    broke = [q for q in b if before.get(str(q["id"])) is True and not q["passed"]]
+    fixed = [q for q in b if before.get(str(q["id"])) is False and q["passed"]]
     return broke, fixed
 
 

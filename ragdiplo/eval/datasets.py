@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from ragdiplo.errors import CorpusError, GoldError
+from ragdiplo.ingest.corpus import check_doc_id, read_regular_file
 from ragdiplo.ingest.sentences import sentence_spans
 from ragdiplo.types import Document
 
@@ -42,16 +44,16 @@ def input_kind(path: str | Path, split: str = "test") -> InputKind:
     SQuAD for a .json file with a top-level ``data`` list, else gold JSONL."""
     p = Path(path)
     if p.is_dir():
-        missing = [n for n in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (p / n).is_file()]
+        missing = [n for n in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (p / n).exists()]
         if missing:
             raise GoldError(f"{p}: a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/{split}.tsv; missing {', '.join(missing)}")
         return InputKind.BEIR
-    if not p.is_file():
+    if not p.exists():
         raise GoldError(f"{p}: no such file or folder; pass a gold .jsonl, a SQuAD .json or a BEIR folder")
     if p.suffix.lower() == ".json":
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            data = json.loads(read_input(p))
+        except json.JSONDecodeError as err:
             raise GoldError(f"{p}: not a SQuAD JSON file ({err})") from None
         if not (isinstance(data, dict) and isinstance(data.get("data"), list)):
             raise GoldError(f'{p}: a .json input must be SQuAD v1.1 ({{"data": [...]}}); gold sets are .jsonl')
@@ -81,11 +83,18 @@ class GoldQuestion:
 # -- gold JSONL ----------------------------------------------------------------------------------
 
 
-def _read_lines(path: str | Path) -> list[str]:
+def read_input(path: str | Path) -> str:
+    """The text of an evaluation input file, checked as corpus files are (a regular
+    file of at most ``MAX_FILE_BYTES``: a FIFO or a device is refused unread)."""
+    data = read_regular_file(path, str(path), error=GoldError, remedy="pass a regular file")
     try:
-        return Path(path).read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldError(f"{path}: cannot read the gold file ({err})") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise GoldError(f"{path}: not UTF-8 text (byte {err.start}); convert it, e.g. `iconv -t utf-8`") from None
+
+
+def _read_lines(path: str | Path) -> list[str]:
+    return read_input(path).split("\n")
 
 
 GOLD_FIELDS = ("id", "question", "answers", "evidence")
@@ -128,6 +137,8 @@ def _gold_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
             raise GoldError(f"{where}: the id {key!r} is also on line {first_line[key]}; give every question its own id")
         first_line[key] = lineno
         rows.append((lineno, row))
+    if not rows:
+        raise GoldError(f"no questions in {path}; write one question object per line")
     return rows
 
 
@@ -206,47 +217,68 @@ def read_squad(path: str | Path) -> tuple[list[Document], list[GoldQuestion]]:
     """SQuAD v1.1 JSON: each article one document (its paragraphs joined by a
     blank line), each question a gold question whose evidence is the sentence
     holding its first answer, located by ``answer_start``."""
+    text = read_input(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        data = json.loads(text)["data"]
         pairs = [_squad_article(article, f"{path}: article {i}") for i, article in enumerate(data)]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise GoldError(f"{path}: not SQuAD v1.1 JSON ({type(err).__name__}: {err})") from None
     ids = [d.id for d, _ in pairs]
     if len(set(ids)) != len(ids):
         raise GoldError(f"{path}: two articles have the same title, so the same document id")
-    return [d for d, _ in pairs], [q for _, qs in pairs for q in qs]
+    gold = [q for _, qs in pairs for q in qs]
+    if not gold:
+        raise GoldError(f"no questions in {path}")
+    counts = Counter(q.id for q in gold)
+    twice = [qid for qid, n in counts.items() if n > 1]
+    if twice:
+        raise GoldError(f"{path}: question ids used more than once: {', '.join(map(repr, twice[:5]))}"
+                        f"{' ...' if len(twice) > 5 else ''}; give every question its own id")
+    return [d for d, _ in pairs], gold
 
 
 # -- BEIR ----------------------------------------------------------------------------------------
 
 
-def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+def _jsonl_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Each line's object with where it stands (``path:line``): a string ``_id``
+    without white space (it is a column of the TREC run and of the qrels), and a
+    ``title`` and ``text`` that are strings when present."""
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_input(path).splitlines(), 1):
         if line.strip():
+            where = f"{path}:{lineno}"
             try:
                 row = json.loads(line)
-                if not isinstance(row, dict) or not isinstance(row.get("_id"), str):
-                    raise ValueError('each line needs a string "_id"')
             except ValueError as err:
-                raise GoldError(f"{path}:{lineno}: not a BEIR line ({err})") from None
-            rows.append(row)
+                raise GoldError(f"{where}: not a BEIR line ({err})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("_id"), str) or not row["_id"]:
+                raise GoldError(f'{where}: not a BEIR line (each line needs a non-empty string "_id")')
+            if re.search(r"\s", row["_id"]):
+                raise GoldError(f"{where}: the id {row['_id']!r} holds white space, which would split its column "
+                                "of a TREC run; rename it")
+            wrong = [k for k in ("title", "text") if not isinstance(row.get(k) or "", str)]
+            if wrong:
+                raise GoldError(f"{where}: {wrong[0]!r} must be a string (got {row[wrong[0]]!r})")
+            rows.append((where, row))
     return rows
 
 
-def beir_document(row: dict[str, Any]) -> Document:
+def beir_document(row: dict[str, Any], where: str = "BEIR corpus") -> Document:
     """BEIR's convention is to retrieve on title + text; the title is made part of
     the document's text (title, blank line, text) so every passage and citation is
-    still an exact span of ``Document.text``."""
+    still an exact span of ``Document.text``. The id is checked as a corpus's are
+    (``check_doc_id``): none may read as a path out of the corpus."""
     title = row.get("title") or ""
     text = str(row.get("text") or "")
-    return Document(id=row["_id"], text=f"{title}\n\n{text}" if title else text, title=title or None)
+    doc_id = check_doc_id(row["_id"], where)
+    return Document(id=doc_id, text=f"{title}\n\n{text}" if title else text, title=title or None)
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """``query-id corpus-id score`` lines (tabs, a header line and CRLF allowed)."""
     qrels: dict[str, dict[str, int]] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_input(path).splitlines(), 1):
         parts = line.split()
         if not parts or (lineno == 1 and parts[0] == "query-id"):
             continue
@@ -264,12 +296,11 @@ def read_beir(folder: str | Path, split: str = "test") -> BeirSet:
     (they cannot be retrieved or cited)."""
     root = Path(folder)
     input_kind(root, split)
-    try:
-        docs = [beir_document(r) for r in _jsonl_rows(root / "corpus.jsonl")]
-        queries = {r["_id"]: str(r.get("text", "")) for r in _jsonl_rows(root / "queries.jsonl")}
-        qrels = read_qrels(root / "qrels" / f"{split}.tsv")
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldError(f"{root}: cannot read the BEIR folder ({err})") from None
+    docs = [beir_document(r, where) for where, r in _jsonl_rows(root / "corpus.jsonl")]
+    queries = {r["_id"]: str(r.get("text") or "") for _, r in _jsonl_rows(root / "queries.jsonl")}
+    qrels = read_qrels(root / "qrels" / f"{split}.tsv")
+    if not qrels:
+        raise GoldError(f"no questions in {root}: qrels/{split}.tsv judges no queries")
     missing = sorted(set(qrels) - set(queries))
     if missing:
         raise GoldError(f"{root}: qrels/{split}.tsv judges {len(missing)} queries not in queries.jsonl (e.g. {missing[0]!r})")

@@ -8,17 +8,21 @@ metadata.py).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from ragdiplo.errors import CorpusError
+from ragdiplo.errors import CorpusError, RagdiploError
 from ragdiplo.ingest.metadata import (
     apply_sidecar,
     json_lines,
     meta_fields,
-    read_sidecar,
+    sidecar_fields,
     split_front_matter,
     with_headline,
 )
@@ -68,21 +72,61 @@ def decode_text(data: bytes, name: str) -> str:
         ) from None
 
 
+def read_regular_file(
+    path: str | os.PathLike[str],
+    name: str,
+    limit: int | None = None,
+    *,
+    error: type[RagdiploError] = CorpusError,
+    remedy: str = "pass a regular file",
+    too_big: Callable[[int], RagdiploError] | None = None,
+) -> bytes:
+    """The bytes of one regular file (a symlink to one is fine) of at most
+    ``limit`` bytes (default ``MAX_FILE_BYTES``, looked up when called). Its kind
+    and size are checked before anything is read, and again on the open file (it
+    is opened without blocking), so a FIFO or a device never blocks or fills
+    memory, even one swapped in between. ``error`` is the exception raised, with
+    ``remedy`` after "not a regular file"; ``too_big(size)`` makes the error for a
+    file over the limit (default: one naming the limit)."""
+    cap = MAX_FILE_BYTES if limit is None else limit
+
+    def check(info: os.stat_result) -> None:
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{name}: not a regular file (a pipe, socket or device); {remedy}")
+        if info.st_size > cap:
+            raise too_big(info.st_size) if too_big else error(
+                f"{name}: {info.st_size:,} bytes is over the limit of {cap:,} bytes for this file")
+
+    try:
+        check(os.stat(path))
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            check(os.fstat(f.fileno()))
+            data = f.read(cap + 1)
+    except OSError as err:
+        raise error(f"{name}: cannot be read ({err.strerror or err})") from None
+    if len(data) > cap:  # it grew while being read
+        raise too_big(len(data)) if too_big else error(f"{name}: over the limit of {cap:,} bytes for this file")
+    return data
+
+
 def read_text_file(path: Path, name: str, limit: int = MAX_DOCUMENT_BYTES) -> str:
     """The text of one regular file (a symlink to one is fine); its kind and size
     are checked before anything is read, so a FIFO or a device never blocks or
     fills memory."""
+    data = read_regular_file(path, name, limit, remedy="remove it from the corpus or rename it",
+                             too_big=lambda size: _too_big(name, size, limit))
+    return decode_text(data, name)
+
+
+def read_sidecar(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """A metadata sidecar's fields by document id (see ``metadata.sidecar_fields``);
+    the file is checked as corpus files are: regular, at most ``MAX_FILE_BYTES``."""
+    data = read_regular_file(path, str(path), remedy="pass a JSONL file of metadata")
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise CorpusError(
-                f"{name}: not a regular file (a pipe, socket or device); remove it from the corpus or rename it"
-            )
-        if info.st_size > limit:
-            raise _too_big(name, info.st_size, limit)
-        return decode_text(path.read_bytes(), name)
-    except OSError as err:
-        raise CorpusError(f"{name}: cannot be read ({err.strerror})") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path}: the metadata file is not valid UTF-8 (byte {err.start})") from None
+    return sidecar_fields(text, Path(path).name)
 
 
 def _walk_error(err: OSError) -> None:
@@ -93,19 +137,44 @@ def _walk_error(err: OSError) -> None:
     )
 
 
-def _walk_text_files(root: Path) -> list[Path]:
+def _unopenable(folder: str, err: OSError) -> CorpusError:
+    return CorpusError(f"{folder}: cannot be read (its files cannot be opened: {err.strerror}); fix its permissions "
+                       "(e.g. chmod a+rx) or move it out of the corpus")
+
+
+def _walk_text_files(root: Path, skipped: Counter[str]) -> list[Path]:
+    """The corpus's text files, in order; what is passed over is counted by reason
+    in ``skipped``. A folder whose names can be listed but whose files cannot be
+    opened (no search permission) stops loading as an unlistable one does."""
     found: list[Path] = []
+    inside_root = root.resolve()
     for folder, dirs, files in os.walk(root, onerror=_walk_error, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if dirs or files:
+            try:
+                os.lstat(os.path.join(folder, (dirs or files)[0]))
+            except PermissionError as err:
+                raise _unopenable(folder, err) from None
+        linked = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        for d in dirs:
+            if d in linked or d.startswith("."):
+                skipped["linked folder (not followed)" if d in linked else "hidden"] += 1
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in linked)
         for name in sorted(files):
-            if not name.startswith(".") and name.lower().endswith(TEXT_SUFFIXES):
-                path = Path(folder, name)
-                try:
-                    inside = path.resolve(strict=True).is_relative_to(root.resolve())
-                except (OSError, RuntimeError):  # dangling link or a symlink loop
-                    continue
-                if inside:
-                    found.append(path)
+            if name.startswith(".") or not name.lower().endswith(TEXT_SUFFIXES):
+                skipped["hidden" if name.startswith(".") else "not .txt or .md"] += 1
+                continue
+            path = Path(folder, name)
+            try:
+                inside = path.resolve(strict=True).is_relative_to(inside_root)
+            except PermissionError as err:
+                raise _unopenable(folder, err) from None
+            except (OSError, RuntimeError):  # dangling link or a symlink loop
+                skipped["broken link"] += 1
+                continue
+            if inside:
+                found.append(path)
+            else:
+                skipped["outside the corpus"] += 1
     return found
 
 
@@ -115,9 +184,12 @@ def read_article(path: Path, doc_id: str, max_document_bytes: int = MAX_DOCUMENT
     return Document(id=doc_id, text=body, **meta_fields(front, doc_id))
 
 
-def load_folder(root: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
+def load_folder(root: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES, skipped: Counter[str] | None = None
+                ) -> list[Document]:
+    """Every text file under ``root`` as a document; files passed over are counted
+    by reason in ``skipped`` when it is given."""
     docs = []
-    for path in _walk_text_files(root):
+    for path in _walk_text_files(root, Counter() if skipped is None else skipped):
         name = path.relative_to(root).as_posix()
         docs.append(read_article(path, check_doc_id(name, name), max_document_bytes))
     return docs
@@ -140,7 +212,11 @@ def load_jsonl(path: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list
     for where, row in json_lines(text, path.name):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise CorpusError(f'{where}: each line needs a string "text" (and an "id")')
-        doc_id = check_doc_id(str(row.get("id", row.get("_id", ""))), where)
+        key = "id" if "id" in row else "_id"
+        raw = row.get(key, "")
+        if isinstance(raw, bool) or not isinstance(raw, (str, int)):  # an integer id is read as its digits
+            raise CorpusError(f"{where}: {key!r} must be a string (got {json.dumps(raw)[:80]})")
+        doc_id = check_doc_id(str(raw), where)
         title = row.get("title") if isinstance(row.get("title"), str) else None  # as before: a non-string title is ignored
         meta = meta_fields({**row, "title": title}, where)
         size = _utf8_size(where, row["text"], meta.get("title", ""), doc_id)
@@ -158,6 +234,7 @@ def load_corpus(
     *,
     max_document_bytes: int = MAX_DOCUMENT_BYTES,
     metadata: str | os.PathLike[str] | None = None,
+    skipped: Counter[str] | None = None,
 ) -> list[Document]:
     """Load every document under ``path`` (a folder, a text file or a ``.jsonl`` file).
 
@@ -169,12 +246,16 @@ def load_corpus(
     cited; a corpus with nothing left is an error. A document over
     ``max_document_bytes`` (UTF-8) is an error naming it: embedding it would take
     hours, and it is almost always a dump or a mistake rather than an article.
+    What was passed over is added to ``skipped`` when given, by reason: hidden,
+    not .txt or .md, with no text, a broken link, outside the corpus, a linked
+    folder (not followed).
     """
     root = Path(path)
+    skipped = Counter() if skipped is None else skipped
     if not root.exists():
         raise CorpusError(f"{root}: no such file or folder; pass the folder holding your .txt/.md files")
     if root.is_dir():
-        docs = load_folder(root, max_document_bytes)
+        docs = load_folder(root, max_document_bytes, skipped)
     elif root.suffix.lower() == ".jsonl":
         docs = load_jsonl(root, max_document_bytes)
     elif root.suffix.lower() in TEXT_SUFFIXES:
@@ -183,6 +264,9 @@ def load_corpus(
         raise CorpusError(f"{root}: expected a folder, a .txt/.md file or a .jsonl file")
     if metadata is not None:
         docs = apply_sidecar(docs, read_sidecar(metadata), Path(metadata).name)
+    empty = sum(not d.text.strip() for d in docs)
+    if empty:
+        skipped["with no text"] += empty
     docs = [with_headline(d) for d in docs if d.text.strip()]
     if not docs:
         raise CorpusError(f"{root}: no non-empty .txt, .md or JSONL documents found")

@@ -13,11 +13,9 @@ the file (and line).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from ragdiplo.errors import CorpusError
@@ -115,16 +113,12 @@ def json_lines(text: str, name: str) -> Iterator[tuple[str, Any]]:
             raise CorpusError(f"{where}: invalid JSON ({err.msg})") from None
 
 
-def read_sidecar(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """``{"id", "title"?, "date"?, "source"?, "url"?, "tags"?}`` lines by id. Any
-    other key is an error (a misspelt field would otherwise be lost silently)."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise CorpusError(f"{file}: the metadata file cannot be read ({err})") from None
+def sidecar_fields(text: str, name: str) -> dict[str, dict[str, Any]]:
+    """The ``{"id", "title"?, "date"?, "source"?, "url"?, "tags"?}`` lines of a
+    sidecar file's ``text`` by id (``name``: the file's, for errors). Any other
+    key is an error (a misspelt field would otherwise be lost silently)."""
     out: dict[str, dict[str, Any]] = {}
-    for where, row in json_lines(text, file.name):
+    for where, row in json_lines(text, name):
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
             raise CorpusError(f'{where}: each line needs a string "id" and metadata fields')
         unknown = sorted(set(row) - {"id", *META_FIELDS})
