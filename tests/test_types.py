@@ -55,7 +55,7 @@ def test_answer_to_dict_shape():
     h = Hit(Passage("a.txt", 0, 9, "say hello"), 0.987654321)
     ans = Answer("Who?", "hello", (c,), (h,), confidence=0.75, sentence="hello")
     d = ans.to_dict()
-    assert set(d) == {"question", "answer", "confidence", "citations", "retrieved", "conflicts"}
+    assert set(d) == {"question", "answer", "confidence", "citations", "retrieved", "conflicts", "closest"}
     assert d["conflicts"] == []  # reports that differ, when any do
     assert d["question"] == "Who?" and d["answer"] == "hello" and d["confidence"] == 0.75
     assert d["citations"] == [

@@ -118,6 +118,7 @@ def prediction_row(q: GoldQuestion, answer: Answer, latency_ms: float) -> dict[s
         "retrieved": [h.to_dict() for h in answer.retrieved],
         "latency_ms": round(latency_ms, 3),
         "conflicts": [r.to_dict() for r in answer.conflicts],
+        "closest": [{"doc": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in answer.closest],
     }
 
 
