@@ -73,6 +73,13 @@ NEWS = [  # JSONL rows: control characters from data, long titles and a file nam
 ]  # fmt: skip
 
 
+class Terminal(io.StringIO):
+    """Output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 @pytest.fixture(scope="module")
 def news(tmp_path_factory: pytest.TempPathFactory) -> QA:
     path = tmp_path_factory.mktemp("news") / "news.jsonl"
@@ -188,7 +195,7 @@ def test_empty_lines_are_ignored_and_eof_returns_zero(qa: QA) -> None:
 def test_unknown_command_and_help(qa: QA) -> None:
     _, out = drive(qa, ":frobnicate now", ":help")
     assert "unknown command ':frobnicate'; type :help" in out
-    for name in (":show N", ":passages", ":k N", ":quit"):
+    for name in (":show N", ":passages", ":k N", ":clear", ":quit"):
         assert name in out
 
 
@@ -276,7 +283,7 @@ def test_terminal_prompt_keeps_history_completes_commands_and_survives_ctrl_c(
 
 def test_tab_completes_every_command_name() -> None:
     names = repl.command_names()
-    assert {":help", ":show", ":passages", ":k", ":quit", "help", "quit", "exit"} <= set(names)
+    assert {":help", ":show", ":passages", ":k", ":clear", ":quit", "help", "clear", "quit", "exit"} <= set(names)
 
 
 def test_bad_initial_k_is_refused(qa: QA) -> None:
@@ -292,6 +299,17 @@ def test_repl_never_opens_files(qa: QA, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(io, "open", refuse)
     _, out = drive(qa, QUESTION, ":show 1", ":passages")
     assert "»" in out
+
+
+@pytest.mark.parametrize("line", ["clear", ":clear", "CLEAR"])
+def test_clear_clears_a_terminal_and_is_never_asked(qa: QA, monkeypatch: pytest.MonkeyPatch, line: str) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    _, out = drive(qa, line, out=Terminal())
+    assert out == "> " + repl.CLEAR_SCREEN + "> \n"
+    _, piped = drive(qa, line)  # not a terminal: nothing is printed, and nothing is asked
+    assert piped == "> > \n"
+    monkeypatch.setenv("TERM", "dumb")  # a terminal that cannot clear
+    assert drive(qa, line, out=Terminal())[1] == "> > \n"
 
 
 @pytest.mark.parametrize("color", [False, True], ids=["plain", "colour"])

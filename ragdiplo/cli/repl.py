@@ -46,7 +46,8 @@ TTY_PROMPT = "ragdiplo> "
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
 SHOW_MARKS = ("»", "«")  # around the cited span in :show when there is no colour
 QUIT = ("quit", "q", "exit")
-BARE = ("help", "quit", "exit")  # commands that also work without the colon
+BARE = ("help", "clear", "quit", "exit")  # commands that also work without the colon
+CLEAR_SCREEN = "\x1b[H\x1b[2J"  # cursor home, erase the screen: what `clear` prints
 HELP_COLUMN = 21  # where a command's description starts in HELP
 HISTORY_FILE = "history"
 GREETING = "Ask a question, or type help. Ctrl-C clears the line, Ctrl-D or quit leaves."
@@ -56,6 +57,7 @@ Type a question, or one of these commands:
   :show N            citation N of the last answer in its surrounding source text
   :passages          the passages retrieved for the last answer, with their scores
   :k N               retrieve N passages per question (now {k})
+  :clear             clear the screen (also: clear)
   :quit, :q, :exit   leave (also: quit, exit, Ctrl-D)
 Ctrl-C clears the line, or stops a question being answered. Tab completes commands."""
 
@@ -71,6 +73,7 @@ class Session:
     last: Answer | None = None
     style: Style = field(default_factory=Style)
     where: Where | None = None  # --since/--until/--source/--tag: every question keeps to it
+    terminal: bool = False  # the output is a terminal that can be cleared
 
     def say(self, text: str) -> None:
         """Print text laid out by format.py (data in it already escaped); any other
@@ -156,6 +159,13 @@ def cmd_passages(s: Session, arg: str) -> None:
     s.say(format_passages(s.last.retrieved, s.style))
 
 
+def cmd_clear(s: Session, arg: str) -> None:
+    """Clear the screen on a terminal; elsewhere (piped, a file, TERM=dumb) print nothing."""
+    if s.terminal:
+        s.out.write(CLEAR_SCREEN)
+        s.out.flush()
+
+
 def cmd_k(s: Session, arg: str) -> None:
     """Change how many passages are retrieved; a bad value keeps the old one."""
     if not arg:
@@ -172,6 +182,7 @@ COMMANDS: dict[str, Callable[[Session, str], None]] = {
     "show": cmd_show,
     "passages": cmd_passages,
     "k": cmd_k,
+    "clear": cmd_clear,
 }
 
 
@@ -277,7 +288,8 @@ def run(
     inp = sys.stdin if stdin is None else stdin
     out = sys.stdout if stdout is None else stdout
     style = style_for(out)
-    session = Session(qa, 0, out, bold=style.color, style=style, where=where)
+    clearable = _isatty(out) and os.environ.get("TERM") != "dumb"
+    session = Session(qa, 0, out, bold=style.color, style=style, where=where, terminal=clearable)
     try:
         session.k, note = clamp_k(k, len(qa.index))
     except (RagdiploError, TypeError) as err:
