@@ -354,34 +354,34 @@ def save_index(
     *,
     store: StoreConfig | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    corpus: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write ``index`` to the folder ``path`` crash-safely (see the module docstring),
     waiting up to ``lock_timeout`` seconds for another writer to finish. ``store``
     defaults to where the index keeps its vectors now (FAISS for a new one).
     ``path`` must be new, empty or an index, and apart from ``corpus`` (``claim_folder``)."""
     root = Path(path)
+    claim_folder(root, corpus)
     with write_lock(root, lock_timeout):
         save_locked(index, root, store)
-    corpus: str | os.PathLike[str] | None = None,
     return root
 
 
-def save_locked(index: Index, root: Path, store: StoreConfig | None = None, *, show_progress: bool = False) -> None:
-    """``save_index`` for a caller that already holds the write lock."""
-    claim_folder(root, corpus)
-    config = store or store_config(index)
-    index.manifest = write_generation(
-        root,
-        lambda folder: _write_data(index, folder, config, show_progress),
-        lambda d, f: _manifest(index, config, d, f),
 def claim_folder(path: str | os.PathLike[str], corpus: str | os.PathLike[str] | None = None) -> None:
     """Refuse a folder no index may be written to (``durable.claim``), before anything is built for it."""
     claim(Path(path), corpus, MANIFEST, FORMAT)
 
 
+def save_locked(index: Index, root: Path, store: StoreConfig | None = None, *, show_progress: bool = False) -> None:
+    """``save_index`` for a caller that already holds the write lock."""
+    config = store or store_config(index)
+    index.manifest = write_generation(
+        root,
+        lambda folder: _write_data(index, folder, config, show_progress),
+        lambda d, f: _manifest(index, config, d, f),
         MANIFEST,
+        recorded_generation(root, MANIFEST, FORMAT),
     )
     prune = getattr(index.store, "prune", None)
     if prune is not None:
         prune()  # rows only the previous generation used, now that no reader can open it
-        recorded_generation(root, MANIFEST, FORMAT),
