@@ -1,10 +1,12 @@
 """Disk primitives that keep an index whole: checksums, fsync, atomic replace,
-size-capped JSON and the single-writer lock.
+size-capped JSON, the single-writer lock, and what in an index folder is its own.
 
 A process may be killed at any instruction, so every write goes to a new name
 first and becomes visible only through one ``os.replace``; readers need no
 lock because of that. Writers do take one (``filelock``: an OS lock that dies
-with its process, so a killed writer never leaves a stale lock behind).
+with its process, so a killed writer never leaves a stale lock behind). A writer
+removes only what it made or its manifest names (``own_entry``): an index folder
+may hold a user's files too, and a folder that is not an index is not written.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ragdiplo.errors import ConfigError, IndexCorruptError, IndexLockedError, IndexUnavailableError, IndexWriteError
 
 LOCK_FILE = "write.lock"
 DEFAULT_LOCK_TIMEOUT = 60.0
+MAX_JSON_DEPTH = 64  # nesting levels; ragdiplo's own JSON files use fewer than 8
+_NO_LINKS = getattr(os, "O_NOFOLLOW", 0)  # an open that refuses a symbolic link in the last place of the path
 
 
 class Remedy(NamedTuple):
@@ -40,9 +45,22 @@ def corrupt(what: str, remedy: Remedy | str) -> IndexCorruptError:
     return IndexCorruptError(f"{what}; {fix.text}", cli_message=f"{what}; {fix.cli}" if fix.cli else None)
 
 
-def sha256_file(path: Path) -> str:
+def lmode(path: Path) -> int | None:
+    """The mode of ``path`` itself (a link is not followed); None when nothing is there."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+
+
+def _no_links(path: str, flags: int) -> int:
+    """An ``open`` opener that refuses a symbolic link in the last place of the path."""
+    return os.open(path, flags | _NO_LINKS)
+
+
+def sha256_file(path: Path, *, follow_links: bool = True) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(path, "rb", opener=None if follow_links else _no_links) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -68,20 +86,6 @@ def fsync_tree(folder: Path) -> None:
         fsync_path(path)
 
 
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def _new_file_mode() -> int:
-    return 0o666 & ~_umask()
-
-
-def _new_folder_mode() -> int:
-    return 0o777 & ~_umask()
-
-
 def not_permitted(path: Path, err: OSError) -> IndexUnavailableError:
     """A permission problem named as one: the index is fine, rebuilding would not help."""
     return IndexUnavailableError(
@@ -95,12 +99,9 @@ def atomic_replace(path: str | os.PathLike[str], write: Callable[[Path], None]) 
     rename: readers, and a run interrupted half-way, see the old file or the new
     one, never a truncated one that parses."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_temp(path.parent, path.suffix)
     try:
         write(tmp)
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a written file gets the usual permissions
         fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -146,17 +147,42 @@ def check_seal(manifest: dict[str, Any], where: Path, remedy: Remedy | str) -> N
 
 
 def read_json_capped(path: Path, max_bytes: int, remedy: Remedy | str) -> Any:
-    """Parse a JSON file no larger than ``max_bytes``; anything else is corrupt."""
-    size = path.stat().st_size
+    """Parse a JSON file, not a symbolic link, no larger than ``max_bytes`` and
+    nested no deeper than ``MAX_JSON_DEPTH``; anything else is corrupt."""
+    try:
+        with open(path, "rb", opener=_no_links) as f:
+            size = os.fstat(f.fileno()).st_size
+            text = f.read(max_bytes + 1) if size <= max_bytes else b""
+    except PermissionError as err:
+        raise not_permitted(path, err) from None
+    except OSError:
+        if not stat.S_ISLNK(lmode(path) or 0):
+            raise
+        raise corrupt(f"{path}: is a symbolic link, not a file of its own", remedy) from None
     if size > max_bytes:
         raise corrupt(f"{path}: {size} bytes is over the {max_bytes}-byte limit for this file", remedy)
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.read(max_bytes + 1).decode("utf-8"))
-    except PermissionError as err:
-        raise not_permitted(path, err) from None
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        value = json.loads(text.decode("utf-8"))
+        deep = not _depth_at_most(value, MAX_JSON_DEPTH)
+    except RecursionError:  # deeper than Python's own parser goes
+        deep = True
+    except (UnicodeDecodeError, ValueError) as err:
         raise corrupt(f"{path}: corrupt or truncated ({err})", remedy) from None
+    if deep:
+        raise corrupt(f"{path}: corrupt (JSON nested more than {MAX_JSON_DEPTH} levels deep)", remedy)
+    return value
+
+
+def _depth_at_most(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects no more than ``limit`` deep (no recursion)."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return False
+            todo.extend((x, depth + 1) for x in (item.values() if isinstance(item, dict) else item))
+    return True
 
 
 @contextmanager
@@ -171,6 +197,11 @@ def write_lock(root: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Pa
         file = f"{root}: is a file, not an index folder"
         raise IndexWriteError(f"{file}; pass a folder path", cli_message=f"{file}; pass a folder path with --index")
     lock_path = root / LOCK_FILE
+    mode = lmode(lock_path)
+    if mode is not None and not stat.S_ISREG(mode):  # the lock would follow a link and truncate its target
+        what = "a folder" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode) else "not a file"
+        raise IndexWriteError(f"{lock_path}: is {what}, not the lock file an index keeps; nothing was changed; "
+                              f"remove {lock_path} and run again (the index itself is not touched by that)")
     try:
         root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(lock_path, timeout=timeout)
@@ -196,38 +227,115 @@ def not_writable(root: Path, err: OSError) -> IndexWriteError:
     )
 
 
+def claim(root: Path, corpus: str | os.PathLike[str] | None, manifest_name: str, fmt: str) -> None:
+    """Refuse, before anything in it is touched, an index folder that is, lies in or holds
+    the ``corpus``, or that is neither empty nor an index (its manifest has format ``fmt``,
+    damaged or not: a repair rewrites it; or it holds a generation, or only entries of ours)."""
+    r, c = Path(root).resolve(), Path(corpus if corpus is not None else root).resolve()
+    how = "is" if r == c else "lies inside" if r.is_relative_to(c) else "holds" if c.is_relative_to(r) else ""
+    if corpus is not None and how:
+        what = f"{root}: the index folder {how} the corpus ({corpus}); nothing was changed; keep an index apart from it:"
+        raise IndexWriteError(f"{what} pass a folder outside {corpus} as the index path",
+                              cli_message=f"{what} pass --index a folder outside {corpus}")
+    manifest = _loose_json(root / manifest_name) if root.is_dir() else None  # (the folder may be a link)
+    if not root.is_dir() or isinstance(manifest, dict) and manifest.get("format") == fmt:
+        return  # missing (the writer makes it), or a file (write_lock says so), or an index
+    try:
+        names = sorted(os.listdir(root))
+    except OSError as err:
+        raise not_writable(root, err) from None
+    if any(GENERATION_NAME.fullmatch(n) and (own_entry(root / n) or _is_folder(root / n) and
+                                             stat.S_ISREG(lmode(root / n / "documents.jsonl") or 0)) for n in names):
+        return  # a generation: ours, or of a version that did not mark them
+    foreign = [n for n in names if n != LOCK_FILE and not own_entry(root / n)]
+    if foreign:
+        shown = ", ".join(map(repr, foreign[:3])) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        what = (f"{root}: not an index folder: it holds {shown}, which ragdiplo did not write; nothing was changed; "
+                "choose an empty or new folder for the index, or move those files out of this one")
+        raise IndexWriteError(what, cli_message=what.replace("folder for the index", "folder for --index"))
+
+
 # -- generations: folders of data files swapped in by one manifest replace ----------------------
 
 DATA_PREFIX = "data-"
-_DATA_DIR = re.compile(r"data-[0-9a-f]{16}")
+GENERATION_NAME = re.compile(r"data-[0-9a-f]{16}")
+TEMP_PREFIX = ".tmp-ragdiplo-"  # a random 16-hex-digit token follows: names only a writer of ours makes
+_TEMP = re.compile(r"\.tmp-ragdiplo-[0-9a-f]{16}(\.[A-Za-z0-9]{1,16})?")
+MARK = ".ragdiplo-generation"  # written first into every generation folder, and listed in its file table
+_MARK_TEXT = b"a generation of a ragdiplo index: ragdiplo removes it once its manifest names another\n"
+
+
+def _is_folder(path: Path) -> bool:
+    return stat.S_ISDIR(lmode(path) or 0)
+
+
+def _new_temp(folder: Path, suffix: str = "", *, directory: bool = False) -> Path:
+    """A new temporary file, or folder holding the mark, named as only ours are (usual permissions)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINKS
+    while True:
+        path = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{suffix}"
+        try:
+            path.mkdir() if directory else os.close(os.open(path, flags, 0o666))
+        except FileExistsError:
+            continue
+        if directory:
+            (path / MARK).write_bytes(_MARK_TEXT)
+        return path
+
+
+def own_entry(path: Path) -> bool:
+    """Whether a writer of ours made ``path``, an entry of an index folder, and may
+    remove it: a generation or temporary folder holding the mark (or empty: the mark
+    is removed last), or a temporary file. Anything else, a link included, is left alone."""
+    name, mark = path.name, path / MARK
+    try:
+        mode = lmode(path) or 0
+        if stat.S_ISDIR(mode) and (GENERATION_NAME.fullmatch(name) or _TEMP.fullmatch(name)):
+            if stat.S_ISREG(lmode(mark) or 0) and mark.stat().st_size == len(_MARK_TEXT):
+                return mark.read_bytes() == _MARK_TEXT
+            with os.scandir(path) as entries:
+                return next(entries, None) is None
+    except OSError:
+        return False  # unreadable: not known to be ours
+    return stat.S_ISREG(mode) and _TEMP.fullmatch(name) is not None
+
+
+def _remove_own(path: Path) -> None:
+    """Remove an entry of ours (or a link), a folder's mark last."""
+    if not _is_folder(path):
+        return path.unlink()
+    with os.scandir(path) as entries:
+        for e in entries:
+            if e.name != MARK:
+                shutil.rmtree(e.path) if e.is_dir(follow_symlinks=False) else os.unlink(e.path)
+    (path / MARK).unlink(missing_ok=True)
+    path.rmdir()
+
+
+def _loose_json(path: Path) -> Any:
+    """A JSON file's content, or None when it is missing, a link, too big, too deep or not JSON."""
+    try:
+        return read_json_capped(path, 64 * 2**20, "")
+    except (OSError, IndexCorruptError):
+        return None
+
+
+def recorded_generation(root: Path, manifest_name: str, fmt: str) -> str | None:
+    """The generation a manifest of format ``fmt`` names when its seal (if any) holds; the next save removes it."""
+    m = _loose_json(root / manifest_name)
+    data = m.get("data") if isinstance(m, dict) and m.get("format") == fmt and (SEAL not in m or seal(m) == m) else None
+    return data if isinstance(data, str) and GENERATION_NAME.fullmatch(data) else None
+
+
+def data_files(folder: Path) -> set[str]:
+    """Everything under a generation folder but its folders (links too), by relative path."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not _is_folder(p)}
 
 
 def _holds(folder: Path, files: dict[str, dict[str, Any]]) -> bool:
-    """True when ``folder`` holds exactly ``files``, byte for byte."""
-    found = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    return found == set(files) and all(file_record(folder / n) == r for n, r in files.items())
-
-
-def _remove_debris(root: Path, manifest_name: str) -> None:
-    """Temporary files and folders of a killed writer, and generations the manifest
-    does not name (a save that failed at its last step); only the lock holder calls this."""
-    for debris in root.glob(".tmp-*"):
-        shutil.rmtree(debris) if debris.is_dir() else debris.unlink()
-    current = _current_data(root, manifest_name)
-    if current is None:
-        return  # no readable manifest: which generation is current cannot be told, so none is removed
-    for old in root.glob(DATA_PREFIX + "*"):
-        if old.name != current and old.is_dir():
-            shutil.rmtree(old)
-
-
-def _current_data(root: Path, manifest_name: str) -> str | None:
-    """The generation the manifest names, None when it cannot be read."""
-    try:
-        data = json.loads((root / manifest_name).read_text(encoding="utf-8")).get("data")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return data if isinstance(data, str) else None
+    """True when ``folder`` holds exactly ``files``, files of its own, byte for byte."""
+    return data_files(folder) == set(files) and all(
+        stat.S_ISREG(lmode(folder / n) or 0) and file_record(folder / n) == r for n, r in files.items())
 
 
 def write_generation(
@@ -235,29 +343,38 @@ def write_generation(
     fill: Callable[[Path], None],
     manifest: Callable[[str, dict[str, dict[str, Any]]], dict[str, Any]],
     manifest_name: str,
+    current: str | None,
 ) -> dict[str, Any]:
     """Write a new generation of data under ``root`` and make it current.
 
     ``fill`` writes the data files into an empty folder; ``manifest`` builds the
     manifest from the generation folder's name and the files' records. The caller
-    holds the write lock. Until the final ``os.replace`` of the manifest, readers
-    see the previous generation; afterwards the older generations are removed.
+    holds the write lock and ``claim``ed the folder. Until the final ``os.replace``
+    of the manifest, readers see the previous generation, ``current``; then it and
+    any other entries of ours (``own_entry``) are removed, and nothing else.
     """
     try:
-        _remove_debris(root, manifest_name)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        for entry in root.iterdir():  # a killed writer's leftovers; generations only when ``current`` is known
+            if own_entry(entry) and (_TEMP.fullmatch(entry.name) or current is not None and entry.name != current):
+                _remove_own(entry)
+        tmp = _new_temp(root, directory=True)
         created: Path | None = None
         try:
-            os.chmod(tmp, _new_folder_mode())  # mkdtemp makes 0700; other users of a shared index must read it
             fill(tmp)
             files = {p.relative_to(tmp).as_posix(): file_record(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             fsync_tree(tmp)
             data_dir = DATA_PREFIX + hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
-            target = root / data_dir
-            if target.exists() and not _holds(target, files):
-                shutil.rmtree(target)  # half deleted by a writer killed while cleaning up
-            if target.exists():
-                shutil.rmtree(tmp)
+            target, mode = root / data_dir, lmode(root / data_dir)
+            if mode is not None:  # ours, recorded, or this very generation half removed by an older writer
+                half = _is_folder(target) and data_files(target) <= set(files)
+                if not (own_entry(target) or data_dir == current or half):
+                    what = (f"{target}: a folder ragdiplo did not write has the name the index's data needs; nothing "
+                            f"was changed; move it out of {root}, or choose another")
+                    raise IndexWriteError(f"{what} folder for the index", cli_message=f"{what} --index")
+                if not (stat.S_ISDIR(mode) and _holds(target, files)):
+                    _remove_own(target)
+            if lmode(target) is not None:
+                _remove_own(tmp)
             else:
                 os.rename(tmp, target)
                 created = target
@@ -265,50 +382,18 @@ def write_generation(
             result = manifest(data_dir, files)
             atomic_write_json(root / manifest_name, result)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if created is not None and _current_data(root, manifest_name) != created.name:
+            if lmode(tmp) is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            written = _loose_json(root / manifest_name)  # the new manifest, if it was replaced before the failure
+            if created is not None and not (isinstance(written, dict) and written.get("data") == created.name):
                 shutil.rmtree(created, ignore_errors=True)  # no orphan left to fill a full disk
             raise
     except OSError as err:
         raise not_writable(root, err) from None
-    for old in root.glob(DATA_PREFIX + "*"):
-        if old.name != data_dir:
-            shutil.rmtree(old, ignore_errors=True)
+    for entry in root.iterdir():
+        if entry.name != data_dir and (entry.name == current or own_entry(entry)):
+            try:
+                _remove_own(entry)
+            except OSError:
+                pass  # the next writer removes it
     return result
-
-
-def check_file_table(manifest: dict[str, Any], required: tuple[str, ...], where: Path, remedy: Remedy | str) -> None:
-    """The manifest's data folder and file names must be plain names inside the
-    index folder, so a crafted manifest cannot make the loader read elsewhere."""
-    data, files = manifest.get("data"), manifest.get("files")
-    if not isinstance(data, str) or not _DATA_DIR.fullmatch(data):
-        raise corrupt(f"{where}: bad data folder name {data!r}", remedy)
-    if not isinstance(files, dict) or not set(required) <= set(files):
-        raise corrupt(f"{where}: the file table is missing entries", remedy)
-    for name, record in files.items():
-        parts = PurePosixPath(name).parts
-        if not parts or PurePosixPath(name).is_absolute() or ".." in parts or "\\" in name:
-            raise corrupt(f"{where}: unsafe file name {name!r} in the file table", remedy)
-        if not isinstance(record, dict) or not isinstance(record.get("bytes"), int) or "sha256" not in record:
-            raise corrupt(f"{where}: bad file record for {name!r}", remedy)
-
-
-def check_files(
-    data: Path, files: dict[str, dict[str, Any]], verify: bool, remedy: Remedy | str, *, extra: bool = True
-) -> None:
-    """Every data file is present and has its recorded size, and with ``verify``
-    its recorded SHA-256; the error names the file and says what is wrong. With
-    ``extra``, a file in ``data`` that ``files`` does not list is an error too."""
-    if extra and data.is_dir():
-        unlisted = sorted({p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()} - set(files))
-        if unlisted:
-            raise corrupt(f"{data / unlisted[0]}: not listed in the manifest", remedy)
-    for name, record in files.items():
-        file = data / name
-        if not file.is_file():
-            raise corrupt(f"{file}: missing from the index", remedy)
-        size = file.stat().st_size
-        if size != record["bytes"]:
-            raise corrupt(f"{file}: truncated or resized ({size} bytes, expected {record['bytes']})", remedy)
-        if verify and sha256_file(file) != record["sha256"]:
-            raise corrupt(f"{file}: checksum mismatch (corrupt or modified)", remedy)

@@ -51,7 +51,7 @@ def test_jsonl_loading(tmp_path):
     rows = [
         {"id": "n1", "text": "First story.", "title": "One"},
         {"id": 2, "text": "Second story."},
-        {"id": "n3", "text": "Third story.", "title": 7},
+        {"id": "n3", "text": "Third story.", "title": None},
     ]
     path = _write(tmp_path, "c.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n\n")
     docs = load_corpus(path)
@@ -60,6 +60,19 @@ def test_jsonl_loading(tmp_path):
         ("2", "Second story.", None),
         ("n3", "Third story.", None),
     ]
+    rows[2]["title"] = 7  # a title that is not a string is refused, not silently dropped
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"c\.jsonl:3: 'title' must be a string \(got 7\)"):
+        load_corpus(path)
+
+
+@pytest.mark.parametrize("field, value", [("title", 42), ("title", ["A", "B"]), ("title", True), ("date", 20250227),
+                                          ("source", {"name": "Herald"})])
+def test_jsonl_metadata_that_is_not_a_string_is_refused_with_its_line(tmp_path, field, value):
+    lines = [{"id": "a", "text": "Fine story.", "title": "Fine"}, {"id": "b", "text": "Story.", field: value}]
+    path = _write(tmp_path, "news.jsonl", "\n".join(json.dumps(r) for r in lines) + "\n")
+    with pytest.raises(CorpusError, match=rf"news\.jsonl:2: '{field}' must be a string"):
+        load_corpus(path)
 
 
 def test_jsonl_accepts_beir_underscore_id(tmp_path):

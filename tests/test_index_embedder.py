@@ -17,6 +17,7 @@ from conftest import TINY_DOCS, FakeEmbedder
 import ragdiplo.embed.factory as factory
 import ragdiplo.index.update as update
 from ragdiplo.embed.base import DEFAULT_MODEL_ID, Backend, Precision
+from ragdiplo.embed.factory import CpuCapabilities
 from ragdiplo.errors import ModelError
 from ragdiplo.index.build import ALIASES, FORMAT_VERSION, MANIFEST, build_index, save_index
 from ragdiplo.index.load import load_index, model_of
@@ -25,6 +26,7 @@ from ragdiplo.qa import QA
 from ragdiplo.types import Document
 
 FORMAT_4 = Path(__file__).parent / "data" / "index-format-4"  # written by ragdiplo before format 5
+BF16_CPU = CpuCapabilities("AuthenticAMD", 2, avx2=True, avx512f=True, avx512_bf16=True)
 
 
 @pytest.mark.parametrize(
@@ -90,6 +92,7 @@ def test_index_embedder_runs_the_bundled_model_on_the_recorded_backend(monkeypat
         return FakeEmbedder()
 
     monkeypatch.setattr(factory, "default_embedder", fake_default)
+    monkeypatch.setattr(factory, "cpu_capabilities", lambda: BF16_CPU)
     factory.index_embedder(DEFAULT_MODEL_ID, Backend.OPENVINO, Precision.BFLOAT16)
     factory.index_embedder(DEFAULT_MODEL_ID, Backend.ONNX, Precision.FLOAT32)
     factory.index_embedder(DEFAULT_MODEL_ID, None)
@@ -98,6 +101,16 @@ def test_index_embedder_runs_the_bundled_model_on_the_recorded_backend(monkeypat
     calls.clear()
     factory.index_embedder(DEFAULT_MODEL_ID, Backend.OPENVINO, Precision.FLOAT32)  # cannot run: any backend will do
     assert calls == [(None, Backend.OPENVINO, Precision.FLOAT32), (None, None, None)]
+
+
+def test_an_index_made_in_bfloat16_is_edited_by_the_default_on_a_cpu_without_it(monkeypatch):
+    calls = []
+    monkeypatch.setattr(factory, "default_embedder", lambda *a: calls.append(a) or FakeEmbedder())
+    monkeypatch.setattr(factory, "cpu_capabilities", lambda: CpuCapabilities("AuthenticAMD", 2, avx2=True))
+    factory.index_embedder(DEFAULT_MODEL_ID, Backend.OPENVINO, Precision.BFLOAT16)  # OpenVINO would run float32
+    factory.index_embedder(DEFAULT_MODEL_ID, Backend.OPENVINO, Precision.FLOAT32)  # recorded float32: kept
+    factory.index_embedder(DEFAULT_MODEL_ID, Backend.ONNX, Precision.FLOAT32)
+    assert calls == [(None,), (None, Backend.OPENVINO, Precision.FLOAT32), (None, Backend.ONNX, Precision.FLOAT32)]
 
 
 def test_index_embedder_asks_for_the_folder_of_another_model():

@@ -217,8 +217,14 @@ def test_openvino_in_float32_on_request_and_the_backend_choice(onnx_embedder, mo
     assert (exact.model_id, exact.backend, exact.precision) == (DEFAULT_MODEL_ID, Backend.OPENVINO, Precision.FLOAT32)
     texts = _seed_texts(onnx_embedder)[:20]
     assert np.abs(exact.embed(texts) - onnx_embedder.embed(texts)).max() < 1e-5
+    import ragdiplo.embed.factory as factory
+
     monkeypatch.delenv("RAGDIPLO_BACKEND", raising=False)
+    bf16_cpu = factory.CpuCapabilities("AuthenticAMD", 2, avx2=True, avx512f=True, avx512_bf16=True, vnni=True)
+    monkeypatch.setattr(factory, "cpu_capabilities", lambda: bf16_cpu)  # the choice is the CPU's: fix it
     assert type(default_embedder()).__name__ == "OpenVinoEmbedder"
+    monkeypatch.setattr(factory, "cpu_capabilities", lambda: factory.CpuCapabilities("AuthenticAMD", 2, avx2=True))
+    assert type(default_embedder()).__name__ == "OnnxEmbedder"
     monkeypatch.setenv("RAGDIPLO_BACKEND", "onnx")
     assert type(default_embedder()).__name__ == "OnnxEmbedder"
 

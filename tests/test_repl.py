@@ -5,12 +5,15 @@ from __future__ import annotations
 import builtins
 import hashlib
 import io
+import json
 import re
 
 import numpy as np
 import pytest
 
+import ragdiplo.answer.answering as answering
 import ragdiplo.cli.repl as repl
+from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET, Style, columns
 from ragdiplo.qa import QA
 from ragdiplo.types import Citation
 
@@ -59,10 +62,41 @@ def qa(tmp_path_factory: pytest.TempPathFactory) -> QA:
     return QA.build(corpus, None, embedder=Fake())
 
 
-def drive(qa: object, *lines: str, k: int | None = None) -> tuple[int, str]:
-    out = io.StringIO()
+LONG_NAME = "a-file-name-much-longer-than-forty-columns-of-a-terminal.txt"
+NEWS = [  # JSONL rows: control characters from data, long titles and a file name longer than a narrow terminal
+    {"id": "vesta\u202etxt.txt", "title": "Harbour \x1b[0mdeal\x07 signed", "source": "Herald\x1b[2m",
+     "date": "2025-02-04", "text": "The mayor \x1b[0msigned\x1b[1m a harbour deal \x1b[2mon Tuesday\x1b[1;33m in "
+                                   "Port Vesta.\x07 Cranes arrive in May."},
+    {"id": LONG_NAME, "title": "Rail strike ends in Kessel after a long dispute over wages", "source": "Kessel Courier",
+     "date": "2025-03-01", "text": "Union leaders in Kessel ended the rail strike after wages rose by 5%. "
+                                   "Trains run again on Monday, the rail operator said in a statement."},
+]  # fmt: skip
+
+
+class Terminal(io.StringIO):
+    """Output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory: pytest.TempPathFactory) -> QA:
+    path = tmp_path_factory.mktemp("news") / "news.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in NEWS), encoding="utf-8")
+    return QA.build(path, None, embedder=Fake())
+
+
+def drive(qa: object, *lines: str, k: int | None = None, out: io.StringIO | None = None) -> tuple[int, str]:
+    out = io.StringIO() if out is None else out
     code = repl.run(qa, k=k, stdin=io.StringIO("".join(line + "\n" for line in lines)), stdout=out)
     return code, out.getvalue()
+
+
+def _own_codes_removed(text: str) -> str:
+    for code in (HIGHLIGHT, BOLD, DIM, RESET):
+        text = text.replace(code, "")
+    return text
 
 
 def test_question_prints_answer_confidence_and_citation(qa: QA) -> None:
@@ -106,9 +140,10 @@ def test_context_trims_at_spaces_and_marks_with_bold() -> None:
 
 def test_passages_lists_retrieved_with_spans_and_scores(qa: QA) -> None:
     _, out = drive(qa, ":k 2", QUESTION, ":passages")
-    listed = re.findall(r"(?:^|> )\[(\d)\] (\S+\.txt):\d+-\d+  score -?\d+\.\d{4}  ", out, re.M)
-    assert [n for n, _ in listed] == ["1", "2"]
+    listed = re.findall(r"(?:^|> )\[(\d)\] (\S+\.txt):\d+-\d+  score -?\d+\.\d{4}\n    (\S.*)$", out, re.M)
+    assert [n for n, _, _ in listed] == ["1", "2"]
     assert listed[0][1] == "starmer.txt"
+    assert listed[0][2].startswith("Keir Starmer flew to Washington")  # the passage's start, on its own line
 
 
 def test_k_validates_and_changes(qa: QA) -> None:
@@ -160,7 +195,7 @@ def test_empty_lines_are_ignored_and_eof_returns_zero(qa: QA) -> None:
 def test_unknown_command_and_help(qa: QA) -> None:
     _, out = drive(qa, ":frobnicate now", ":help")
     assert "unknown command ':frobnicate'; type :help" in out
-    for name in (":show N", ":passages", ":k N", ":quit"):
+    for name in (":show N", ":passages", ":k N", ":clear", ":quit"):
         assert name in out
 
 
@@ -248,7 +283,7 @@ def test_terminal_prompt_keeps_history_completes_commands_and_survives_ctrl_c(
 
 def test_tab_completes_every_command_name() -> None:
     names = repl.command_names()
-    assert {":help", ":show", ":passages", ":k", ":quit", "help", "quit", "exit"} <= set(names)
+    assert {":help", ":show", ":passages", ":k", ":clear", ":quit", "help", "clear", "quit", "exit"} <= set(names)
 
 
 def test_bad_initial_k_is_refused(qa: QA) -> None:
@@ -264,3 +299,51 @@ def test_repl_never_opens_files(qa: QA, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(io, "open", refuse)
     _, out = drive(qa, QUESTION, ":show 1", ":passages")
     assert "»" in out
+
+
+@pytest.mark.parametrize("line", ["clear", ":clear", "CLEAR"])
+def test_clear_clears_a_terminal_and_is_never_asked(qa: QA, monkeypatch: pytest.MonkeyPatch, line: str) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    _, out = drive(qa, line, out=Terminal())
+    assert out == "> " + repl.CLEAR_SCREEN + "> \n"
+    _, piped = drive(qa, line)  # not a terminal: nothing is printed, and nothing is asked
+    assert piped == "> > \n"
+    monkeypatch.setenv("TERM", "dumb")  # a terminal that cannot clear
+    assert drive(qa, line, out=Terminal())[1] == "> > \n"
+
+
+@pytest.mark.parametrize("color", [False, True], ids=["plain", "colour"])
+def test_control_characters_from_documents_are_shown_escaped(
+    news: QA, monkeypatch: pytest.MonkeyPatch, color: bool
+) -> None:
+    monkeypatch.setattr(repl, "style_for", lambda out: Style(color=color, width=80))
+    _, out = drive(news, "Who signed the harbour deal on Tuesday?", ":show 1", ":passages")
+    assert out.count("(vesta\\u202etxt.txt:0-") == 2 and "[2] vesta\\u202etxt.txt:0-" in out  # answer, :show, :passages
+    monkeypatch.setattr(answering, "probability", lambda features, calibration: 0.0)
+    _, withheld = drive(news, "Who signed the harbour deal on Tuesday?")
+    assert "Closest passages" in withheld
+    for shown in (out, withheld):
+        rest = _own_codes_removed(shown)
+        assert "\x1b" not in rest and "\x07" not in rest and "\u202e" not in rest  # never raw: only escaped
+        assert "\\x1b[0msigned\\x1b[1m" in rest and "\\x07" in rest and "Herald\\x1b[2m" in rest
+        assert "Harbour \\x1b[0mdeal\\x07 signed" in rest  # the title too
+        assert (DIM in shown) is color  # ragdiplo's own colour codes still work
+    assert (BOLD in out) is color
+
+
+def test_output_wraps_between_words_at_width_40(news: QA, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = ("When do trains run again in Kessel?", ":show 1", ":passages", "Who signed the harbour deal?", ":show 1",
+             ":help", ":k 99")  # fmt: skip
+    outputs = {}
+    for width in (40, 10_000):
+        monkeypatch.setattr(repl, "style_for", lambda out, width=width: Style(color=False, width=width))
+        outputs[width] = drive(news, *lines)[1]
+    narrow, wide = outputs[40], outputs[10_000]
+    assert narrow.split() == wide.split()  # only line breaks moved: no word was cut
+    words = set(wide.split())
+    for line in narrow.splitlines():
+        line = re.sub(r"^(> )+", "", line)  # the piped prompt
+        assert all(word in words for word in line.split()), line
+        assert columns(line) <= 40 or len(line.split()) == 1, line  # only a word longer than a line stands alone
+    assert f"\n    ({LONG_NAME}:" in narrow  # a citation's file name: whole, on its own line
+    assert re.search(rf"(?:^|> )\[\d\]\n    {re.escape(LONG_NAME)}:0-\d+\s+score", narrow, re.M)  # and in :passages

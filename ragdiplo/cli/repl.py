@@ -3,7 +3,8 @@
 Each line is a question or a ``:command``. The loop remembers the last answer
 so ``:show`` and ``:passages`` can explain where it came from. Source text is
 read only from the index (``qa.index.document(id).text``), never from files,
-so what ``:show`` prints is exactly the text that was indexed and cited.
+so what ``:show`` prints is exactly the text that was indexed and cited. All
+of it is laid out by format.py: escaped, wrapped between words to the width.
 
 On a terminal the line is read by prompt_toolkit: line editing, Ctrl-C clears
 the line instead of leaving, history kept across sessions in the user's state
@@ -15,13 +16,25 @@ Windows) and keeps history only by hand. Piped input is read line by line.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ragdiplo.cli.format import MARK_CLOSE, MARK_OPEN, Style, citation_place, format_answer, style_for, wrap_marked
+from ragdiplo.cli.format import (
+    INDENT,
+    Style,
+    citation_header,
+    clean,
+    fill,
+    format_answer,
+    format_passages,
+    marked,
+    style_for,
+    wrap_marked,
+)
 from ragdiplo.cli.terminal import safe_output
 from ragdiplo.errors import RagdiploError
 from ragdiplo.qa import clamp_k
@@ -33,7 +46,9 @@ TTY_PROMPT = "ragdiplo> "
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
 SHOW_MARKS = ("»", "«")  # around the cited span in :show when there is no colour
 QUIT = ("quit", "q", "exit")
-BARE = ("help", "quit", "exit")  # commands that also work without the colon
+BARE = ("help", "clear", "quit", "exit")  # commands that also work without the colon
+CLEAR_SCREEN = "\x1b[H\x1b[2J"  # cursor home, erase the screen: what `clear` prints
+HELP_COLUMN = 21  # where a command's description starts in HELP
 HISTORY_FILE = "history"
 GREETING = "Ask a question, or type help. Ctrl-C clears the line, Ctrl-D or quit leaves."
 HELP = """\
@@ -42,6 +57,7 @@ Type a question, or one of these commands:
   :show N            citation N of the last answer in its surrounding source text
   :passages          the passages retrieved for the last answer, with their scores
   :k N               retrieve N passages per question (now {k})
+  :clear             clear the screen (also: clear)
   :quit, :q, :exit   leave (also: quit, exit, Ctrl-D)
 Ctrl-C clears the line, or stops a question being answered. Tab completes commands."""
 
@@ -57,9 +73,16 @@ class Session:
     last: Answer | None = None
     style: Style = field(default_factory=Style)
     where: Where | None = None  # --since/--until/--source/--tag: every question keeps to it
+    terminal: bool = False  # the output is a terminal that can be cleared
 
     def say(self, text: str) -> None:
-        self.out.write(safe_output(text) + "\n")  # document text may hold terminal escapes
+        """Print text laid out by format.py (data in it already escaped); any other
+        unsafe character is escaped here, ragdiplo's own colour codes kept."""
+        self.out.write(safe_output(text) + "\n")
+
+    def tell(self, text: str) -> None:
+        """Print one message (it may name a document or echo the user), escaped and wrapped."""
+        self.say(fill(clean(text), self.style.width, "", INDENT))
 
 
 def _isatty(stream: Any) -> bool:
@@ -79,66 +102,79 @@ def positive_int(text: str) -> int | None:
     return n if n >= 1 else None
 
 
-def context(
-    text: str, citation: Citation, *, bold: bool = False, width: int = CONTEXT_CHARS, marks: tuple[str, str] | None = None
-) -> str:
-    """The cited span with about ``width`` characters either side, marked so the eye
-    finds it (``marks``, else bold or » «); cut at spaces so the edges don't show half words."""
+def context_parts(text: str, citation: Citation, width: int = CONTEXT_CHARS) -> tuple[str, str, str]:
+    """The text before the cited span, the span, and the text after it: about
+    ``width`` characters either side, cut at white space so the edges show no
+    half words, "…" where the document goes on."""
     lo, hi = max(0, citation.start - width), min(len(text), citation.end + width)
     before, after = text[lo : citation.start], text[citation.end : hi]
     if lo > 0:
-        cut = before.find(" ")
-        before = "…" + (before[cut + 1 :] if cut >= 0 else before)
+        first = re.search(r"\s", before)
+        before = "…" + (before[first.end() :] if first else before)
     if hi < len(text):
-        cut = after.rfind(" ")
-        after = (after[:cut] if cut >= 0 else after) + "…"
-    span = text[citation.start : citation.end]
+        last = max((m.start() for m in re.finditer(r"\s", after)), default=-1)
+        after = (after[:last] if last >= 0 else after) + "…"
+    return before, text[citation.start : citation.end], after
+
+
+def context(
+    text: str, citation: Citation, *, bold: bool = False, width: int = CONTEXT_CHARS, marks: tuple[str, str] | None = None
+) -> str:
+    """The cited span in :func:`context_parts`, marked so the eye finds it (``marks``, else bold or » «)."""
+    before, span, after = context_parts(text, citation, width)
     opening, closing = marks or ((BOLD, RESET) if bold else SHOW_MARKS)
     return before + opening + span + closing + after
 
 
 def cmd_help(s: Session, arg: str) -> None:
-    s.say(HELP.format(k=s.k))
+    """The commands, each description wrapped in its own column."""
+    for line in HELP.format(k=s.k).splitlines():
+        rest = " " * HELP_COLUMN if line.startswith("  :") else "  "
+        text = line.lstrip(" ")
+        s.say(fill(text, s.style.width, line[: len(line) - len(text)], rest))
 
 
 def cmd_show(s: Session, arg: str) -> None:
     """Print one citation in its document, so the user can judge the quote in context."""
     if s.last is None:
-        return s.say("no answer yet: ask a question first")
+        return s.tell("no answer yet: ask a question first")
     cites = s.last.citations
     if not cites:
-        return s.say("the last answer has no citations to show")
+        return s.tell("the last answer has no citations to show")
     n = positive_int(arg)
     if n is None or n > len(cites):
-        return s.say(f"usage: :show N, with N from 1 to {len(cites)}")
+        return s.tell(f"usage: :show N, with N from 1 to {len(cites)}")
     c = cites[n - 1]
     document = s.qa.index.document(c.doc_id)
-    s.say(f"[{n}] {citation_place(c, lambda _: document.title)}")
-    s.say(wrap_marked(context(document.text, c, marks=(MARK_OPEN, MARK_CLOSE)), s.style, SHOW_MARKS))
+    s.say(citation_header(n, c, lambda _: document.title, s.style))
+    s.say(wrap_marked(marked(*context_parts(document.text, c)), s.style, SHOW_MARKS))
 
 
 def cmd_passages(s: Session, arg: str) -> None:
     """List what retrieval returned, to see why an answer was (not) found."""
     if s.last is None:
-        return s.say("no answer yet: ask a question first")
+        return s.tell("no answer yet: ask a question first")
     if not s.last.retrieved:
-        return s.say("no passages were retrieved")
-    for i, hit in enumerate(s.last.retrieved, 1):
-        p, preview = hit.passage, " ".join(hit.passage.text.split())
-        preview = preview if len(preview) <= 70 else preview[:69] + "…"
-        about = ", ".join(x for x in (p.source, p.date) if x)
-        s.say(f"[{i}] {p.doc_id}:{p.start}-{p.end}  score {hit.score:.4f}  {f'({about})  ' if about else ''}{preview}")
+        return s.tell("no passages were retrieved")
+    s.say(format_passages(s.last.retrieved, s.style))
+
+
+def cmd_clear(s: Session, arg: str) -> None:
+    """Clear the screen on a terminal; elsewhere (piped, a file, TERM=dumb) print nothing."""
+    if s.terminal:
+        s.out.write(CLEAR_SCREEN)
+        s.out.flush()
 
 
 def cmd_k(s: Session, arg: str) -> None:
     """Change how many passages are retrieved; a bad value keeps the old one."""
     if not arg:
-        return s.say(f"k is {s.k}; change it with :k N")
+        return s.tell(f"k is {s.k}; change it with :k N")
     n = positive_int(arg)
     if n is None:
-        return s.say(f"k must be a whole number of at least 1 (got {arg!r}); k stays {s.k}")
+        return s.tell(f"k must be a whole number of at least 1 (got {arg!r}); k stays {s.k}")
     s.k, note = clamp_k(n, len(s.qa.index))
-    s.say(note or f"k is now {n}")
+    s.tell(note or f"k is now {n}")
 
 
 COMMANDS: dict[str, Callable[[Session, str], None]] = {
@@ -146,6 +182,7 @@ COMMANDS: dict[str, Callable[[Session, str], None]] = {
     "show": cmd_show,
     "passages": cmd_passages,
     "k": cmd_k,
+    "clear": cmd_clear,
 }
 
 
@@ -154,9 +191,9 @@ def ask(s: Session, question: str) -> None:
     try:
         s.last = s.qa.ask(question, k=s.k, **({"where": s.where} if s.where else {}))
     except RagdiploError as err:
-        return s.say(f"error: {err.cli_message or err}")
+        return s.tell(f"error: {err.cli_message or err}")
     except KeyboardInterrupt:
-        return s.say("(interrupted)")
+        return s.tell("(interrupted)")
     s.say(format_answer(s.last, title=lambda doc_id: s.qa.index.document(doc_id).title,
                         threshold=s.qa.config.calibration.threshold, style=s.style))
 
@@ -176,7 +213,7 @@ def handle(s: Session, line: str) -> bool:
         return False
     command = COMMANDS.get(name.lower())
     if command is None:
-        s.say(f"unknown command {line.split()[0]!r}; type :help for the list")
+        s.tell(f"unknown command {line.split()[0]!r}; type :help for the list")
     else:
         command(s, arg.strip())
     return True
@@ -251,18 +288,19 @@ def run(
     inp = sys.stdin if stdin is None else stdin
     out = sys.stdout if stdout is None else stdout
     style = style_for(out)
-    session = Session(qa, 0, out, bold=style.color, style=style, where=where)
+    clearable = _isatty(out) and os.environ.get("TERM") != "dumb"
+    session = Session(qa, 0, out, bold=style.color, style=style, where=where, terminal=clearable)
     try:
         session.k, note = clamp_k(k, len(qa.index))
     except (RagdiploError, TypeError) as err:
-        session.say(f"error: {err}")
+        session.tell(f"error: {err}")
         return 2
     if note:
-        session.say(note)
+        session.tell(note)
     interactive = inp is sys.stdin and out is sys.stdout and _isatty(inp) and _isatty(out)
     read = terminal_reader(out) if interactive else lambda: read_line(inp, out)
     if interactive:
-        session.say(GREETING)
+        session.tell(GREETING)
     while True:
         try:
             line = read()

@@ -18,23 +18,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from ragdiplo._version import __version__
-from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET, Style
+from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET, UNSAFE_CHARS, Style
+from ragdiplo.cli.format import escape_char as _escape
 from ragdiplo.errors import QuestionError
 
 INTERNAL_ERROR = 3  # exit status of an unexpected error (a bug): one line, the traceback saved to a file
 
 OWN_CODES = (BOLD, HIGHLIGHT, DIM, RESET)  # the colour codes format.py prints
 
-# C0 but tab and newline, DEL, C1, lone surrogates (undecodable bytes), line and
-# paragraph separators, and the bidi marks, embeddings, overrides and isolates
-_UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-_PLAIN = re.compile(_UNSAFE)
-_LINE = re.compile(_UNSAFE[:-1] + "\t\n]")  # the same, and tab and newline: a line stays one line
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+# the unsafe characters are listed in format.py, which escapes them in the data it lays out
+_PLAIN = re.compile(UNSAFE_CHARS)
+_LINE = re.compile(UNSAFE_CHARS[:-1] + "\t\n]")  # the same, and tab and newline: a line stays one line
 
 
 def safe_output(text: str) -> str:
@@ -61,7 +55,7 @@ def escape_controls(text: str, keep: Iterable[str] = ()) -> str:
     kept = tuple(keep)
     if not kept:
         return _PLAIN.sub(lambda m: _escape(m.group()), text)
-    pattern = re.compile("|".join([*map(re.escape, sorted(kept, key=len, reverse=True)), _UNSAFE]))
+    pattern = re.compile("|".join([*map(re.escape, sorted(kept, key=len, reverse=True)), UNSAFE_CHARS]))
     return pattern.sub(lambda m: m.group() if m.group() in kept else _escape(m.group()), text)
 
 

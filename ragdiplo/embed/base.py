@@ -28,8 +28,9 @@ DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class Backend(str, Enum):
-    """What runs the model: OpenVINO (builds), ONNX Runtime (questions, or where
-    OpenVINO is missing) or torch. Neither of the first two needs torch."""
+    """What runs the model: OpenVINO (builds, on CPUs that compute bfloat16
+    natively), ONNX Runtime (questions, and builds elsewhere) or torch. Neither
+    of the first two needs torch."""
 
     OPENVINO = "openvino"
     ONNX = "onnx"

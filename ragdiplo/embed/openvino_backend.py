@@ -6,7 +6,9 @@ On a CPU with bfloat16 instructions (AVX512-BF16 or AMX) OpenVINO runs the
 matrix products in bfloat16 with float32 sums, which halves the CPU time of a
 build; the vectors keep a cosine of at least 0.99995 to the float32 ones and the
 answers of every measured question set stay the same (README, Performance).
-Elsewhere it computes in float32, like ONNX Runtime.
+Elsewhere it computes in float32 and builds no faster than ONNX Runtime (slower,
+on an AMD EPYC with AVX2 only), so the default picks it only on a CPU with
+bfloat16 instructions (``factory.choose_runtime``).
 
 OpenVINO prepares kernels for every input shape it meets, so the model is
 compiled for one: a few rows of the model's full width (256 tokens), into which

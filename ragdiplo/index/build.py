@@ -6,7 +6,10 @@ Layout of an index folder::
                              counts, corpus hash, data folder, size and SHA-256 of
                              each data file: its size does not grow with the corpus
     write.lock               held by the one process allowed to write (see durable.py)
+    .tmp-ragdiplo-<token>    a writer's temporary file or folder, until it is renamed
     data-<hash>/             one generation of data, never modified once written
+        .ragdiplo-generation its mark: a writer removes only folders that hold it, never
+                             other files a user keeps in the folder (durable.own_entry)
         documents.jsonl      id, title, text, and date, source, url, tags when set
         aliases.json         {id: stored id} for ids whose text and metadata another
                              id already holds (``canonical``); ``{}`` when none
@@ -46,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from ragdiplo._version import __version__
-from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, seal, write_generation, write_lock
+from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, claim, recorded_generation, seal, write_generation, write_lock
 from ragdiplo.embed.base import Backend, Embedder, EmbedderLike, Precision, as_embedder
 from ragdiplo.errors import ConfigError
 from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
@@ -351,14 +354,22 @@ def save_index(
     *,
     store: StoreConfig | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    corpus: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write ``index`` to the folder ``path`` crash-safely (see the module docstring),
     waiting up to ``lock_timeout`` seconds for another writer to finish. ``store``
-    defaults to where the index keeps its vectors now (FAISS for a new one)."""
+    defaults to where the index keeps its vectors now (FAISS for a new one).
+    ``path`` must be new, empty or an index, and apart from ``corpus`` (``claim_folder``)."""
     root = Path(path)
+    claim_folder(root, corpus)
     with write_lock(root, lock_timeout):
         save_locked(index, root, store)
     return root
+
+
+def claim_folder(path: str | os.PathLike[str], corpus: str | os.PathLike[str] | None = None) -> None:
+    """Refuse a folder no index may be written to (``durable.claim``), before anything is built for it."""
+    claim(Path(path), corpus, MANIFEST, FORMAT)
 
 
 def save_locked(index: Index, root: Path, store: StoreConfig | None = None, *, show_progress: bool = False) -> None:
@@ -369,6 +380,7 @@ def save_locked(index: Index, root: Path, store: StoreConfig | None = None, *, s
         lambda folder: _write_data(index, folder, config, show_progress),
         lambda d, f: _manifest(index, config, d, f),
         MANIFEST,
+        recorded_generation(root, MANIFEST, FORMAT),
     )
     prune = getattr(index.store, "prune", None)
     if prune is not None:

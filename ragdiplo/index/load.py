@@ -1,4 +1,4 @@
-"""Reading an index folder back (the layout is in index.py), checked at every step.
+"""Reading an index folder back (the layout is in build.py), checked at every step.
 
 Loading is where untrusted bytes come in, so it is kept apart from building and
 saving: the manifest is read within a size cap and checked for format, version
@@ -21,21 +21,26 @@ from __future__ import annotations
 import json
 import mmap as _mmap
 import os
+import stat
 import tokenize
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
-from ragdiplo.durable import Remedy, check_file_table, check_files, check_seal, corrupt, not_permitted, read_json_capped
-from ragdiplo.embed.base import Backend, Precision
-from ragdiplo.errors import (
-    ConfigError,
-    CorpusError,
-    IndexLoadError,
-    IndexMismatchError,
-    IndexNotFoundError,
+from ragdiplo.durable import (
+    GENERATION_NAME,
+    Remedy,
+    check_seal,
+    corrupt,
+    data_files,
+    lmode,
+    not_permitted,
+    read_json_capped,
+    sha256_file,
 )
+from ragdiplo.embed.base import Backend, Precision
+from ragdiplo.errors import ConfigError, CorpusError, IndexLoadError, IndexMismatchError, IndexNotFoundError
 from ragdiplo.index.build import ALIASES, FORMAT, FORMAT_VERSION, MANIFEST, Index
 from ragdiplo.index.doctable import MappedDocuments, read_documents
 from ragdiplo.ingest.chunking import ChunkerConfig
@@ -49,6 +54,8 @@ from ragdiplo.stores.rowfile import RowFile, Vectors
 # the aliases and ends the model id with the backend and graph that made the vectors
 READABLE_VERSIONS = (2, 3, 4, 5)
 HASH_ALWAYS_BELOW = 256 * 2**20  # bytes: bigger files are hashed only with verify=True
+MAX_DIM = 1 << 16  # a vector dimension larger than any embedding model's
+MAX_ROWS = 1 << 40  # counts of documents, passages or sentences; offsets stay under this too
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # formats before 5 list every document in the manifest
 REQUIRED_FILES = ("documents.jsonl", "passages.npy", "sentences.npy", "passage_vectors.npy", "sentence_vectors.npy")
 # model-id endings of formats before 5: runtime, then the packed-row graph's revision
@@ -87,7 +94,10 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     if root.is_file():
         what = f"{root}: is a file, not an index folder; pass the index folder"
         raise IndexLoadError(what, cli_message=f"{what} with --index")
-    if not file.is_file():
+    mode = lmode(file) if root.is_dir() else None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise corrupt(f"{file}: {_not_own(mode, 'file')}", _remedy(root))
+    if mode is None or not stat.S_ISREG(mode):
         raise IndexNotFoundError(f"{root}: no index here; build one with QA.build(corpus, {str(root)!r})",
                                  cli_message=f"{root}: no index here; build one with `ragdiplo index CORPUS --index {root}`")
     manifest = read_json_capped(file, MAX_MANIFEST_BYTES, _remedy(root))
@@ -106,7 +116,65 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         check_seal(manifest, file, _remedy(root))
     required = (*REQUIRED_FILES, ALIASES) if version >= 5 else REQUIRED_FILES
     check_file_table(manifest, required, file, _remedy(root))
+    _check_numbers(manifest, file, _remedy(root))
     return manifest
+
+
+def _check_numbers(manifest: dict[str, Any], where: Path, remedy: Remedy) -> None:
+    """The dimension and counts are plain integers in range before anything is sized by them."""
+    dim, counts = manifest.get("dim"), manifest.get("counts")
+    if type(dim) is not int or not 1 <= dim <= MAX_DIM:
+        raise corrupt(f"{where}: bad vector dimension (not a whole number from 1 to {MAX_DIM})", remedy)
+    names = ("documents", "passages", "sentences")
+    if not isinstance(counts, dict) or not all(type(counts.get(k)) is int and 0 <= counts[k] < MAX_ROWS for k in names):
+        raise corrupt(f"{where}: bad counts (each a whole number from 0 to {MAX_ROWS - 1})", remedy)
+
+
+def check_file_table(manifest: dict[str, Any], required: tuple[str, ...], where: Path, remedy: Remedy) -> None:
+    """The manifest's data folder and file names must be plain names inside the
+    index folder, so a crafted manifest cannot make the loader read elsewhere."""
+    data, files = manifest.get("data"), manifest.get("files")
+    if not isinstance(data, str) or not GENERATION_NAME.fullmatch(data):
+        raise corrupt(f"{where}: bad data folder name {data!r}", remedy)
+    if not isinstance(files, dict) or not set(required) <= set(files):
+        raise corrupt(f"{where}: the file table is missing entries", remedy)
+    for name, record in files.items():
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts or "\\" in name:
+            raise corrupt(f"{where}: unsafe file name {name!r} in the file table", remedy)
+        if not isinstance(record, dict) or not isinstance(record.get("bytes"), int) or "sha256" not in record:
+            raise corrupt(f"{where}: bad file record for {name!r}", remedy)
+
+
+def check_files(data: Path, files: dict[str, dict[str, Any]], verify: bool, remedy: Remedy, *, extra: bool = True
+                ) -> None:
+    """Every data file is present, a file of its own (no symbolic link on the way:
+    an error never tells what a link points at), of its recorded size, and with
+    ``verify`` of its recorded SHA-256; with ``extra``, an unlisted file is an error too."""
+    for name, record in files.items():
+        file = data / name
+        for folder in [data, *(data / p for p in reversed(PurePosixPath(name).parents[:-1]))]:
+            mode = lmode(folder)
+            if mode is not None and not stat.S_ISDIR(mode):
+                raise corrupt(f"{folder}: {_not_own(mode, 'folder')}", remedy)
+        mode = lmode(file)
+        if mode is None:
+            raise corrupt(f"{file}: missing from the index", remedy)
+        if not stat.S_ISREG(mode):
+            raise corrupt(f"{file}: {_not_own(mode, 'file')}", remedy)
+        size = os.lstat(file).st_size
+        if size != record["bytes"]:
+            raise corrupt(f"{file}: truncated or resized ({size} bytes, expected {record['bytes']})", remedy)
+        if verify and sha256_file(file, follow_links=False) != record["sha256"]:
+            raise corrupt(f"{file}: checksum mismatch (corrupt or modified)", remedy)
+    if extra and stat.S_ISDIR(lmode(data) or 0):
+        unlisted = sorted(data_files(data) - set(files))
+        if unlisted:
+            raise corrupt(f"{data / unlisted[0]}: not listed in the manifest", remedy)
+
+
+def _not_own(mode: int, what: str) -> str:
+    return f"is a symbolic link, not a {what} of the index" if stat.S_ISLNK(mode) else f"is not a {what}"
 
 
 def load_index(

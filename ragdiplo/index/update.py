@@ -35,7 +35,7 @@ from ragdiplo.errors import (
     IndexUnavailableError,
 )
 from ragdiplo.index.artefacts import canonical, segment_and_embed
-from ragdiplo.index.build import Index, assemble, check_chunker, save_locked, store_config
+from ragdiplo.index.build import Index, assemble, check_chunker, claim_folder, save_locked, store_config
 from ragdiplo.index.compat import check_compatible, incompatibility
 from ragdiplo.index.load import load_index, read_manifest
 from ragdiplo.ingest.chunking import ChunkerConfig
@@ -268,6 +268,7 @@ def edit_index(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     show_progress: bool = False,
     store: StoreConfig | None = None,
+    corpus: str | os.PathLike[str] | None = None,
 ) -> Iterator[IndexEditor]:
     """Lock the index folder ``path``, load it, let the block change it, save it once.
 
@@ -280,8 +281,10 @@ def edit_index(
     defaults to the index's model on the backend it records (the default one
     for a new index); any embedder of the same model is accepted (``compat``). A missing index starts empty; ``chunker`` applies to ``sync`` (default: the index's own).
     ``store`` moves the vectors to another store (default: where they are now).
+    ``path`` must be new, empty or an index, and apart from ``corpus`` (``claim_folder``).
     """
     root = Path(path)
+    claim_folder(root, corpus)
     with write_lock(root, lock_timeout):
         index, problem, current = None, None, _recorded_store(root)
         target = StoreConfig.choose(store, current)

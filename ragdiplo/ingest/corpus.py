@@ -205,7 +205,8 @@ def _utf8_size(where: str, *values: str) -> int:
 
 def load_jsonl(path: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
     """Read ``{"id", "text", "title"?, "date"?, "source"?, "url"?, "tags"?}`` lines;
-    ids must be unique strings."""
+    ids must be unique strings, and a metadata field of another type (``"title": 42``)
+    is refused with its line rather than dropped unnoticed."""
     docs: list[Document] = []
     seen: set[str] = set()
     text = read_text_file(path, path.name, max(MAX_FILE_BYTES, max_document_bytes))
@@ -217,8 +218,7 @@ def load_jsonl(path: Path, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> list
         if isinstance(raw, bool) or not isinstance(raw, (str, int)):  # an integer id is read as its digits
             raise CorpusError(f"{where}: {key!r} must be a string (got {json.dumps(raw)[:80]})")
         doc_id = check_doc_id(str(raw), where)
-        title = row.get("title") if isinstance(row.get("title"), str) else None  # as before: a non-string title is ignored
-        meta = meta_fields({**row, "title": title}, where)
+        meta = meta_fields(row, where)  # a title, date or source that is not a string is refused, naming the line
         size = _utf8_size(where, row["text"], meta.get("title", ""), doc_id)
         if size > max_document_bytes:
             raise _too_big(f"{where} (id {doc_id!r})", size, max_document_bytes)

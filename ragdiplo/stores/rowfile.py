@@ -83,7 +83,7 @@ class RowFile:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        fd = os.open(self.path, os.O_RDONLY)
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # a file of the index, not a link
         try:
             self._offset, self.shape = _read_header(fd, self.path.name)
             if hasattr(os, "posix_fadvise"):  # rows are read at random: no read-ahead around them
