@@ -16,9 +16,9 @@ from itertools import pairwise
 import numpy as np
 
 from ragdiplo.embed.base import Embedder, EmbedderLike, as_embedder
-from ragdiplo.errors import DocumentIdError
+from ragdiplo.errors import DocumentIdError, ModelError
 from ragdiplo.ingest.chunking import ChunkerConfig, segment_document
-from ragdiplo.stores.rowfile import Vectors
+from ragdiplo.stores.rowfile import Vectors, bad_rows
 from ragdiplo.types import Document
 
 
@@ -95,6 +95,10 @@ def _embed_group(
     texts = [d.text[s:e] for d, sentences, passages in group for s, e in (*sentences, *passages)]
     row = {t: i for i, t in enumerate(dict.fromkeys(texts))}
     unique = embedder.embed(list(row)).reshape(len(row), embedder.dim)
+    bad = bad_rows(unique)  # stored, such a vector would make the index refused as corrupt when loaded
+    if len(bad):
+        raise ModelError(f"the embedder {embedder.model_id!r} gave {list(row)[bad[0]][:40]!r} a vector that is not of "
+                         "unit length (NaN, infinite, longer or shorter); its embed must return L2-normalised rows")
     vectors = unique[np.asarray([row[t] for t in texts], dtype=np.int64)]
     out, at = {}, 0
     for d, sentences, passages in group:

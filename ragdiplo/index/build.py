@@ -111,6 +111,10 @@ class Index:
         """Every document id, stored or alias, sorted."""
         return sorted(self._doc_row)
 
+    def row_of(self, doc_id: str) -> int:
+        """The row of the stored document holding ``doc_id``'s text."""
+        return self._doc_row[doc_id]
+
     def document(self, doc_id: str) -> Document:
         """The document holding ``doc_id``'s text (for an alias, the stored one)."""
         return self.documents[self._doc_row[doc_id]]
@@ -273,8 +277,10 @@ def build_index(
 
 
 def corpus_hashes(index: Index) -> dict[str, str]:
-    """SHA-256 of the text behind every id, aliases included."""
-    return {i: index.document(i).sha256 for i in index.ids}
+    """SHA-256 of the text behind every id, aliases included (each stored text hashed once)."""
+    digests = getattr(index.documents, "digests", None)  # a memory-mapped table hashed its texts when read
+    shas = [d.tobytes().hex() for d in digests] if digests is not None else [d.sha256 for d in index.documents]
+    return {i: shas[index.row_of(i)] for i in index.ids}
 
 
 def corpus_sha256(hashes: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ it is asked for.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mmap
 from collections.abc import Iterator, Sequence
@@ -40,12 +41,12 @@ def read_documents(file: Path) -> list[Document]:
 
 
 class MappedDocuments(Sequence[Document]):
-    """``documents.jsonl`` memory-mapped; ``ids``, ``lengths`` (characters) and what
+    """``documents.jsonl`` memory-mapped; ``ids``, ``lengths`` (characters), ``digests`` and what
     metadata filters read (``facets``: row -> date, source, tags, for the documents
     that have any, so an index without metadata keeps nothing more) in RAM."""
 
     def __init__(self, file: Path) -> None:
-        offsets, ids, lengths = [0], [], []
+        offsets, ids, lengths, digests = [0], [], [], []
         facets: dict[int, tuple[str | None, str | None, tuple[str, ...]]] = {}
         with open(file, "rb") as f:  # read, not mapped: a first pass must not leave every page resident
             for line in f:
@@ -53,6 +54,7 @@ class MappedDocuments(Sequence[Document]):
                 offsets.append(offsets[-1] + len(line))
                 ids.append(doc.id)
                 lengths.append(len(doc.text))
+                digests.append(hashlib.sha256(doc.text.encode("utf-8")).digest())
                 if doc.date or doc.source or doc.tags:
                     facets[len(ids) - 1] = (doc.date, doc.source, doc.tags)
             if not ids:
@@ -64,6 +66,8 @@ class MappedDocuments(Sequence[Document]):
         self._where = file.name
         self.ids: list[str] = ids
         self.lengths = np.array(lengths, dtype=np.int64)
+        # each text's SHA-256, 32 bytes a document (uint8: numpy's bytes type would drop trailing zero bytes)
+        self.digests = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32)
         self.facets = facets
 
     def __len__(self) -> int:

@@ -1,19 +1,18 @@
 """Reading an index folder back (the layout is in build.py), checked at every step.
 
 Loading is where untrusted bytes come in, so it is kept apart from building and
-saving: the manifest is read within a size cap and checked for format, version
-and file table; every data file's size is checked, and its SHA-256 by policy
-(``_hash_policy``); arrays are read with ``allow_pickle=False``; and shapes,
-types, offsets and aliases must agree with each other and the manifest before
-an ``Index`` is handed out. Data that cannot be read or does not agree raises
-``IndexCorruptError`` that says how to rebuild the index.
+saving: the manifest is read within caps on size and nesting and checked for
+format, version, file table and numbers; every data file must be a file of its
+own (no symbolic link), of its recorded size, and of its SHA-256 by policy
+(``_hash_policy``); arrays are read with ``allow_pickle=False``; shapes, types,
+offsets, ids, aliases, texts (``corpus_sha256``) and vectors (of unit length) must
+agree before an ``Index`` is handed out, else ``IndexCorruptError`` says how to rebuild.
 
-Big indexes stay on disk when loaded (``load_index(mmap=...)``): the FAISS
-file, the row arrays and BM25's arrays are memory-mapped, and the two vector
-files, by far the biggest, are read a few rows at a time with ``pread``
-(rowfile.py), so the rows a query reads do not stay in the process's memory.
-For the same reason ``verify`` hashes big files only when asked: sizes are
-always checked (see ``load_index``).
+Big indexes stay on disk when loaded (``load_index(mmap=...)``): the FAISS file,
+row and BM25 arrays are memory-mapped, the vectors read a few rows at a time with
+``pread`` (rowfile.py), so the rows a query reads do not stay in the process's
+memory. For the same reason big files are hashed, and their vectors checked, only
+when asked (``verify``); sizes are always checked.
 """
 
 from __future__ import annotations
@@ -41,19 +40,19 @@ from ragdiplo.durable import (
 )
 from ragdiplo.embed.base import Backend, Precision
 from ragdiplo.errors import ConfigError, CorpusError, IndexLoadError, IndexMismatchError, IndexNotFoundError
-from ragdiplo.index.build import ALIASES, FORMAT, FORMAT_VERSION, MANIFEST, Index
+from ragdiplo.index.build import ALIASES, FORMAT, FORMAT_VERSION, MANIFEST, Index, corpus_hashes, corpus_sha256
 from ragdiplo.index.doctable import MappedDocuments, read_documents
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import check_doc_id
 from ragdiplo.stores.ann import FLAT, AnnConfig
 from ragdiplo.stores.bm25 import BM25
 from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
-from ragdiplo.stores.rowfile import RowFile, Vectors
+from ragdiplo.stores.rowfile import RowFile, Vectors, bad_rows
 
 # a format-2 index is exact and keeps the default settings; 4 is sealed; before 5 the manifest holds
 # the aliases and ends the model id with the backend and graph that made the vectors
 READABLE_VERSIONS = (2, 3, 4, 5)
-HASH_ALWAYS_BELOW = 256 * 2**20  # bytes: bigger files are hashed only with verify=True
+HASH_ALWAYS_BELOW = 256 * 2**20  # bytes: bigger files are hashed (and vectors checked) only with verify=True
 MAX_DIM = 1 << 16  # a vector dimension larger than any embedding model's
 MAX_ROWS = 1 << 40  # counts of documents, passages or sentences; offsets stay under this too
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # formats before 5 list every document in the manifest
@@ -271,9 +270,10 @@ def _load_generation(
     open_store: bool = True,
 ) -> Index:
     data = root / manifest["data"]
+    hashed = _hash_policy(manifest["files"], verify)
     try:
         check_files(data, manifest["files"], False, _remedy(root))
-        check_files(data, _hash_policy(manifest["files"], verify), True, _remedy(root), extra=False)
+        check_files(data, hashed, True, _remedy(root), extra=False)
     except OSError as err:  # a file deleted between two checks: a writer swapped generations
         raise _unreadable(root, data, err) from None
     try:
@@ -303,6 +303,7 @@ def _load_generation(
         else:
             index.store.add(np.asarray(index.passage_vectors))  # a stand-in: the vectors are in the folder too
         _check_consistent(index, manifest)
+        _check_vectors(index, set(hashed))
     except ConfigError:
         raise  # e.g. pymilvus missing: installing it, not a rebuild, is the remedy
     except _UNREADABLE as err:
@@ -354,7 +355,26 @@ def _check_consistent(index: Index, manifest: dict[str, Any]) -> None:
         if np.any(rows[:, 1] < 0) or np.any(rows[:, 1] > rows[:, 2]) or np.any(rows[:, 2] > ends):
             raise ValueError("offsets outside their documents")
     stored = set(getattr(index.documents, "ids", None) or (d.id for d in index.documents))
+    if len(stored) != len(index.documents):
+        raise ValueError("two documents have the same id")
     for alias in index.alias_of:
         check_doc_id(alias, MANIFEST)
     if not all(a not in stored and c in stored for a, c in index.alias_of.items()):
         raise ValueError("aliases must point from a free id to a stored document")
+    hashes = corpus_hashes(index)  # the texts, as the manifest recorded them when it was written
+    if corpus_sha256(hashes) != manifest["corpus_sha256"] or manifest.get("documents", hashes) != hashes:
+        raise ValueError("the documents' texts are not the ones the manifest records (corpus_sha256)")
+
+
+def _check_vectors(index: Index, hashed: set[str]) -> None:
+    """Every stored vector is a unit vector (``bad_rows``; those read when used, if their
+    file is hashed: updates check the rest), and an exact FAISS store holds the passage vectors."""
+    for name in ("passage_vectors", "sentence_vectors"):
+        vectors = getattr(index, name)
+        bad = bad_rows(vectors) if isinstance(vectors, np.ndarray) or f"{name}.npy" in hashed else np.empty(0)
+        if len(bad):
+            raise ValueError(f"{name}.npy: row {bad[0]} is not a unit vector (NaN, infinite or of another length)")
+    exact = index.store.exact_rows() if isinstance(index.store, FaissStore) else None
+    vectors = index.passage_vectors
+    if exact is not None and isinstance(vectors, np.ndarray) and not np.array_equal(exact, vectors):
+        raise ValueError("passages.faiss does not hold the passage vectors")

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, write_lock
 from ragdiplo.embed.base import Embedder, EmbedderLike, as_embedder
 from ragdiplo.embed.factory import default_embedder, index_embedder
@@ -34,12 +36,13 @@ from ragdiplo.errors import (
     IndexNotFoundError,
     IndexUnavailableError,
 )
-from ragdiplo.index.artefacts import canonical, segment_and_embed
+from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
 from ragdiplo.index.build import Index, assemble, check_chunker, claim_folder, save_locked, store_config
 from ragdiplo.index.compat import check_compatible, incompatibility
 from ragdiplo.index.load import load_index, read_manifest
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.stores.faiss_store import StoreConfig
+from ragdiplo.stores.rowfile import bad_rows
 from ragdiplo.types import Document
 
 Fingerprint = tuple[str, str]  # text SHA-256, metadata as sorted JSON
@@ -107,7 +110,7 @@ def _rebuild(
 ) -> tuple[Index, Changes]:
     """The index of exactly ``documents``, reusing ``old``'s artefacts unless ``rebuilt`` says why not;
     it records ``old``'s model and backend when it keeps its vectors, else the embedder's."""
-    reusable = old.artefacts() if old is not None and rebuilt is None else {}
+    reusable = sound_artefacts(old) if old is not None and rebuilt is None else {}
     stored, alias_of = canonical(documents)
     todo = [d for d in stored if d.sha256 not in reusable]
     fresh = {}
@@ -124,6 +127,16 @@ def _rebuild(
     ann = old.ann if old is not None else None  # an index keeps its settings: exact or approximate by size
     index = assemble(stored, alias_of, {**reusable, **fresh}, model, chunker, ann)
     return index, diff(fingerprints(old), fingerprints(index), len(todo), rebuilt)
+
+
+def sound_artefacts(index: Index) -> dict[str, DocArtefacts]:
+    """``index.artefacts()`` less those of texts with a stored vector that is not a
+    unit vector (``bad_rows``): such texts are embedded again, never reused. One
+    pass over each vector array (a memory-mapped one is read here, in chunks)."""
+    damaged = {index.documents[int(d)].sha256 for rows, vectors in ((index.passage_rows, index.passage_vectors),
+                                                                     (index.sentence_rows, index.sentence_vectors))
+               for d in np.unique(np.asarray(rows)[bad_rows(vectors), 0])}
+    return {sha: a for sha, a in index.artefacts().items() if sha not in damaged}
 
 
 def sync_documents(

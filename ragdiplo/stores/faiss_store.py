@@ -124,6 +124,13 @@ class FaissStore:
     def __len__(self) -> int:
         return self.count()
 
+    def exact_rows(self) -> np.ndarray | None:
+        """The rows of an exact store in memory, as FAISS holds them (a view); None
+        for an approximate or memory-mapped one."""
+        if self._vectors is not None or self._source is not None or not isinstance(self._index, faiss.IndexFlat):
+            return None
+        return faiss.rev_swig_ptr(self._index.get_xb(), self.count() * self.dim).reshape(-1, self.dim)
+
     def _writable(self) -> None:
         if self._source is not None:
             self._source.seek(0)

@@ -211,6 +211,23 @@ def chunked_matmul(vectors: Vectors, other: Any) -> np.ndarray:
     return out
 
 
+UNIT_TOLERANCE = 1e-3  # how far a stored vector's length may be from 1 (float32 and bfloat16 round far less)
+
+
+def bad_rows(vectors: Vectors) -> np.ndarray:
+    """Rows that are not unit vectors: NaN or infinite components, or a length more
+    than ``UNIT_TOLERANCE`` from 1. A zero row passes: normalising a text with
+    nothing to embed gives it. Read ``CHUNK_ROWS`` at a time."""
+    bad = []
+    for a in range(0, len(vectors), CHUNK_ROWS):
+        block = np.asarray(vectors[a : a + CHUNK_ROWS], dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            lengths = np.sqrt(np.einsum("ij,ij->i", block, block))
+            unit = np.isfinite(block).all(axis=1) & ((np.abs(lengths - 1) <= UNIT_TOLERANCE) | (lengths == 0))
+        bad.append(a + np.flatnonzero(~unit))
+    return np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+
+
 def save_rows(path: str | os.PathLike[str], vectors: Vectors) -> None:
     """``np.save(path, vectors)``, byte for byte, without reading a RowFile whole."""
     if not isinstance(vectors, RowFile):
