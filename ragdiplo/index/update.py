@@ -152,6 +152,10 @@ def sync_documents(
     the one ``index`` was built with (the model's default for another model);
     another model (``compat``) or chunker rebuilds everything."""
     model = incompatibility(index, embedder) if index is not None else None
+    if index is not None and model is None and as_embedder(embedder).model_id != index.model_id:
+        # the same vectors under another name (a manifest edited, a model folder renamed): the record must
+        # name the model that reads questions for it, or every question would look for the other one
+        model = f"recorded as made by the model {index.model_id!r}, but synced with {embedder.model_id!r}"
     if chunker is None and index is not None and model is None and index.chunker.max_tokens <= embedder.max_tokens:
         chunker = index.chunker
     chunker = check_chunker(embedder, chunker)
