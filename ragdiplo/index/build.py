@@ -56,7 +56,7 @@ from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
 from ragdiplo.index.facets import Facets
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.stores.ann import AnnConfig
-from ragdiplo.stores.bm25 import BM25
+from ragdiplo.stores.bm25 import BM25, analyser
 from ragdiplo.stores.faiss_store import FaissStore, StoreConfig, StoreKind, VectorStore
 from ragdiplo.stores.rowfile import RowFile, Vectors, save_rows
 from ragdiplo.types import Document, Passage
@@ -342,6 +342,7 @@ def _manifest(index: Index, config: StoreConfig, data_dir: str, files: dict[str,
         "vector_index": index.store.info if isinstance(index.store, FaissStore) else None,
         "ann": index.ann.to_dict(),
         "chunker": index.chunker.to_dict(),
+        "analyser": analyser(),
         "counts": {
             "documents": len(index.documents),
             "aliases": len(index.alias_of),

@@ -126,3 +126,26 @@ def check_compatible(
         cli_message=f"{where}{why}; use the model it was built with (--model PATH for a model folder), "
         + cli.replace("DIR", folder),
     )
+
+
+# -- BM25: the terms a question is cut into must be the ones the index was built of --------------
+
+ANALYSER_PROBES = 8  # passages analysed again for an index that does not record its analyser
+
+
+def analyser_change(index: Index) -> str | None:
+    """Why ``index``'s BM25 terms were made otherwise than ``terms`` makes them
+    here, or None (``BM25.analysed_otherwise``: by the manifest's record, or by
+    a few of its own passages spread over it when it has none)."""
+    rows = np.unique(np.linspace(0, len(index) - 1, ANALYSER_PROBES).astype(np.int64)) if len(index) else ()
+    return index.bm25.analysed_otherwise(index.manifest.get("analyser"), (index.passage(int(r)).text for r in rows))
+
+
+def check_analyser(index: Index, root: Path) -> None:
+    """Refuse an index of another BM25 analyser (``analyser_change``): a question's
+    terms would miss its words. Re-indexing makes BM25 anew and embeds nothing."""
+    why = analyser_change(index)
+    if why is not None:
+        what = f"{root}: {why}; rebuild its BM25 from the texts it holds (nothing is embedded):"
+        raise IndexMismatchError(f"{what} `with edit_index({str(root)!r}): pass`, or QA.build(corpus, {str(root)!r})",
+                                 cli_message=f"{what} `ragdiplo index CORPUS --index {root}`")

@@ -41,6 +41,7 @@ from ragdiplo.durable import (
 from ragdiplo.embed.base import Backend, Precision
 from ragdiplo.errors import ConfigError, CorpusError, IndexLoadError, IndexMismatchError, IndexNotFoundError
 from ragdiplo.index.build import ALIASES, FORMAT, FORMAT_VERSION, MANIFEST, Index, corpus_hashes, corpus_sha256
+from ragdiplo.index.compat import check_analyser
 from ragdiplo.index.doctable import MappedDocuments, read_documents
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.ingest.corpus import check_doc_id
@@ -203,7 +204,22 @@ def load_index(
     A writer may swap in a new generation and delete this one while it is being
     read; then the new one is read instead (a few times at most), so a reader
     gets the old index or the new one and never an error caused by the swap.
+    An index of another BM25 analyser is refused (``compat.check_analyser``).
     """
+    index = read_index(path, verify=verify, store=store, mmap=mmap, open_store=open_store)
+    check_analyser(index, Path(path))
+    return index
+
+
+def read_index(
+    path: str | os.PathLike[str],
+    *,
+    verify: bool | None = None,
+    store: StoreConfig | None = None,
+    mmap: bool | None = None,
+    open_store: bool = True,
+) -> Index:
+    """``load_index`` without the analyser check, for a writer that makes BM25 anew."""
     root = Path(path)
     manifest = read_manifest(root)
     for _ in range(4):

@@ -38,9 +38,10 @@ from ragdiplo.errors import (
 )
 from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
 from ragdiplo.index.build import Index, assemble, check_chunker, claim_folder, save_locked, store_config
-from ragdiplo.index.compat import check_compatible, incompatibility
-from ragdiplo.index.load import load_index, read_manifest
+from ragdiplo.index.compat import analyser_change, check_compatible, incompatibility
+from ragdiplo.index.load import read_index, read_manifest
 from ragdiplo.ingest.chunking import ChunkerConfig
+from ragdiplo.stores.bm25 import BM25
 from ragdiplo.stores.faiss_store import StoreConfig
 from ragdiplo.stores.rowfile import bad_rows
 from ragdiplo.types import Document
@@ -58,14 +59,16 @@ class Changes:
     unchanged: int = 0
     embedded: int = 0  # distinct texts chunked and embedded
     rebuilt: str | None = None  # why nothing could be reused, when that happened
+    reanalysed: str | None = None  # why BM25 was made anew from the stored texts (another analyser)
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.rebuilt)
+        return bool(self.added or self.updated or self.removed or self.rebuilt or self.reanalysed)
 
     def summary(self) -> str:
         counts = f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed"
         text = f"{counts}, {self.unchanged} unchanged; {self.embedded} texts embedded"
+        text += f" (BM25 made anew: {self.reanalysed})" if self.reanalysed else ""
         return f"{text} (full rebuild: {self.rebuilt})" if self.rebuilt else text
 
 
@@ -217,8 +220,10 @@ class IndexEditor:
         embedder: Embedder | EmbedderLike | None,
         chunker: ChunkerConfig | None = None,
         show_progress: bool = False,
+        reanalysed: str | None = None,
     ) -> None:
         self._index = index
+        self._reanalysed = reanalysed
         self._embedder = embedder
         self._problem = problem
         self._chunker = chunker
@@ -273,7 +278,8 @@ class IndexEditor:
 
     @property
     def changes(self) -> Changes:
-        return diff(self._before, fingerprints(self._index), self._embedded, self._rebuilt)
+        changes = diff(self._before, fingerprints(self._index), self._embedded, self._rebuilt)
+        return replace(changes, reanalysed=self._reanalysed)
 
 
 @contextmanager
@@ -307,7 +313,7 @@ def edit_index(
         target = StoreConfig.choose(store, current)
         target.check_chosen(root, store)
         try:  # the store is opened (and so checked) unless the vectors move elsewhere
-            index = load_index(root, store=store if target == current else None, open_store=target == current)
+            index = read_index(root, store=store if target == current else None, open_store=target == current)
         except IndexNotFoundError:
             pass
         except IndexUnavailableError:
@@ -315,7 +321,10 @@ def edit_index(
         except IndexLoadError as err:
             problem = err  # corrupt: ``sync`` rebuilds it, into the store it was kept in
         current = store_config(index) if index is not None else current
-        editor = IndexEditor(index, problem, embedder, chunker=chunker, show_progress=show_progress)
+        stale = analyser_change(index) if index is not None else None
+        if index is not None and stale is not None:  # made anew from the texts it holds: nothing is embedded
+            index.bm25 = BM25.build(index.passage_texts())
+        editor = IndexEditor(index, problem, embedder, chunker, show_progress, stale)
         yield editor
         if editor.changes.changed or (index is not None and target != current):
             save_locked(editor.index, root, target, show_progress=show_progress)

@@ -6,22 +6,35 @@ Tokens are lower-cased words of one or more characters, so numbers such as
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
 import Stemmer
 
-_WORD = re.compile(r"\w+")
+TOKEN_PATTERN = r"\w+"
+_WORD = re.compile(TOKEN_PATTERN)
 _STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN) | {"s", "did", "does", "do", "what", "who", "which"}
+STEMMER = "english"  # the Snowball algorithm PyStemmer runs
+
+
+def analyser() -> dict[str, Any]:
+    """What turns a text into terms here, as a manifest records it (``analyser``):
+    an index searched with other terms than it was built with misses words, so
+    loading compares this with the record (index/compat.py)."""
+    stop = hashlib.sha256("\n".join(sorted(_STOPWORDS)).encode("utf-8")).hexdigest()
+    return {"token_pattern": TOKEN_PATTERN, "lowercase": True, "stopwords_sha256": stop,
+            "stemmer": f"snowball-{STEMMER}", "stemmer_version": f"PyStemmer {Stemmer.version()}"}
 
 
 @lru_cache(maxsize=1)
 def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
+    return Stemmer.Stemmer(STEMMER)
 
 
 def terms(text: str) -> list[str]:
@@ -79,6 +92,21 @@ class BM25:
         if not tokens:
             return np.zeros(self.n_docs, dtype=np.float32)
         return np.asarray(self._model.get_scores(tokens), dtype=np.float32)
+
+    def analysed_otherwise(self, recorded: Any, texts: Iterable[str]) -> str | None:
+        """Why these scores were made of other terms than ``terms`` makes here, or
+        None: the ``recorded`` analyser (the manifest's) differs from ``analyser()``,
+        or, where none was recorded (indexes written before it was), one of
+        ``texts`` (some of the index's own passages) gives a term the vocabulary lacks."""
+        now = analyser()
+        if recorded is not None:
+            old = recorded if isinstance(recorded, dict) else {}
+            key = next((k for k in sorted(now.keys() | old.keys()) if old.get(k) != now.get(k)), None)
+            return None if key is None else (f"it was built with another BM25 analyser ({key}: {old.get(key)!r} "
+                                             f"then, {now.get(key)!r} here)")
+        unknown = next((t for text in texts for t in terms(text) if t not in self._vocab), None)
+        return None if unknown is None else (f"its BM25 vocabulary lacks the term {unknown!r} of its own passages: "
+                                             "it was built with another BM25 analyser")
 
     def save(self, folder: Path) -> None:
         self._model.save(str(folder), show_progress=False)

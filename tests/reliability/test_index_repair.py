@@ -1,7 +1,8 @@
 """The advised repair, `ragdiplo index CORPUS --index DIR`, leaves an index that
-answers as a fresh build of the corpus does (issue 26, items 2 and 5): bad
-stored vectors are embedded again, and a manifest naming another model is
-rebuilt with the model in hand (so `ask` works after it)."""
+answers as a fresh build of the corpus does (issue 26, items 2, 5 and 9): bad
+stored vectors are embedded again, a manifest naming another model is rebuilt
+with the model in hand (so `ask` works after it), and an index whose BM25 was
+made by another analyser is refused until re-indexed, which embeds nothing."""
 
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ from conftest import FakeEmbedder
 
 import ragdiplo.cli.main as cli
 import ragdiplo.embed.factory as factory
+import ragdiplo.stores.bm25 as bm25
 from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.durable import file_record, seal
-from ragdiplo.errors import ModelError
+from ragdiplo.errors import IndexMismatchError, ModelError
 from ragdiplo.index.build import MANIFEST, build_index, save_index
+from ragdiplo.index.compat import probe_texts
 from ragdiplo.index.load import load_index
+from ragdiplo.index.update import edit_index
 from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.qa import QA
+from ragdiplo.stores.bm25 import analyser
 
 from .helpers import one_line_error
 
@@ -116,3 +121,69 @@ def test_a_manifest_naming_another_model_is_repaired_so_ask_works(cli_index, tin
     assert _run(capsys, "ask", QUESTIONS[0], "--index", cli_index)[0] == 0
     assert _answers(cli_index) == fresh
 
+
+# -- item 9: the BM25 analyser is recorded and checked ----------------------------------------
+
+
+def test_the_manifest_records_the_analyser(cli_index):
+    recorded = json.loads((cli_index / MANIFEST).read_text())["analyser"]
+    assert recorded == analyser()
+    assert set(recorded) == {"token_pattern", "lowercase", "stopwords_sha256", "stemmer", "stemmer_version"}
+
+
+@pytest.mark.parametrize(("key", "value"), [("stemmer_version", "PyStemmer 2.2.0"), ("token_pattern", r"\w\w+"),
+                                            ("stopwords_sha256", "0" * 64), ("stemmer", "snowball-porter")])
+def test_another_analyser_is_refused_and_reindexing_embeds_nothing(cli_index, tiny_corpus, fresh, capsys, monkeypatch,
+                                                                  key, value):
+    _reseal(cli_index, analyser={**analyser(), key: value})
+    with pytest.raises(IndexMismatchError, match=f"another BM25 analyser \\({key}") as err:
+        load_index(cli_index)
+    assert f"edit_index({str(cli_index)!r})" in str(err.value) and "--" not in str(err.value)
+    code, err_text = _run(capsys, "ask", QUESTIONS[0], "--index", cli_index)
+    assert code == 2 and f"`ragdiplo index CORPUS --index {cli_index}`" in one_line_error(err_text)
+    embedded: list[str] = []
+
+    class Counting(FakeEmbedder):
+        def embed(self, texts, *, show_progress=False):
+            embedded.extend(texts)
+            return super().embed(texts)
+
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: Counting())
+    code, err_text = _run(capsys, "index", tiny_corpus, "--index", cli_index)
+    assert code == 0 and "BM25 made anew" in err_text and "0 texts embedded" in err_text
+    assert set(embedded) <= set(probe_texts(load_index(cli_index), FakeEmbedder()))  # the compatibility probes only
+    assert json.loads((cli_index / MANIFEST).read_text())["analyser"] == analyser()
+    assert _answers(cli_index) == fresh
+
+
+def test_python_reanalyses_with_an_empty_edit(cli_index, fresh):
+    _reseal(cli_index, analyser={**analyser(), "stemmer_version": "PyStemmer 2.2.0"})
+    with edit_index(cli_index) as editor:  # no embedder is needed, none is loaded
+        pass
+    assert editor.changes.reanalysed and editor.changes.embedded == 0
+    assert _answers(cli_index) == fresh
+
+
+def test_an_older_index_without_the_record_is_checked_by_its_own_passages(cli_index, tiny_corpus, monkeypatch):
+    """Indexes written before the analyser was recorded still load when their
+    vocabulary holds the terms this installation makes of their passages (every
+    format-5 index so far: the analyser has not changed), and are refused when not."""
+    m = json.loads((cli_index / MANIFEST).read_text())
+    del m["analyser"]
+    (cli_index / MANIFEST).write_text(json.dumps(seal(m)))
+    assert load_index(cli_index).ids == ["a.txt", "b.txt", "sub/c.txt"]
+
+    class Unstemmed:
+        def stemWords(self, words):  # PyStemmer's name
+            return list(words)
+
+    bm25._cached_terms.cache_clear()
+    monkeypatch.setattr(bm25, "_stemmer", Unstemmed)
+    other = save_index(build_index(load_corpus(tiny_corpus), FakeEmbedder()), cli_index.parent / "unstemmed")
+    monkeypatch.undo()
+    bm25._cached_terms.cache_clear()
+    m = json.loads((other / MANIFEST).read_text())
+    del m["analyser"]
+    (other / MANIFEST).write_text(json.dumps(seal(m)))
+    with pytest.raises(IndexMismatchError, match="lacks the term"):
+        load_index(other)
