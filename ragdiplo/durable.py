@@ -198,7 +198,7 @@ def write_lock(root: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Pa
         raise IndexWriteError(f"{file}; pass a folder path", cli_message=f"{file}; pass a folder path with --index")
     lock_path = root / LOCK_FILE
     mode = lmode(lock_path)
-    if mode is not None and not stat.S_ISREG(mode):  # the lock would follow a link and truncate its target
+    if mode is not None and not stat.S_ISREG(mode):  # filelock cannot take it; removing it is the remedy
         what = "a folder" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode) else "not a file"
         raise IndexWriteError(f"{lock_path}: is {what}, not the lock file an index keeps; nothing was changed; "
                               f"remove {lock_path} and run again (the index itself is not touched by that)")
