@@ -17,7 +17,7 @@ from ragdiplo.answer.scoring import QAConfig
 from ragdiplo.embed.base import Embedder, embed_question
 from ragdiplo.embed.factory import default_embedder, query_embedder
 from ragdiplo.errors import QuestionError
-from ragdiplo.index.build import Index, build_index, save_index
+from ragdiplo.index.build import Index, build_index, claim_folder, save_index
 from ragdiplo.index.compat import check_compatible
 from ragdiplo.index.load import load_index
 from ragdiplo.ingest.chunking import ChunkerConfig
@@ -97,10 +97,12 @@ class QA:
     ) -> QA:
         """Index a corpus folder or JSONL file, saving it to ``path`` if given;
         ``metadata``: a sidecar JSONL of ``{"id", "date"?, "source"?, ...}`` lines."""
+        if path is not None:
+            claim_folder(path, corpus)  # refused before anything is embedded: not apart from the corpus, or not ours
         embedder = embedder or default_embedder()
         index = build_index(load_corpus(corpus, metadata=metadata), embedder, chunker, show_progress=show_progress)
         if path is not None:
-            save_index(index, path)
+            save_index(index, path, corpus=corpus)
         return cls(index, embedder, config, index_path=path or "index", reader=reader)
 
     def ask(self, question: str, k: int | None = None, *, where: Where | None = None) -> Answer:

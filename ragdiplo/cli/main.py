@@ -95,7 +95,8 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
         return QA(build_index(documents, embedder, chunker, show_progress=not args.quiet), embedder, qa_config(args))
     timeout = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
     progress, store = not args.quiet, store_option(args)
-    with edit_index(index_dir, embedder, chunker, lock_timeout=timeout, show_progress=progress, store=store) as editor:
+    with edit_index(index_dir, embedder, chunker, lock_timeout=timeout, show_progress=progress, store=store,
+                    corpus=corpus) as editor:
         editor.sync(documents)
     index, changes = editor.index, editor.changes
     state = changes.summary() if changes.changed else "already up to date; nothing embedded"

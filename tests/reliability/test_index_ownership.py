@@ -238,3 +238,28 @@ def test_a_lock_that_is_not_a_file_says_to_remove_it(cli_index, tiny_corpus, tmp
         assert target.read_text().startswith("a file of the user's")
     with pytest.raises(IndexWriteError, match="remove"):
         save_index(load_index(cli_index), cli_index)
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_ragdiplo_index_keeps_the_index_apart_from_its_corpus(tiny_corpus, capsys, monkeypatch, inside):
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
+    root = tiny_corpus / "idx" if inside else tiny_corpus
+    before = sorted(p.relative_to(tiny_corpus) for p in tiny_corpus.rglob("*"))
+    assert cli.main(["index", str(tiny_corpus), "--index", str(root), "-q"]) == 2
+    assert "corpus" in one_line_error(capsys.readouterr().err)  # refused: the folder is or lies in the corpus
+    assert sorted(p.relative_to(tiny_corpus) for p in tiny_corpus.rglob("*")) == before
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_qa_build_keeps_the_index_apart_from_its_corpus_before_embedding(tiny_corpus, inside):
+    class Counting(FakeEmbedder):
+        calls = 0
+
+        def embed(self, texts, *, show_progress=False):
+            Counting.calls += 1
+            return super().embed(texts, show_progress=show_progress)
+
+    root = tiny_corpus / "idx" if inside else tiny_corpus
+    with pytest.raises(IndexWriteError, match="apart"):
+        QA.build(tiny_corpus, root, embedder=Counting())
+    assert Counting.calls == 0 and not (tiny_corpus / "idx").exists()
