@@ -29,11 +29,11 @@ from ragdiplo.cli.options import (
     check_index_folder,
     check_model,
     check_outputs,
-    describe_vector_index,
     max_document_bytes,
     qa_config,
     store_option,
 )
+from ragdiplo.cli.progress import Stages, index_summary, library_notices, sync_in_stages
 from ragdiplo.cli.terminal import INTERNAL_ERROR
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT
 from ragdiplo.errors import ConfigError, IndexNotFoundError, RagdiploError
@@ -74,16 +74,18 @@ def _embedder(args: argparse.Namespace, model_id: str | None = None) -> Any:
 
 def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     """Index ``corpus`` in memory, or bring the index folder ``index_dir`` up to
-    date with it: only new and changed documents are embedded."""
+    date with it: only new and changed documents are embedded. Each stage says on
+    stderr when it starts (``progress.Stages``), out of 3 in memory or 5 in a folder."""
     from ragdiplo.index.build import build_index, check_chunker, default_chunker
-    from ragdiplo.index.update import edit_index
     from ragdiplo.ingest.corpus import load_corpus
     from ragdiplo.qa import QA
 
-    # the corpus first: bad input fails before the model takes seconds to load
+    stage = Stages(3 if index_dir is None else 5, quiet=args.quiet)
+    stage(f"reading {corpus}")  # the corpus first: bad input fails before the model takes seconds to load
     skipped: Counter[str] = Counter()
     documents = load_corpus(corpus, max_document_bytes=max_document_bytes(args), metadata=getattr(args, "metadata", None),
                             skipped=skipped)
+    stage("loading the embedding model")
     embedder = _embedder(args)
     max_tokens, overlap = getattr(args, "max_tokens", None), getattr(args, "overlap", None)
     chunker = None  # None: keep the index's own chunker
@@ -92,21 +94,12 @@ def build(args: argparse.Namespace, corpus: str, index_dir: str | None) -> Any:
     if index_dir is None:
         if store_option(args) is not None:
             raise ConfigError("--store and --milvus-* apply to an index folder; use --index instead of --corpus")
+        stage(f"chunking and embedding {len(documents)} documents")
         return QA(build_index(documents, embedder, chunker, show_progress=not args.quiet), embedder, qa_config(args))
-    timeout = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
-    progress, store = not args.quiet, store_option(args)
-    with edit_index(index_dir, embedder, chunker, lock_timeout=timeout, show_progress=progress, store=store,
-                    corpus=corpus) as editor:
-        editor.sync(documents)
-    index, changes = editor.index, editor.changes
-    state = changes.summary() if changes.changed else "already up to date; nothing embedded"
-    if skipped:
-        state += f"; skipped {sum(skipped.values())}: " + ", ".join(f"{n} {why}" for why, n in skipped.items())
-    _log(args, f"indexed {len(index.ids)} documents as {len(index)} passages in {index_dir}/ ({state})")
-    from ragdiplo.stores.faiss_store import FaissStore
-
-    if isinstance(index.store, FaissStore) and index.store.approximate:
-        _log(args, describe_vector_index(index.store.info))
+    index, changes = sync_in_stages(index_dir, documents, embedder, chunker, stage, corpus=corpus, store=store_option(args),
+                                    lock_timeout=getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT))
+    for line in index_summary(index, changes, index_dir, skipped):
+        _log(args, line)
     return QA(index, embedder, qa_config(args), index_path=index_dir)
 
 
@@ -380,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         terminal.check_input(args)
         check_model(args)
-        return int(args.func(args))
+        with library_notices(shown=not getattr(args, "quiet", False)):  # e.g. the embedding model prepared once
+            return int(args.func(args))
     except RagdiploError as err:
         print(f"ragdiplo: error: {terminal.escape_line(err.cli_message or str(err))}", file=sys.stderr)
         return 2

@@ -18,11 +18,17 @@ and config and the graph's format. Every virtual environment that holds the same
 model shares one export, and changed weights get a new one. Hashing 90 MB of
 weights at every start would cost a tenth of a second, so each file's hash is
 remembered in ``onnx/hashes.json`` beside its path, size and modification time.
+
+Making an export takes seconds (torch is imported and traces the model), once per
+machine and model. Just before it starts, the logger ``ragdiplo.embed.export``
+says so at INFO (``PREPARING``): the command line shows that line, unless quiet,
+so a first run that is slow explains itself; a run that finds its export says nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -40,6 +46,10 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CONFIG_FILE = "config.json"  # the architecture the weights are read with
 HASHES = "hashes.json"  # path -> (bytes, mtime_ns, sha256) of files hashed before
 MAX_HASHES_BYTES = 1 << 20
+# said when an export is made: 7-17 s measured on busy 2-core machines, most of it importing torch and tracing
+PREPARING = "preparing the embedding model for this machine (once, up to about 20 s; later runs reuse it from {folder})"
+
+log = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:
@@ -125,6 +135,7 @@ def ensure_export(folder: Path, cache_dir: str | os.PathLike[str] | None = None)
         target.mkdir(parents=True, exist_ok=True)
         with FileLock(target / "export.lock"):
             if not _valid(target, source):
+                log.info(PREPARING.format(folder=cache_root() if cache_dir is None else target))
                 _export(folder, target, source)
     except OSError as err:
         raise ModelError(
