@@ -176,12 +176,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _check_eval_args(args, kind, outputs)
     qa, result, files, settings = (_eval_beir if kind is InputKind.BEIR else _eval_answers)(args, kind)
     from ragdiplo.durable import sha256_file
+    from ragdiplo.eval.report import answerer_record
     from ragdiplo.eval.run import format_metrics, run_info, to_json, write_json, write_jsonl
 
     inputs = {"kind": kind.value, "path": str(args.gold), "sha256": {p.name: sha256_file(p) for p in files}}
     if kind is InputKind.BEIR:
         inputs["split"] = args.split
     info = run_info(qa.index, args.index, settings, inputs)
+    if kind is not InputKind.BEIR:  # new keys: what answered (reader or rules) and the reader's model file
+        info.update(answerer_record(qa.config.reader))
     if args.out:
         write_jsonl(result.predictions, args.out)
         _log(args, f"wrote {len(result.predictions)} predictions to {args.out}")

@@ -4,25 +4,46 @@ Inline CSS and inline SVG only (no scripts, no external URLs), so the page
 opens anywhere, offline, and can be mailed or archived as one file. Every text
 taken from the corpus or the questions is HTML-escaped. Failed questions come
 first, each folded into a ``<details>`` so thousands of them stay usable.
+
+The header names what answered (reader and its model file, or the rules) and the
+embedding model; a question's line shows its verdict (pass, partial, fail), its
+token F1 and whether the corpus answers it; each plot has a line on reading it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from ragdiplo.durable import sha256_file
+from ragdiplo.eval.metrics import normalize_answer
 from ragdiplo.eval.run import Evaluation, write_output
 from ragdiplo.index.build import Index
 
 CONTEXT_CHARS = 160  # source text shown on each side of a highlighted span
-LEGEND = ('<mark>cited span</mark> with the <span class="ga">gold answer</span> marked inside it, and '
-          '<mark class="gold">gold evidence</mark> where no citation reached it, inside their source text; '
-          "a question passes when its answer contains a gold answer and a citation overlaps the evidence "
-          "(an unanswerable one: when it is left unanswered)")
+LEGEND = ('<span class="pass">pass</span> the answer contains a gold answer and a citation overlaps its evidence, '
+          'or, for an <span class="tag">unanswerable</span> question (the corpus does not answer it), no answer is given; '
+          '<span class="partial">partial</span> a failure whose answer is a shorter part of a gold answer '
+          '(“three” for “three days”); <span class="fail">fail</span> any other; '
+          "F1: word overlap with the closest gold answer (1.00: the same words).<br>"
+          '<mark>cited span</mark> with the <span class="ga">gold answer</span> marked inside it, and '
+          '<mark class="gold">gold evidence</mark> where no citation reached it, inside their source text.')
+# One line under each plot on how to read it, by curve name.
+GUIDES = {
+    "recall@k": "Each point: of each query's relevant documents, the share found in its first k results (y), "
+                "for k results (x), averaged over the queries. Higher is better.",
+    "hit@k": "Each point: the share of answerable questions (y) whose evidence is in the first k passages "
+             "retrieved (x). Higher is better; a line that rises early needs fewer passages.",
+    "risk_coverage": "Each point: answer only the most confident share of questions (x); the line shows how many "
+                     "of those answers are wrong (y, a share; an unanswerable question counts as wrong). Lower is better.",
+    "latency_ms": "Each bar: how many {items} (y) took that many milliseconds (x). Bars to the left are quicker; "
+                  "one far to the right is a slow {item}.",
+}
 # What each metric of the summary means; a metric missing here is shown without a note.
 METRIC_NOTES = {
     "questions": "gold questions asked",
@@ -56,17 +77,19 @@ METRIC_NOTES = {
 }
 RANKING_LEGEND = "<mark>relevant documents</mark> in each query's top 10; a query passes when one is there"
 OPEN_FAILURES = 3  # failed questions shown unfolded at the top
-W, H, PAD = 320, 200, 40  # plot size and margin, in SVG units
+W, H, PAD = 300, 200, 40  # plot size and margin, in SVG units: three plots side by side in 1,200 pixels
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 12px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:22px 0 8px} .meta{color:#666;font-size:12px}
 .sum{display:flex;gap:28px;flex-wrap:wrap;align-items:flex-start} table.m{border-collapse:collapse} table.m td{padding:2px 14px 2px 0} table.m td.v{text-align:right;font-variant-numeric:tabular-nums}
-.plots{display:flex;gap:18px;flex-wrap:wrap} figure{margin:0} figcaption{font-size:12px;color:#555;text-align:center}
+.plots{display:flex;gap:18px;flex-wrap:wrap} figure{margin:0;width:364px} figcaption{font-size:12px;color:#555}
+figcaption b{display:block;text-align:center;font-weight:600;color:#333} .who{margin:2px 0 4px}
 svg text{font-size:10px;fill:#444} .ax{stroke:#999} .grid{stroke:#eee} .line{fill:none;stroke:#2563eb;stroke-width:2} .bar{fill:#60a5fa}
-details{border-bottom:1px solid #eee;padding:3px 0} summary{cursor:pointer}
-.pass,.fail{display:inline-block;width:38px;text-align:center;border-radius:3px;font-size:11px;color:#fff;margin-right:6px}
-.pass{background:#16a34a} .fail{background:#dc2626} .id{color:#888;font-size:11px} .ans{font-weight:600}
+details{border-bottom:1px solid #eee;padding:3px 0} summary{cursor:pointer;padding-left:120px;text-indent:-120px}
+.pass,.fail,.partial{display:inline-block;text-indent:0;width:46px;text-align:center;border-radius:3px;font-size:11px;color:#fff;margin-right:6px}
+.pass{background:#16a34a} .fail{background:#dc2626} .partial{background:#d97706} .id{color:#888;font-size:11px} .ans{font-weight:600}
+.f1{display:inline-block;text-indent:0;width:52px;font-size:12px;color:#555;font-variant-numeric:tabular-nums} .tag{font-size:11px;color:#6d28d9;border:1px solid #c4b5fd;border-radius:3px;padding:0 4px;white-space:nowrap}
 .body{margin:4px 0 8px 46px} .src{background:#f7f7f5;border-left:3px solid #ccc;padding:4px 8px;margin:4px 0;white-space:pre-wrap}
 mark{background:#fde68a} mark.gold{background:#bbf7d0} .k{color:#666}
 .ga{font-weight:700;text-decoration:underline 2px #16a34a;text-underline-offset:2px} td.n{color:#555;font-size:12px}
@@ -154,7 +177,7 @@ def nice_step(raw: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def bar_plot(values: Sequence[float], xlabel: str) -> str:
+def bar_plot(values: Sequence[float], xlabel: str, ylabel: str = "questions") -> str:
     finite = [v for v in values if v is not None and math.isfinite(v)]
     x = axis(max(finite, default=0.0))
     _, counts = histogram(finite, top=x[0])
@@ -165,7 +188,7 @@ def bar_plot(values: Sequence[float], xlabel: str) -> str:
         f'width="{step - 1:.1f}" height="{_scale(c, y[0], H):.1f}"/>'
         for i, c in enumerate(counts)
     )
-    return _frame(x, y, xlabel, "questions", bars)
+    return _frame(x, y, xlabel, ylabel, bars)
 
 
 # -- source text -----------------------------------------------------------------------------------
@@ -216,15 +239,36 @@ def _source(
     return f'<div class="src">{where}\n{highlight(text, start, end, css, context, answers)}</div>'
 
 
-def _badge(passed: bool) -> str:
-    word = "pass" if passed else "fail"
+def _badge(passed: bool, partial: bool = False) -> str:
+    word = "pass" if passed else "partial" if partial else "fail"
     return f'<span class="{word}">{word}</span>'
+
+
+def partial_answer(answer: str | None, answers: Sequence[str]) -> bool:
+    """True when ``answer`` is a shorter part of a gold answer: each of its words is
+    in that answer, and some of the answer's are missing ("three" for "three
+    days"). It overlaps the gold but does not contain it, so it fails the pass rule."""
+    words = Counter(normalize_answer(answer or "").split())
+    for gold in answers:
+        ref = Counter(normalize_answer(gold).split())
+        if words and not words - ref and words.total() < ref.total():
+            return True
+    return False
+
+
+def _partial(q: dict[str, Any]) -> bool:
+    """A failed answerable question whose answer is a shorter part of a gold answer."""
+    return bool(q["answerable"] and not q["passed"] and not q["contains"] and partial_answer(q["answer"], q["gold"]))
 
 
 def _answer_row(q: dict[str, Any], pred: dict[str, Any], index: Index, unfold: bool = False) -> str:
     answer = "(no answer)" if q["answer"] is None else q["answer"]
     gold = " | ".join(q["gold"]) if q["gold"] else "(none: the corpus does not answer it)"
-    summary = (f'{_badge(q["passed"])}{escape(q["question"])} → <span class="ans">{escape(answer)}</span> '
+    f1 = (f'<span class="f1" title="token F1 against the closest gold answer">F1 {q["f1"]:.2f}</span>' if q["answerable"]
+          else '<span class="f1" title="no gold answer: the corpus does not answer it">F1 –</span>')
+    tag = (' <span class="tag" title="the corpus does not answer it: it passes when left unanswered">unanswerable</span>'
+           if not q["answerable"] else "")
+    summary = (f'{_badge(q["passed"], _partial(q))}{f1}{escape(q["question"])}{tag} → <span class="ans">{escape(answer)}</span> '
                f'<span class="id">{escape(q["id"])}</span>')  # fmt: skip
     facts = (f'gold: <b>{escape(gold)}</b> · F1 {q["f1"]:.2f} · contains {"yes" if q["contains"] else "no"} · '
              f'cites evidence {"yes" if q["cites_evidence"] else "no"} · confidence {q["confidence"]:.2f} · '
@@ -260,37 +304,71 @@ def _ranking_row(q: dict[str, Any], index: Index) -> str:
 # -- the page --------------------------------------------------------------------------------------
 
 
-def _number(value: Any) -> str:
+def _number(value: Any, name: str = "") -> str:
+    """A metric's value: rates to four decimals, milliseconds and characters to one."""
     if value is None or (isinstance(value, float) and value != value):
         return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.1f}" if name.endswith(("_ms", "_chars")) else f"{value:.4f}"
+
+
+def answerer_record(reader: str | None) -> dict[str, Any]:
+    """What answered a run, for its record (``run_info`` plus these keys): ``answerer``,
+    "reader" or "rules" (``QAConfig.reader`` None), and ``reader_model``, the shipped
+    reader's model file (as the package holds it) and SHA-256, None for the rules."""
+    if reader is None:
+        return {"answerer": "rules", "reader_model": None}
+    from ragdiplo.answer.extractive import MODEL_DIR, MODEL_FILE
+
+    path = MODEL_DIR / MODEL_FILE  # the file as the package holds it: ragdiplo/models/reader/...
+    file = path.relative_to(MODEL_DIR.parents[2]).as_posix()
+    return {"answerer": "reader", "reader_model": {"reader": reader, "file": file, "sha256": sha256_file(path)}}
+
+
+def _who(info: dict[str, Any]) -> str:
+    """The header's line on what answered and the embedding model. A record without
+    ``answerer`` (made by ``run_info`` alone) is read from its settings' ``QAConfig``."""
+    settings, model = info.get("settings", {}), info.get("reader_model")
+    qa = settings.get("qa")
+    kind = info.get("answerer") or (("rules" if qa.get("reader") is None else "reader") if isinstance(qa, dict) else None)
+    about = f" ({escape(model['file'])}, sha256 {escape(model['sha256'][:12])}…)" if isinstance(model, dict) else ""
+    what = {"reader": f"Answers by the <b>reader</b>{about}",
+            "rules": "Answers by the <b>sentence rules</b> (--rules: no reader model)"}.get(
+        kind or "", "Ranking only (no answers)" if "retrieval" in settings else "Answerer not recorded")
+    return f'<div class="who">{what} · embedding model <b>{escape(info["model_id"])}</b></div>'
 
 
 def _summary(info: dict[str, Any], metrics: dict[str, Any]) -> str:
     cells = [
-        f'<tr><td>{escape(k)}</td><td class="v">{_number(v)}</td><td class="n">{escape(METRIC_NOTES.get(k, ""))}</td></tr>'
+        f'<tr><td>{escape(k)}</td><td class="v">{_number(v, k)}</td><td class="n">{escape(METRIC_NOTES.get(k, ""))}</td></tr>'
         for k, v in metrics.items()
     ]
     rows = f'<table class="m">{"".join(cells)}</table>'
     inp, idx = info["input"], info["index"]
-    meta = (f'{escape(inp["kind"])} {escape(inp["path"])} · model {escape(info["model_id"])} · ragdiplo {escape(info["library_version"])} · '
+    meta = (f'{escape(inp["kind"])} {escape(inp["path"])} · ragdiplo {escape(info["library_version"])} · '
             f'{idx["documents"]} documents, {idx["passages"]} passages · corpus sha256 {idx["corpus_sha256"][:12]}…')  # fmt: skip
-    return f'<h1>ragdiplo evaluation</h1><div class="meta">{meta}</div><h2>Summary</h2><div class="sum">{rows}</div>'
+    return (f'<h1>ragdiplo evaluation</h1>{_who(info)}<div class="meta">{meta}</div>'
+            f'<h2>Summary</h2><div class="sum">{rows}</div>')
 
 
 def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
     """The whole page as a string."""
     curves = result.curves
+    item, items = ("query", "queries") if result.ranking else ("question", "questions")
     plots = []
     if "recall@k" in curves:
-        plots.append(("recall@k by k", line_plot(curves["recall@k"], "k (documents)", "recall@k")))
+        plots.append(("recall@k by k", line_plot(curves["recall@k"], "k (documents)", "recall@k"), GUIDES["recall@k"]))
     if "hit@k" in curves:
-        plots.append(("evidence hit@k by k", line_plot(curves["hit@k"], "k (passages)", "hit@k")))
+        plots.append(("evidence hit@k by k", line_plot(curves["hit@k"], "k (passages)", "hit@k"), GUIDES["hit@k"]))
     if curves.get("risk_coverage"):
-        plots.append(("risk–coverage: error rate among the answers given, most confident first",
-                      line_plot(curves["risk_coverage"], "coverage (share of questions answered)", "risk")))
-    plots.append(("latency per question", bar_plot(curves.get("latency_ms", []), "milliseconds")))
-    figures = "".join(f"<figure>{svg}<figcaption>{escape(cap)}</figcaption></figure>" for cap, svg in plots)
+        plots.append(("risk–coverage: answers wrong, most confident first",
+                      line_plot(curves["risk_coverage"], "coverage (share of questions answered)", "risk"),
+                      GUIDES["risk_coverage"]))
+    plots.append((f"latency per {item}", bar_plot(curves.get("latency_ms", []), "milliseconds", items),
+                  GUIDES["latency_ms"].format(item=item, items=items)))
+    figures = "".join(f"<figure>{svg}<figcaption><b>{escape(title)}</b>{escape(guide)}</figcaption></figure>"
+                      for title, svg, guide in plots)
     preds = {p["id"]: p for p in result.predictions}
     ordered = sorted(result.questions, key=lambda q: q["passed"])  # failures first, otherwise input order
     if result.ranking:
@@ -299,11 +377,13 @@ def render(info: dict[str, Any], result: Evaluation, index: Index) -> str:
         rows = [_answer_row(q, preds.get(q["id"], {}), index, i < OPEN_FAILURES and not q["passed"])
                 for i, q in enumerate(ordered)]
     failed = sum(not q["passed"] for q in result.questions)
+    partial = 0 if result.ranking else sum(map(_partial, result.questions))
+    some = f", {partial} of them partial" if partial else ""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>ragdiplo evaluation</title>'
         f"<style>{CSS}</style></head><body>{_summary(info, result.metrics)}"
         f'<h2>Plots</h2><div class="plots">{figures}</div>'
-        f"<h2>Questions ({failed} failed of {len(result.questions)}, failures first)</h2>"
+        f"<h2>{items.capitalize()} ({failed} failed of {len(result.questions)}{some}; failures first)</h2>"
         f'<p class="meta">{RANKING_LEGEND if result.ranking else LEGEND}</p>{"".join(rows)}'
         "</body></html>\n"
     )
