@@ -13,10 +13,17 @@ import pytest
 from conftest import FakeEmbedder
 
 import ragdiplo.cli.main as cli
+import ragdiplo.cli.progress as progress
 from ragdiplo.embed import export
 
 PREPARING = "ragdiplo: preparing the embedding model for this machine"
 STAGE = re.compile(r"^\[(\d+)/(\d+)\] (.*)$", re.M)
+
+
+@pytest.fixture(autouse=True)
+def terminal(monkeypatch):
+    """A person watching: stderr is a terminal (progress and notices are shown only then)."""
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
 
 
 @pytest.fixture
@@ -117,3 +124,11 @@ def test_an_index_built_in_memory_has_three_stages_and_quiet_prints_none(tiny_co
     assert [(n, total) for n, total, _ in stages] == [(1, 3), (2, 3), (3, 3)]
     assert cli.main(["index", str(tiny_corpus), "--index", str(tmp_path / "i"), "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_nothing_but_the_summary_when_stderr_is_not_a_terminal(exports, tiny_corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(progress, "on_terminal", lambda: False)
+    assert cli.main(["index", str(tiny_corpus), "--index", str(tmp_path / "idx")]) == 0
+    err = capsys.readouterr().err
+    assert PREPARING not in err and not STAGE.search(err)
+    assert "indexed 3 documents as" in err

@@ -3,8 +3,9 @@ the library's one-time notices, and the summary of an index update.
 
 A build spends most of its time outside the embedding bar (reading the corpus,
 loading the model, saving), so each stage says when it starts, out of how many:
-``[2/5] loading the embedding model``. Everything goes to stderr, and nothing
-when the command is quiet (``-q``).
+``[2/5] loading the embedding model``. Everything goes to stderr, only when
+stderr is a terminal (a person watching; scripts and logs get the summary and
+errors alone) and never when the command is quiet (``-q``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,20 @@ if TYPE_CHECKING:  # imported when used: ``ragdiplo --help`` stays quick
 LIBRARY_LOGGER = "ragdiplo"  # the library's notices (an embedding model prepared once) are logged under it
 
 
+def on_terminal() -> bool:
+    """Whether stderr is a terminal: progress and notices are for a person watching."""
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 class Stages:
-    """``[n/total] what`` on stderr as each of ``total`` stages starts (nothing when ``quiet``)."""
+    """``[n/total] what`` on stderr as each of ``total`` stages starts (nothing when
+    ``quiet`` or when stderr is not a terminal)."""
 
     def __init__(self, total: int, quiet: bool = False) -> None:
-        self.total, self.quiet, self.done = total, quiet, 0
+        self.total, self.quiet, self.done = total, quiet or not on_terminal(), 0
 
     def __call__(self, what: str) -> None:
         if self.done >= self.total:
@@ -55,8 +65,8 @@ class _NoticeLine(logging.Handler):
 def library_notices(shown: bool) -> Iterator[None]:
     """While a command runs, the library's INFO notices (``embed.export.PREPARING``:
     the model is prepared for this machine, once) are printed, when ``shown``;
-    the logger is left as it was afterwards."""
-    if not shown:
+    the logger is left as it was afterwards; never when stderr is not a terminal."""
+    if not shown or not on_terminal():
         yield
         return
     logger, handler = logging.getLogger(LIBRARY_LOGGER), _NoticeLine(logging.INFO)
