@@ -50,10 +50,10 @@ def test_each_ask_analyses_its_question_once(tiny_corpus, fake_embedder, monkeyp
 
 def test_calibrations_name_their_features_and_build_from_names():
     assert Calibration().weights.tolist() == [getattr(Calibration(), n) for n in Calibration.FEATURES]
-    fitted = ReaderCalibration.fitted(-1.0, {"margin": 0.5, "rank": 2.0, "dense": -1.0, "unknown_name": 0.0, "names_missing": -1.5}, 0.3,
-                                      {"reader_spans": 5})
-    assert fitted.weights.tolist() == [0.5, 2.0, -1.0, 0.0] and fitted.fitted_with == (("reader_spans", 5),)
-    assert probability(np.array([0.0, 0.0, 0.0, 0.0]), fitted) == pytest.approx(1 / (1 + np.e))
+    weights = {"margin": 0.5, "rank": 2.0, "dense": -1.0, "unknown_name": 0.0, "names_missing": -1.5}
+    fitted = ReaderCalibration.fitted(-1.0, weights, 0.3, {"reader_spans": 5})
+    assert fitted.weights.tolist() == [0.5, 2.0, -1.0, 0.0, -1.5] and fitted.fitted_with == (("reader_spans", 5),)
+    assert probability(np.array([0.0, 0.0, 0.0, 0.0, 0.0]), fitted) == pytest.approx(1 / (1 + np.e))
     with pytest.raises(ConfigError, match="a weight for each of"):
         ReaderCalibration.fitted(0.0, {"margin": 1.0}, 0.3, {})
     with pytest.raises(ConfigError, match="threshold"):
