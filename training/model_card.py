@@ -33,7 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, help="wall time of training, if the log spans several sessions")
     args = p.parse_args(argv)
     log = [json.loads(line) for line in (args.run / "log.jsonl").read_text().splitlines()]
-    start = next(r for r in log if r["event"] == "start")
+    starts = [r for r in log if r["event"] == "start"]
+    start = starts[-1]  # the settings the run finished with
+    windows_per_step = start["args"]["batch"]
+    passes = start["total"] * windows_per_step / (sum(start["windows"]) / len(start["windows"]))
+    resumed = "; ".join(f"from step {r['step']:,} of {r['total']:,}" for r in starts[1:])
+    resumed_line = (f"The run was resumed from its checkpoints ({resumed}): its schedule's total was lowered while it ran "
+                    "so that it would finish within the time at hand, so it ended after "
+                    f"{start['total']:,} steps, about {passes:.1f} passes over an epoch's windows.") if resumed else ""
     done = [r for r in log if r["event"] == "done"]
     settings = start["args"]
     q = json.loads(args.int8_json.read_text())
@@ -129,6 +136,7 @@ Amazon rows sampled at {settings['informal_share']} per epoch), batch {settings[
 peak learning rate {settings['lr']} with {int(settings['warmup'] * 100)} % linear warm-up then linear decay,
 gradient clipping 1.0, seed {settings['seed']}, bfloat16 autocast on a 2-core CPU
 ({start['device']}); {start['total']:,} steps{f', {minutes:.0f} minutes' if minutes else ''}.
+{resumed_line}
 {probe_line}
 Export: `torch.onnx.export` (opset 17), then ONNX Runtime dynamic
 quantisation, int8 weights per channel.
