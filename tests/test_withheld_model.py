@@ -42,8 +42,8 @@ def test_the_question_the_sentence_answers_is_answered(qa):
     assert answer.citations[0].doc_id == "envoy"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: reader v2 gives 'no answer' to 2 % of held-out role swaps "
-                   "(docs/results.md); its confidence drops (0.93 with v1, 0.68 now) but stays above the threshold")
+@pytest.mark.xfail(strict=True, reason="known gap: the shipped reader gives 'no answer' to 2 % of held-out role "
+                   "swaps given their paragraph, and its confidence stays above the threshold (docs/results.md)")
 def test_a_role_swapped_question_is_withheld(qa):
     answer = qa.ask("Who is the US ambassador to Britain?")
     assert answer.text is None, f"answered {answer.text!r} ({answer.confidence:.2f})"
