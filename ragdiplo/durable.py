@@ -26,14 +26,14 @@ from typing import Any, NamedTuple
 from ragdiplo.errors import ConfigError, IndexCorruptError, IndexLockedError, IndexUnavailableError, IndexWriteError
 
 LOCK_FILE = "write.lock"
+PLACEHOLDERS = frozenset({"README.md", "README", "README.txt", ".gitkeep", ".gitignore"})  # kept by repositories: never touched
 DEFAULT_LOCK_TIMEOUT = 60.0
 MAX_JSON_DEPTH = 64  # nesting levels; ragdiplo's own JSON files use fewer than 8
 _NO_LINKS = getattr(os, "O_NOFOLLOW", 0)  # an open that refuses a symbolic link in the last place of the path
 
 
 class Remedy(NamedTuple):
-    """What repairs a damaged file, told to a library user (``text``: what to call)
-    and to a command-line user (``cli``: what to run; None: the same words)."""
+    """What repairs a damaged file: what a library user calls (``text``), what a command-line user runs (``cli``)."""
 
     text: str
     cli: str | None = None
@@ -230,7 +230,7 @@ def not_writable(root: Path, err: OSError) -> IndexWriteError:
 def claim(root: Path, corpus: str | os.PathLike[str] | None, manifest_name: str, fmt: str) -> None:
     """Refuse, before anything in it is touched, an index folder that is, lies in or holds
     the ``corpus``, or that is neither empty nor an index (its manifest has format ``fmt``,
-    damaged or not: a repair rewrites it; or it holds a generation, or only entries of ours)."""
+    damaged or not: a repair rewrites it; or it holds a generation, or only ours and ``PLACEHOLDERS``)."""
     r, c = Path(root).resolve(), Path(corpus if corpus is not None else root).resolve()
     how = "is" if r == c else "lies inside" if r.is_relative_to(c) else "holds" if c.is_relative_to(r) else ""
     if corpus is not None and how:
@@ -247,7 +247,8 @@ def claim(root: Path, corpus: str | os.PathLike[str] | None, manifest_name: str,
     if any(GENERATION_NAME.fullmatch(n) and (own_entry(root / n) or _is_folder(root / n) and
                                              stat.S_ISREG(lmode(root / n / "documents.jsonl") or 0)) for n in names):
         return  # a generation: ours, or of a version that did not mark them
-    foreign = [n for n in names if n != LOCK_FILE and not own_entry(root / n)]
+    foreign = [n for n in names if n != LOCK_FILE and not own_entry(root / n)
+               and not (n in PLACEHOLDERS and stat.S_ISREG(lmode(root / n) or 0))]
     if foreign:
         shown = ", ".join(map(repr, foreign[:3])) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         what = (f"{root}: not an index folder: it holds {shown}, which ragdiplo did not write; nothing was changed; "

@@ -263,3 +263,23 @@ def test_qa_build_keeps_the_index_apart_from_its_corpus_before_embedding(tiny_co
     with pytest.raises(IndexWriteError, match="apart"):
         QA.build(tiny_corpus, root, embedder=Counting())
     assert Counting.calls == 0 and not (tiny_corpus / "idx").exists()
+
+
+def test_a_folder_kept_by_a_repository_is_written_and_its_placeholders_kept(tiny_corpus, tmp_path, capsys, monkeypatch):
+    """A repository keeps an empty folder with a README or .gitkeep (this one's index/ does): an index is written
+    beside them and they are never touched; any other file still makes the folder foreign."""
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
+    folder = tmp_path / "index"
+    folder.mkdir()
+    (folder / "README.md").write_text("# index/\nThe default index folder.\n")
+    (folder / ".gitkeep").write_text("")
+    assert cli.main(["index", str(tiny_corpus), "--index", str(folder), "-q"]) == 0
+    assert cli.main(["index", str(tiny_corpus), "--index", str(folder), "-q"]) == 0
+    assert (folder / "README.md").read_text() == "# index/\nThe default index folder.\n"
+    assert (folder / ".gitkeep").exists() and (folder / MANIFEST).is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "README.md").write_text("x")
+    (other / "notes.txt").write_text("mine")
+    assert cli.main(["index", str(tiny_corpus), "--index", str(other), "-q"]) == 2
+    assert "notes.txt" in capsys.readouterr().err and not (other / MANIFEST).exists()
