@@ -51,7 +51,7 @@ import numpy as np
 from ragdiplo._version import __version__
 from ragdiplo.durable import DEFAULT_LOCK_TIMEOUT, claim, recorded_generation, seal, write_generation, write_lock
 from ragdiplo.embed.base import Backend, Embedder, EmbedderLike, Precision, as_embedder
-from ragdiplo.errors import ConfigError
+from ragdiplo.errors import ConfigError, IndexWriteError
 from ragdiplo.index.artefacts import DocArtefacts, canonical, segment_and_embed
 from ragdiplo.index.facets import Facets
 from ragdiplo.ingest.chunking import ChunkerConfig
@@ -376,6 +376,9 @@ def save_index(
 
 def claim_folder(path: str | os.PathLike[str], corpus: str | os.PathLike[str] | None = None) -> None:
     """Refuse a folder no index may be written to (``durable.claim``), before anything is built for it."""
+    if (Path(path) / MANIFEST).is_dir() and not (Path(path) / MANIFEST).is_symlink():
+        raise IndexWriteError(f"{Path(path) / MANIFEST}: is a folder, not an index manifest; nothing was changed; "
+                              "remove it (and anything in it you need elsewhere) and run again")
     claim(Path(path), corpus, MANIFEST, FORMAT)
 
 

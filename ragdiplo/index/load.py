@@ -98,8 +98,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
         raise corrupt(f"{file}: {_not_own(mode, 'file')}", _remedy(root))
     if mode is None or not stat.S_ISREG(mode):
-        raise IndexNotFoundError(f"{root}: no index here; build one with QA.build(corpus, {str(root)!r})",
-                                 cli_message=f"{root}: no index here; build one with `ragdiplo index CORPUS --index {root}`")
+        odd = f"{file} is a folder, not a manifest: remove it, then " if mode is not None else ""
+        raise IndexNotFoundError(f"{root}: no index here; {odd}build one with QA.build(corpus, {str(root)!r})",
+                                 cli_message=f"{root}: no index here; {odd}build one with `ragdiplo index CORPUS --index {root}`")
     manifest = read_json_capped(file, MAX_MANIFEST_BYTES, _remedy(root))
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexMismatchError(

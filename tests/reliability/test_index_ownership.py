@@ -283,3 +283,21 @@ def test_a_folder_kept_by_a_repository_is_written_and_its_placeholders_kept(tiny
     (other / "notes.txt").write_text("mine")
     assert cli.main(["index", str(tiny_corpus), "--index", str(other), "-q"]) == 2
     assert "notes.txt" in capsys.readouterr().err and not (other / MANIFEST).exists()
+
+
+def test_a_manifest_that_is_a_folder_is_named_by_ask_and_index_and_removing_it_is_the_fix(tiny_corpus, tmp_path,
+                                                                                           capsys, monkeypatch):
+    monkeypatch.setattr(cli, "_embedder", lambda args, model_id=None: FakeEmbedder())
+    root = tmp_path / "idx"
+    assert cli.main(["index", str(tiny_corpus), "--index", str(root), "-q"]) == 0
+    (root / MANIFEST).unlink()
+    (root / MANIFEST).mkdir()
+    capsys.readouterr()
+    assert cli.main(["ask", "Who signed the harbour deal?", "--index", str(root)]) == 2
+    assert "is a folder, not a manifest: remove it" in one_line_error(capsys.readouterr().err)
+    assert cli.main(["index", str(tiny_corpus), "--index", str(root), "-q"]) == 2
+    assert "is a folder, not an index manifest" in one_line_error(capsys.readouterr().err)
+    assert (root / MANIFEST).is_dir()  # nothing was changed
+    (root / MANIFEST).rmdir()
+    assert cli.main(["index", str(tiny_corpus), "--index", str(root), "-q"]) == 0
+    assert cli.main(["ask", "Who signed the harbour deal?", "--index", str(root)]) == 0
