@@ -42,7 +42,7 @@ from ragdiplo.index.compat import analyser_change, check_compatible, incompatibi
 from ragdiplo.index.load import read_index, read_manifest
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.stores.bm25 import BM25
-from ragdiplo.stores.faiss_store import StoreConfig
+from ragdiplo.stores.faiss_store import SERVER_SCHEMES, StoreConfig, StoreKind
 from ragdiplo.stores.rowfile import bad_rows
 from ragdiplo.types import Document
 
@@ -309,15 +309,18 @@ def edit_index(
     root = Path(path)
     claim_folder(root, corpus)
     with write_lock(root, lock_timeout):
-        index, problem, current = None, None, _recorded_store(root)
+        index, current = None, _recorded_store(root)
+        problem: IndexLoadError | None = None
         target = StoreConfig.choose(store, current)
         target.check_chosen(root, store)
         try:  # the store is opened (and so checked) unless the vectors move elsewhere
             index = read_index(root, store=store if target == current else None, open_store=target == current)
         except IndexNotFoundError:
             pass
-        except IndexUnavailableError:
-            raise  # permissions or an unreachable store: the index is fine, a rebuild would only hide that
+        except IndexUnavailableError as err:
+            if not _lite_file_gone(store):
+                raise  # permissions or an unreachable store: the index is fine, a rebuild would only hide that
+            problem = err  # the Milvus Lite file named by the caller is gone: the index is rebuilt into a new one
         except IndexLoadError as err:
             problem = err  # corrupt: ``sync`` rebuilds it, into the store it was kept in
         current = store_config(index) if index is not None else current
@@ -328,6 +331,12 @@ def edit_index(
         yield editor
         if editor.changes.changed or (index is not None and target != current):
             save_locked(editor.index, root, target, show_progress=show_progress)
+
+
+def _lite_file_gone(store: StoreConfig | None) -> bool:
+    """Whether the caller named a Milvus Lite file that no longer exists (asked for by name, it is made anew)."""
+    uri = str(store.uri) if store is not None and store.kind == StoreKind.MILVUS and store.uri else ""
+    return bool(uri) and not uri.startswith(SERVER_SCHEMES) and not Path(uri).exists()
 
 
 def _recorded_store(root: Path) -> StoreConfig | None:

@@ -167,6 +167,23 @@ def test_missing_lite_store_is_not_created_by_a_reader(tiny_corpus, tmp_path, ca
         close_clients()
 
 
+@pytest.mark.integration  # runs Milvus Lite
+def test_a_missing_lite_store_named_by_the_writer_is_made_anew(tiny_corpus, tmp_path, lite, capsys):
+    """The reader's advice for a deleted Lite file, re-indexing with --store milvus and its path, works: the
+    writer rebuilds into a new file there (before, it repeated the reader's error)."""
+    from ragdiplo.stores.milvus import close_clients
+
+    root = tmp_path / "idx"
+    flags = _milvus_index(capsys, tiny_corpus, root, lite)
+    close_clients()
+    shutil.rmtree(lite) if lite.is_dir() else lite.unlink()
+    assert _run(capsys, "ask", QUERIES[0], "--index", root, *flags)[0] == 2
+    code, _, err = _run(capsys, "index", tiny_corpus, "--index", root, *flags)
+    assert code == 0 and "full rebuild" in err and lite.exists()
+    code, out, err = _run(capsys, "ask", QUERIES[0], "--index", root, *flags)
+    assert code == 0 and out.startswith("Answer:"), err
+
+
 # -- item 12: rows of another generation, Lite's lock ------------------------------------------------
 
 
