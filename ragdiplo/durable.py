@@ -285,17 +285,17 @@ def _new_temp(folder: Path, suffix: str = "", *, directory: bool = False) -> Pat
 
 
 def own_entry(path: Path) -> bool:
-    """Whether a writer of ours made ``path``, an entry of an index folder, and may
-    remove it: a generation or temporary folder holding the mark (or empty: the mark
-    is removed last), or a temporary file. Anything else, a link included, is left alone."""
+    """Whether a writer of ours made ``path`` (an entry of an index folder) and may remove it: a generation or temporary
+    folder holding the mark (or empty: the mark goes last), or a temporary file. Anything else, a link too, is left alone."""
     name, mark = path.name, path / MARK
     try:
         mode = lmode(path) or 0
         if stat.S_ISDIR(mode) and (GENERATION_NAME.fullmatch(name) or _TEMP.fullmatch(name)):
-            if stat.S_ISREG(lmode(mark) or 0) and mark.stat().st_size == len(_MARK_TEXT):
-                return mark.read_bytes() == _MARK_TEXT
-            with os.scandir(path) as entries:
-                return next(entries, None) is None
+            text = mark.read_bytes() if stat.S_ISREG(lmode(mark) or 0) and mark.stat().st_size <= len(_MARK_TEXT) else None
+            if text == _MARK_TEXT:
+                return True
+            with os.scandir(path) as entries:  # empty, or a mark cut short by a kill and nothing else
+                return {e.name for e in entries} <= ({MARK} if text is not None and _MARK_TEXT.startswith(text) else set())
     except OSError:
         return False  # unreadable: not known to be ours
     return stat.S_ISREG(mode) and _TEMP.fullmatch(name) is not None

@@ -301,3 +301,20 @@ def test_a_manifest_that_is_a_folder_is_named_by_ask_and_index_and_removing_it_i
     (root / MANIFEST).rmdir()
     assert cli.main(["index", str(tiny_corpus), "--index", str(root), "-q"]) == 0
     assert cli.main(["ask", "Who signed the harbour deal?", "--index", str(root)]) == 0
+
+
+@pytest.mark.parametrize("name", [TEMP_PREFIX + "0123456789abcdef", "data-0123456789abcdef"])
+def test_a_folder_whose_mark_a_kill_cut_short_is_removed_by_the_next_writer(tiny_corpus, tmp_path, name):
+    """A writer killed while writing a new folder's mark leaves the folder with part of the mark and nothing
+    else: still recognisably its own, so the next save removes it (a user's file beside it would keep it)."""
+    index = build_index(load_corpus(tiny_corpus), FakeEmbedder())
+    root = save_index(index, tmp_path / "idx")
+    debris = root / name
+    debris.mkdir()
+    (debris / MARK).write_bytes(b"a generation of a rag")  # the first bytes of the mark only
+    kept = root / (name[:-1] + "e")
+    kept.mkdir()
+    (kept / MARK).write_bytes(b"a generation of a rag")
+    (kept / "results.csv").write_text("the user's")
+    save_index(index, root)
+    assert not debris.exists() and (kept / "results.csv").read_text() == "the user's"
