@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,3 +108,19 @@ def one_line_error(stderr: str) -> str:
 
 def vectors_equal(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def run_cli(capsys: Any, *argv: object) -> tuple[int, str, str]:
+    """``ragdiplo ARGV`` in this process: its exit status, stdout and stderr."""
+    import ragdiplo.cli.main as cli
+
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def refused(capsys: Any, *argv: object) -> str:
+    """The one error line of a command that must be refused (exit status 2)."""
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2, err
+    return one_line_error(err)

@@ -19,23 +19,13 @@ import ragdiplo.eval.run as eval_run
 from ragdiplo.durable import file_record, seal
 from ragdiplo.index.build import MANIFEST
 
-from .helpers import one_line_error, snapshot
+from .helpers import refused as _fails
+from .helpers import run_cli as _run
+from .helpers import snapshot
 
 QUESTION = "Who signed the harbour deal?"
 GOLD = {"id": "q1", "question": QUESTION, "answers": ["Ilse Marten"],
         "evidence": [{"doc": "a.txt", "quote": "signed a harbour deal worth $40 million"}]}  # fmt: skip
-
-
-def _run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _fails(capsys, *argv: object) -> str:
-    code, _, err = _run(capsys, *argv)
-    assert code == 2, err
-    return one_line_error(err)
 
 
 def _gold(tmp_path: Path, *rows: object) -> Path:

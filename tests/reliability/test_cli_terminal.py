@@ -14,22 +14,11 @@ import pytest
 import ragdiplo.cli.main as cli
 from ragdiplo.cli.format import Style
 
-from .helpers import one_line_error
+from .helpers import refused as _fails
+from .helpers import run_cli as _run
 
 COLOURED = ("Harbour deal signed\nThe mayor \x1b[0msigned\x1b[1m a harbour deal \x1b[2mon Tuesday\x1b[1;33m in "
             "Port Vesta.\x07 Cranes arrive in May.\n")  # fmt: skip
-
-
-def _run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _fails(capsys, *argv: object) -> str:
-    code, _, err = _run(capsys, *argv)
-    assert code == 2, err
-    return one_line_error(err)
 
 
 # -- item 9: names in error lines ------------------------------------------------------------------

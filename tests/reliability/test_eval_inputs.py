@@ -10,26 +10,14 @@ from pathlib import Path
 import pytest
 from test_datasets import beir_fixture
 
-import ragdiplo.cli.main as cli
 import ragdiplo.eval.run as eval_run
 
-from .helpers import one_line_error
+from .helpers import refused as _fails
+from .helpers import run_cli as _run
 
 QUESTION = "Who signed the harbour deal?"
 GOLD = {"id": "q1", "question": QUESTION, "answers": ["Ilse Marten"],
         "evidence": [{"doc": "a.txt", "quote": "signed a harbour deal worth $40 million"}]}  # fmt: skip
-
-
-def _run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _fails(capsys, *argv: object) -> str:
-    code, _, err = _run(capsys, *argv)
-    assert code == 2, err
-    return one_line_error(err)
 
 
 @pytest.fixture

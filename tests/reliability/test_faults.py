@@ -24,13 +24,7 @@ from ragdiplo.index.build import MANIFEST
 from ragdiplo.index.load import load_index, read_manifest
 
 from .helpers import one_line_error, snapshot
-
-
-def _run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
+from .helpers import run_cli as _run
 
 # -- item 11: the manifest's own checksum --------------------------------------------------------
 

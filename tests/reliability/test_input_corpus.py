@@ -16,22 +16,11 @@ import shutil
 
 import pytest
 
-import ragdiplo.cli.main as cli
 from ragdiplo.index.load import load_index
 
 from .helpers import child, one_line_error, snapshot
-
-
-def _run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _fails(capsys, *argv: object) -> str:
-    code, _, err = _run(capsys, *argv)
-    assert code == 2, err
-    return one_line_error(err)
+from .helpers import refused as _fails
+from .helpers import run_cli as _run
 
 
 def _restricted() -> tuple[str, ...]:
