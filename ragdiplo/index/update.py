@@ -42,7 +42,7 @@ from ragdiplo.index.compat import analyser_change, check_compatible, incompatibi
 from ragdiplo.index.load import read_index, read_manifest
 from ragdiplo.ingest.chunking import ChunkerConfig
 from ragdiplo.stores.bm25 import BM25
-from ragdiplo.stores.faiss_store import SERVER_SCHEMES, StoreConfig, StoreKind
+from ragdiplo.stores.faiss_store import StoreConfig, StoreKind
 from ragdiplo.stores.rowfile import bad_rows
 from ragdiplo.types import Document
 
@@ -335,8 +335,10 @@ def edit_index(
 
 def _lite_file_gone(store: StoreConfig | None) -> bool:
     """Whether the caller named a Milvus Lite file that no longer exists (asked for by name, it is made anew)."""
+    from ragdiplo.stores.milvus import is_lite  # an error path only: no Milvus code on the way to a FAISS index
+
     uri = str(store.uri) if store is not None and store.kind == StoreKind.MILVUS and store.uri else ""
-    return bool(uri) and not uri.startswith(SERVER_SCHEMES) and not Path(uri).exists()
+    return bool(uri) and is_lite(uri) and not Path(uri).exists()
 
 
 def _recorded_store(root: Path) -> StoreConfig | None:
