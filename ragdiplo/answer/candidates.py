@@ -1,0 +1,318 @@
+"""The reader's candidate answers, one per place in a document.
+
+The reader reads a few contexts around the sentences most about the question
+and proposes its ``n`` best spans in each. The same words of the same document
+read inside two overlapping contexts are one candidate, keyed by their offsets
+in the document: their reader scores are combined (the best margin, and how
+many contexts proposed them), never raced against each other. Each candidate
+carries named features (``FEATURES``) that the decision (``decision.py``)
+weighs: what the reader thinks of the span, what the sentence rules think of
+its sentence, where retrieval ranked it, whether it is the kind of answer asked
+for, its length, the question's names around it, and whether other documents
+propose the same words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ragdiplo.answer.conflicts import words
+from ragdiplo.answer.extract import candidates as typed_spans
+from ragdiplo.answer.question import AnswerType, Question
+from ragdiplo.answer.reader import ReaderSpan, locate
+from ragdiplo.answer.scoring import QAConfig, ScoredSentence, names_unknown, score_sentences
+from ragdiplo.index.build import Index
+from ragdiplo.stores.bm25 import terms
+
+# every feature of a candidate, by group; the decision's weights follow this order
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "reader": ("margin", "margin_gap", "nbest"),
+    "sentence": ("sentence", "sentence_gap", "dense", "lexical"),
+    "retrieval": ("rank",),
+    "type": ("typed", "type_missing"),
+    "span": ("length", "echo"),
+    "names": ("names_missing", "unknown_name"),
+    "agreement": ("agree",),
+}
+FEATURES: tuple[str, ...] = tuple(name for group in FEATURE_GROUPS.values() for name in group)
+MAX_AGREE = 3  # other documents proposing the same words count up to this many
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One span a reader proposed: its offsets into document ``doc_row``'s
+    text, the best reader margin over "no answer" among the contexts that
+    proposed it (``copies`` of them), the retrieval rank of the best of those
+    contexts (0 first), and its features in ``FEATURES`` order. ``score`` is
+    the decision's log-odds that it is right (0 until decided)."""
+
+    doc_row: int
+    start: int
+    end: int
+    margin: float
+    copies: int
+    rank: int
+    features: tuple[float, ...] = ()
+    score: float = 0.0
+
+    def feature(self, name: str) -> float:
+        return self.features[FEATURES.index(name)]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One span as one context proposed it, before merging: document offsets,
+    the reader's margin, its place in the context's n-best list, and the
+    context's rank."""
+
+    doc_row: int
+    start: int
+    end: int
+    margin: float
+    nbest: int
+    rank: int
+
+
+@dataclass(frozen=True)
+class SentenceEvidence:
+    """What the sentence rules found of one sentence: its combined score, its
+    similarity to the question and its share of the question's rare words."""
+
+    score: float
+    dense: float
+    lexical: float
+
+
+def proposals(
+    contexts: Sequence[tuple[int, int, int, int]],
+    texts: Sequence[str],
+    nbest: Sequence[Sequence[ReaderSpan]],
+    document_text: Sequence[str],
+    grow: Callable[[str, int, int], tuple[int, int]] | None = None,
+) -> list[Proposal]:
+    """Each span of ``nbest`` (one list per context, best first) as document
+    offsets: ``contexts`` are (doc row, start, end, rank) and ``texts`` their
+    text. Spans that do not stand in their context are dropped. ``grow``
+    (``(text, s, e) -> (s, e)``) may widen a span, e.g. to whole quotes."""
+    out = []
+    for (doc_row, start, _, rank), text, spans in zip(contexts, texts, nbest):
+        for position, span in enumerate(spans):
+            at = locate(span, text)
+            if at is None:
+                continue
+            s, e = start + at[0], start + at[1]
+            if grow is not None:
+                s, e = grow(document_text[doc_row], s, e)
+            out.append(Proposal(doc_row, s, e, span.margin, position, rank))
+    return out
+
+
+def merge(found: Sequence[Proposal]) -> list[tuple[Proposal, int]]:
+    """The proposals merged by document offsets, each distinct span once with
+    how many contexts proposed it. The copies' evidence is combined, not
+    raced: the merged margin is the log of the summed exponentials of their
+    margins (two contexts that both find the span count for more than either),
+    its n-best place and context rank the best among them."""
+    by_span: dict[tuple[int, int, int], list[Proposal]] = {}
+    for p in found:
+        by_span.setdefault((p.doc_row, p.start, p.end), []).append(p)
+    merged = []
+    for (doc_row, start, end), copies in by_span.items():
+        top = max(p.margin for p in copies)
+        margin = top + math.log(sum(math.exp(p.margin - top) for p in copies))
+        rank, nbest = min(p.rank for p in copies), min(p.nbest for p in copies)
+        merged.append((Proposal(doc_row, start, end, margin, nbest, rank), len(copies)))
+    return merged
+
+
+def gather(
+    index: Index,
+    question: Question,
+    found: Sequence[Proposal],
+    sentences: dict[int, SentenceEvidence],
+    unknown_name: bool,
+) -> list[Candidate]:
+    """Merged candidates with their features, in no particular order.
+    ``sentences`` maps a sentence row to what the rules found of it; a span in
+    a sentence the rules did not score (a neighbour outside the read passages)
+    gets the lowest of them."""
+    merged = merge(found)
+    if not merged:
+        return []
+    floor = SentenceEvidence(*(min(getattr(v, f) for v in sentences.values()) for f in ("score", "dense", "lexical"))) \
+        if sentences else SentenceEvidence(0.0, 0.0, 0.0)  # fmt: skip
+    best_margin = max(p.margin for p, _ in merged)
+    best_sentence = max((v.score for v in sentences.values()), default=0.0)
+    said = [(p.doc_row, words(index.documents[p.doc_row].text[p.start : p.end]), p.margin) for p, _ in merged]
+    out = []
+    for p, copies in merged:
+        text = index.documents[p.doc_row].text[p.start : p.end]
+        ev = sentences.get(index.sentence_at(p.doc_row, p.start), floor)
+        key = words(text)
+        agree = len({d for d, w, m in said if d != p.doc_row and w == key and m > 0})
+        typed = question.kind is not AnswerType.OTHER and bool(typed_spans(text, question.kind))
+        span_terms = set(terms(text))
+        named = {
+            "margin": p.margin,
+            "margin_gap": p.margin - best_margin,
+            "nbest": 1.0 / (p.nbest + 1),
+            "sentence": ev.score,
+            "sentence_gap": ev.score - best_sentence,
+            "dense": ev.dense,
+            "lexical": ev.lexical,
+            "rank": 1.0 / (p.rank + 1),
+            "typed": float(typed),
+            "type_missing": float(question.kind is not AnswerType.OTHER and not typed),
+            "length": math.log1p(len(text.split())),
+            "echo": len(span_terms & question.asked) / len(span_terms) if span_terms else 1.0,
+            "names_missing": names_missing(index, question, p.doc_row, p.start, p.end),
+            "unknown_name": float(unknown_name),
+            "agree": float(min(agree, MAX_AGREE)),
+        }
+        features = tuple(named[name] for name in FEATURES)
+        out.append(Candidate(p.doc_row, p.start, p.end, p.margin, copies, p.rank, features))
+    return out
+
+
+@dataclass(frozen=True)
+class Context:
+    """A stretch of one document the reader reads: sentences and their
+    neighbours merged where they overlap or touch, so no text is read twice."""
+
+    doc_row: int
+    start: int
+    end: int
+    rank: int  # of its best-scored sentence, 0 for the first
+
+
+def sentence_contexts(index: Index, rows: list[int]) -> list[Context]:
+    """Each of the sentences ``rows`` (best first) with the sentence before and
+    after it in its document, merged where they overlap: the reader reads a
+    few short contexts around the sentences most about the question, not whole
+    passages, which keeps a question to two or three model windows."""
+    spans = []
+    for rank, row in enumerate(rows):
+        doc_row = int(index.sentence_rows[row, 0])
+        first = row - 1 if row > 0 and int(index.sentence_rows[row - 1, 0]) == doc_row else row
+        last = (
+            row + 1 if row + 1 < len(index.sentence_rows) and int(index.sentence_rows[row + 1, 0]) == doc_row else row
+        )
+        spans.append((doc_row, int(index.sentence_rows[first, 1]), int(index.sentence_rows[last, 2]), rank))
+    return merge_contexts(spans)
+
+
+def merge_contexts(spans: list[tuple[int, int, int, int]]) -> list[Context]:
+    """(doc row, start, end, rank) stretches merged per document where they
+    overlap or touch, best-ranked first."""
+    by_doc: dict[int, list[tuple[int, int, int]]] = {}
+    for d, s, e, rank in spans:
+        by_doc.setdefault(d, []).append((s, e, rank))
+    out = []
+    for d, parts in by_doc.items():
+        parts.sort()
+        cur_s, cur_e, cur_r = parts[0]
+        for s, e, r in parts[1:]:
+            if s <= cur_e:
+                cur_e, cur_r = max(cur_e, e), min(cur_r, r)
+            else:
+                out.append(Context(d, cur_s, cur_e, cur_r))
+                cur_s, cur_e, cur_r = s, e, r
+        out.append(Context(d, cur_s, cur_e, cur_r))
+    return sorted(out, key=lambda c: (c.rank, c.start))
+
+
+_QUOTES = {"“": "”", "‘": "’", '"': '"', "«": "»"}
+MAX_QUOTE_CHARS = 60  # a quoted word or phrase inside an answer, not a quoted speech
+
+
+def whole_quotes(text: str, s: int, e: int) -> tuple[int, int]:
+    """The span ``s:e`` of ``text`` grown so that it never cuts a short quoted
+    phrase: a span that stops just before an opening quote takes the quoted
+    words (``a US`` + ``“backstop”``), and one that holds only one mark of a
+    pair takes the rest of the quote. Quotes longer than ``MAX_QUOTE_CHARS``
+    (speech) are left as they are."""
+    inside = text[s:e]
+    after = text[e:]
+    gap = len(after) - len(after.lstrip(" "))
+    if gap <= 1 and after[gap : gap + 1] in _QUOTES and inside[-1:].isalnum():
+        close = text.find(_QUOTES[after[gap]], e + gap + 1, e + gap + 1 + MAX_QUOTE_CHARS)
+        if close > e + gap + 1 and "\n" not in text[e:close]:
+            return s, close + 1
+    for open_mark, close_mark in _QUOTES.items():
+        if open_mark == close_mark:
+            continue
+        if inside.count(open_mark) > inside.count(close_mark):
+            close = text.find(close_mark, e, e + MAX_QUOTE_CHARS)
+            if close >= 0 and "\n" not in text[e:close]:
+                return s, close + 1
+        if inside.count(close_mark) > inside.count(open_mark):
+            start = text.rfind(open_mark, max(0, s - MAX_QUOTE_CHARS), s)
+            if start >= 0 and "\n" not in text[start:s]:
+                return start, e
+    return s, e
+
+
+class NBestReader(Protocol):
+    def read_nbest(self, question: str, contexts: Sequence[str], n: int) -> list[list[ReaderSpan]]: ...
+
+
+def read_candidates(
+    index: Index,
+    question: Question,
+    query_vector: np.ndarray,
+    ranked: list[tuple[int, float]],
+    reader: NBestReader,
+    config: QAConfig,
+) -> tuple[list[ScoredSentence], list[Candidate]]:
+    """The sentences of the top passages as the rules score them, best first,
+    and the reader's candidates over the contexts around the
+    ``config.reader_sentences`` best of them (``config.reader_spans`` spans a
+    context), merged by document offsets and with their features."""
+    scored = score_sentences(index, question, query_vector, ranked, config)
+    contexts = sentence_contexts(index, [item.row for item in scored[: config.reader_sentences]])
+    texts = [index.documents[c.doc_row].text[c.start : c.end] for c in contexts]
+    nbest = reader.read_nbest(question.text, texts, config.reader_spans)
+    where = [(c.doc_row, c.start, c.end, c.rank) for c in contexts]
+    found = proposals(where, texts, nbest, [d.text for d in index.documents], whole_quotes)
+    sentences = {item.row: SentenceEvidence(item.score, item.dense, item.lexical) for item in scored}
+    return scored, gather(index, question, found, sentences, names_unknown(index, question))
+
+
+def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int) -> float:
+    """Share of the question's names (``Question.names``) not all of whose
+    terms stand in the sentence(s) holding ``s:e`` of document ``doc_row`` or
+    the sentence on either side; 0 when the question names nothing."""
+    if not question.names:
+        return 0.0
+    first = index.sentence_at(doc_row, s)
+    last = max(first, index.sentence_at(doc_row, max(s, e - 1)))
+    if first > 0 and int(index.sentence_rows[first - 1, 0]) == doc_row:
+        first -= 1
+    if last + 1 < len(index.sentence_rows) and int(index.sentence_rows[last + 1, 0]) == doc_row:
+        last += 1
+    text = index.documents[doc_row].text[int(index.sentence_rows[first, 1]) : int(index.sentence_rows[last, 2])]
+    present = set(terms(text))
+    return sum(not all(t in present for t in name) for name in question.names) / len(question.names)
+
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_GROUPS",
+    "Candidate",
+    "Context",
+    "Proposal",
+    "SentenceEvidence",
+    "gather",
+    "merge",
+    "merge_contexts",
+    "names_missing",
+    "proposals",
+    "read_candidates",
+    "sentence_contexts",
+    "whole_quotes",
+]
