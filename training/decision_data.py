@@ -109,7 +109,9 @@ def qa_train(args: argparse.Namespace) -> None:
         chosen = sorted({e["title"] for e in near if is_held_out(e["title"]) and not is_validation(e["title"])})
     else:
         rng = random.Random(args.seed)
-        pool = [t for t in titles if not is_held_out(t)]
+        wanted = set(args.sources.split(",")) if args.sources else None
+        sources = {e["title"]: e["source"] for e in examples}
+        pool = [t for t in titles if not is_held_out(t) and (wanted is None or sources[t] in wanted)]
         chosen = rng.sample(pool, min(args.sample, len(pool)))
     by_title: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in examples:
@@ -165,7 +167,7 @@ def qa_train(args: argparse.Namespace) -> None:
             for e in near_by_title.get(t, [])[: args.per_title or None]:
                 table.add(e["id"], False, ask(qa, e["question"], config), lambda c: (False, 0.0, False, False))
         print(f"corpus {g // args.titles_per_corpus}: {len(table.questions['qid'])} questions so far", flush=True)
-    table.save(Path(args.out) / f"qa-train-{args.titles}.npz")
+    table.save(Path(args.out) / f"qa-train-{args.titles}{'-' + args.name if args.name else ''}.npz")
 
 
 def gold(args: argparse.Namespace) -> None:
@@ -203,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--near-miss", default="training/runs/near_miss.jsonl")
     t.add_argument("--titles", choices=["held-out", "near-miss-band", "trained"], default="held-out")
     t.add_argument("--sample", type=int, default=120, help="titles, with --titles trained")
+    t.add_argument("--sources", help="with --titles trained: only titles of these comma-separated sources")
     t.add_argument("--per-title", type=int, default=0, help="at most this many questions a title (0: all)")
     t.add_argument("--titles-per-corpus", type=int, default=12)
     t.add_argument("--seed", type=int, default=13)
+    t.add_argument("--name", help="added to the output file's name")
     t.add_argument("--out", default="training/runs/decision")
     g = sub.add_parser("gold")
     g.add_argument("gold")

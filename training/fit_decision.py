@@ -58,14 +58,16 @@ class Set:
     answerable: np.ndarray
 
     @classmethod
-    def load(cls, path: str) -> Set:
+    def load(cls, path: str, label: str = "f1") -> Set:
         z = np.load(path)
         names = list(z["feature_names"])
         x = z["features"][:, [names.index(f) for f in FEATURES]] if len(z["features"]) else np.zeros((0, len(FEATURES)))
         qids = z["question_ids"]
         where = {q: i for i, q in enumerate(qids)}
         owner = np.array([where[q] for q in z["qid"]], dtype=int)
-        return cls(Path(path).stem, x, z["right"], z["f1"], owner, qids, z["answerable"])
+        right = {"f1": z["right"], "contains": z["contains"] & z["cites"],
+                 "tight": z["contains"] & z["cites"] & (z["f1"] >= 0.5)}[label]  # fmt: skip
+        return cls(Path(path).stem, x, right, z["f1"], owner, qids, z["answerable"])
 
     def half(self, fit: bool) -> Set:
         keep_q = np.array([fitted_half(str(q)) == fit for q in self.qids], dtype=bool)
@@ -160,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", nargs="+", default=[])
     parser.add_argument("--report", nargs="+", default=[])
     parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--label", choices=("f1", "contains", "tight"), default="f1",
+                        help="a training candidate is right: token F1 >= 0.5 at the gold place, or it holds the gold "
+                             "answer at its place (as correct-with-citation counts), or both")  # fmt: skip
     parser.add_argument("--json", help="write the fitted decision here")
     args = parser.parse_args(argv)
-    parts = [Set.load(p) for p in args.train]
+    parts = [Set.load(p, args.label) for p in args.train]
     train = Set("train", np.vstack([p.x for p in parts]), np.concatenate([p.right for p in parts]),
                 np.concatenate([p.f1 for p in parts]),
                 np.concatenate([p.owner + sum(len(q.qids) for q in parts[:i]) for i, p in enumerate(parts)]),

@@ -91,6 +91,21 @@ def named_words(question: str) -> list[str]:
     return [p for p in parts if p[:1].isupper() and p.lower() not in _QUESTION_WORDS]
 
 
+_YES_NO = re.compile(
+    r"^\W*(?:is|are|was|were|am|do|does|did|has|have|had|can|could|will|would|should|shall|may|might|must|"
+    r"isn't|aren't|wasn't|weren't|don't|doesn't|didn't|hasn't|haven't|hadn't|can't|couldn't|won't|wouldn't|shouldn't)\b",
+    re.IGNORECASE,
+)
+_WH = re.compile(r"\b(?:who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
+
+
+def asks_yes_no(question: str) -> bool:
+    """Whether the question is answered by yes or no ("Has Trump committed to
+    security guarantees?"): it opens with an auxiliary verb and asks for
+    nothing else ("Did the article say who ...?" asks for a name)."""
+    return bool(_YES_NO.search(question)) and not _WH.search(question) and " or " not in question.lower()
+
+
 def answer_type(question: str) -> AnswerType:
     """The kind of short answer a question asks for, or OTHER for a description."""
     for pattern, kind in _RULES:
@@ -143,7 +158,8 @@ class Question:
     ``names``: the capitalised words it asks about, each as its terms;
     ``kind``: the short answer it asks for; ``date_part``: what a date answer
     must hold ("which year" needs a year); ``latest``: it asks for the newest
-    report.
+    report; ``yes_no``: yes or no answers it (its evidence is a sentence, not
+    a span).
     """
 
     text: str
@@ -152,6 +168,7 @@ class Question:
     kind: AnswerType
     date_part: re.Pattern[str] | None
     latest: bool
+    yes_no: bool = False
 
     @cached_property
     def asked(self) -> frozenset[str]:
@@ -171,7 +188,8 @@ class Question:
             kind=answer_type(text),
             date_part=_date_part(text),
             latest=asks_for_latest(text),
+            yes_no=asks_yes_no(text),
         )
 
 
-__all__ = ["MAX_QUESTION_CHARS", "AnswerType", "Question", "answer_type", "asks_for_latest", "check_question", "named_words"]
+__all__ = ["MAX_QUESTION_CHARS", "AnswerType", "Question", "answer_type", "asks_for_latest", "asks_yes_no", "check_question", "named_words"]
