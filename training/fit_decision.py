@@ -37,8 +37,8 @@ from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ragdiplo.answer.candidates import FEATURE_GROUPS, FEATURES  # noqa: E402
-from ragdiplo.answer.confidence import ReaderCalibration  # noqa: E402
+from ragdiplo.answer.candidates import FEATURE_GROUPS, FEATURES
+from ragdiplo.answer.confidence import ReaderCalibration
 
 OLD_SENTENCE_WEIGHT = 10.0
 
@@ -131,7 +131,12 @@ def fit(train: Set, columns: list[int]) -> tuple[float, np.ndarray, float]:
 
 def choose_threshold(sets: list[Set], score: list[np.ndarray], p: list[np.ndarray]) -> float:
     grid = np.round(np.arange(0.02, 0.96, 0.01), 2)
-    return float(max(grid, key=lambda t: (np.mean([s.outcome(sc, pp, t)["handled_well"] for s, sc, pp in zip(sets, score, p)]), -t)))
+    return float(
+        max(
+            grid,
+            key=lambda t: (np.mean([s.outcome(sc, pp, t)["handled_well"] for s, sc, pp in zip(sets, score, p)]), -t),
+        )
+    )
 
 
 def old_scores(s: Set) -> tuple[np.ndarray, np.ndarray]:
