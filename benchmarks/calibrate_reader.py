@@ -1,7 +1,7 @@
 """Fit the reader's answer confidence and abstention threshold on gold sets.
 
 Each question is answered by the reader without abstaining; its evidence
-(``ragdiplo.answer.answering.READER_FEATURES``) and whether the answer was
+(``ReaderCalibration.FEATURES``, named features of the best candidate) and whether the answer was
 right (contains a gold answer and cites the evidence; for an unanswerable
 question, never) train a logistic model of P(right). The threshold maximises
 the share of questions handled well (answered right, or left unanswered when
@@ -42,14 +42,16 @@ from common import open_qa
 from halves import fitted_half
 
 from ragdiplo import QAConfig
-from ragdiplo.answer.answering import READER_FEATURES, read_best
 from ragdiplo.answer.confidence import ReaderCalibration
-from ragdiplo.answer.extractive import MODEL_DIR, MODEL_FILE
+from ragdiplo.answer.pipeline import read_best
+from ragdiplo.answer.readers.shipped import MODEL_DIR, MODEL_FILE
 from ragdiplo.answer.retrieval import rank_rows
 from ragdiplo.embed.base import embed_question
 from ragdiplo.eval.datasets import read_gold
 from ragdiplo.eval.metrics import aurc, risk_coverage
 from ragdiplo.eval.run import contains_answer, overlaps
+
+READER_FEATURES = ReaderCalibration.FEATURES
 
 
 def _model_tag() -> str:
@@ -78,11 +80,11 @@ def collect(gold_path: str, corpus: str, limit: int | None, cache: Path | None) 
         if best is None:
             out["unanswered_ids"].append(q.id)
             continue
-        text = qa.index.documents[best.doc_row].text[best.start : best.end]
+        text = qa.index.documents[best.best.doc_row].text[best.best.start : best.best.end]
         c = best.citation
         cited = overlaps(c.doc_id, c.start, c.end, q.evidence)
         out["id"].append(q.id)
-        out["features"].append([float(v) for v in best.features])
+        out["features"].append([best.best.feature(name) for name in READER_FEATURES])
         out["right"].append(bool(q.answerable and cited and contains_answer(text, q.answers)))
         out["answerable"].append(q.answerable)
     if path is not None:

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ragdiplo.answer.candidates import FEATURES, Candidate, Proposal, merge, proposals, whole_quotes
-from ragdiplo.answer.decision import Decision, decide, probability
-from ragdiplo.answer.reader import ReaderSpan
+from ragdiplo.answer.candidates import FEATURES, Candidate, Proposal, merge, proposals
+from ragdiplo.answer.contexts import whole_quotes
+from ragdiplo.answer.decision import Decision, probability, rank
+from ragdiplo.answer.readers import ReaderSpan
 from ragdiplo.errors import ConfigError
 
 TEXT = "Starmer asked for a US “backstop” to a reassurance force. Trump said boots on the ground were out."
@@ -47,7 +48,7 @@ def test_a_sentence_read_in_several_contexts_answers_with_the_span_its_merged_sc
     ]
     candidates = [Candidate(p.doc_row, p.start, p.end, p.margin, n, p.rank, (p.margin,) + (0.0,) * (len(FEATURES) - 1))
                   for p, n in merge(found)]  # fmt: skip
-    best = decide(candidates, Decision(bias=0.0, weights=(("margin", 1.0),), threshold=0.5))[0]
+    best = rank(candidates, 0.0, Decision(bias=0.0, weights=(("margin", 1.0),), threshold=0.5))[0]
     assert TEXT[best.start : best.end] == "boots on the ground"
     assert best.copies == 2
     assert probability(best.score) > 0.9
@@ -79,11 +80,11 @@ def test_proposal_offsets_are_offsets_into_the_document(context_start, length, a
 
 def test_the_decision_refuses_unknown_features_and_nonsense():
     with pytest.raises(ConfigError, match="unknown features"):
-        Decision(weights=(("shoe_size", 1.0),))
+        Decision(0.0, (("shoe_size", 1.0),), 0.5)
     with pytest.raises(ConfigError, match="finite"):
-        Decision(bias=math.nan)
+        Decision(math.nan, (), 0.5)
     with pytest.raises(ConfigError, match="probability"):
-        Decision(threshold=1.5)
+        Decision(0.0, (), 1.5)
 
 
 def test_the_decision_ranks_by_its_log_odds():
@@ -92,7 +93,7 @@ def test_the_decision_ranks_by_its_log_odds():
         return Candidate(0, start, start + 1, margin, 1, 0, tuple(features[f] for f in FEATURES))
 
     decision = Decision(bias=-1.0, weights=(("margin", 0.5), ("rank", 2.0)), threshold=0.5)
-    ranked = decide([candidate(0, 4.0, 0.0), candidate(5, 1.0, 1.0)], decision)
+    ranked = rank([candidate(0, 4.0, 0.0), candidate(5, 1.0, 1.0)], 0.0, decision)
     assert [c.start for c in ranked] == [5, 0]  # a first-ranked passage outweighs 3 points of margin here
     assert ranked[0].score == pytest.approx(-1.0 + 0.5 * 1.0 + 2.0 * 1.0)
     assert ranked[1].score == pytest.approx(-1.0 + 0.5 * 4.0)

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from ragdiplo.answer.candidates import Candidate
 from ragdiplo.answer.conflicts import conflicting, differs, newest_first, prefer_latest
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.cli.format import format_answer
 from ragdiplo.errors import ConfigError
 from ragdiplo.qa import QA
@@ -72,15 +73,20 @@ def test_differs(a, b, expected):
     assert differs(a, b) is expected
 
 
+def candidates(*rows: tuple[float, float, int, int, int, int]) -> list[Candidate]:
+    """Candidates from (score, margin, rank, doc_row, start, end)."""
+    return [Candidate(doc_row, s, e, margin, 1, rank, score=score) for score, margin, rank, doc_row, s, e in rows]
+
+
 def test_conflicting_takes_each_other_document_once_by_its_best_close_positive_span():
-    found = [  # (score, margin, rank, doc_row, start, end), best first
+    found = candidates(  # (score, margin, rank, doc_row, start, end), best first
         (10.0, 3.0, 0, 0, 0, 5),
         (9.5, 2.0, 0, 0, 6, 9),  # the answer's own document: never a conflict
         (9.0, -0.5, 1, 1, 0, 4),  # doc 1's best span does not beat "no answer": doc 1 is silent
         (8.9, 1.0, 1, 1, 5, 9),
         (8.5, 1.0, 2, 2, 0, 3),
         (7.0, 4.0, 3, 3, 0, 3),  # too far below the best
-    ]
+    )
     assert conflicting(found, 2.0) == [found[4]]
     assert conflicting(found, 0.0) == []
 
@@ -116,14 +122,14 @@ def _index_with_dates(*dates: str | None) -> SimpleNamespace:
 
 def test_prefer_latest_breaks_close_calls_only_among_real_answers():
     index = _index_with_dates("2025-01-01", "2025-06-01", "2025-09-01", None)
-    found = [  # (score, margin, rank, doc_row, start, end), best first
+    found = candidates(  # (score, margin, rank, doc_row, start, end), best first
         (10.0, 3.0, 0, 0, 0, 5),
         (9.0, 1.0, 1, 1, 0, 4),  # close and newer
         (8.5, -0.2, 2, 2, 0, 4),  # newest, but does not beat "no answer"
         (9.5, 2.0, 0, 3, 0, 4),  # undated
-    ]
+    )
     assert prefer_latest(index, found, 2.0)[0] == found[1]
-    assert sorted(prefer_latest(index, found, 2.0)) == sorted(found)  # a reordering, nothing dropped
+    assert set(prefer_latest(index, found, 2.0)) == set(found)  # a reordering, nothing dropped
     assert prefer_latest(index, found, 0.5) == found  # the newer one is not close enough: the best stays
     assert prefer_latest(index, found, 0.0) == found
     assert prefer_latest(_index_with_dates(None, None, None, None), found, 2.0) == found

@@ -44,11 +44,8 @@ from near_miss import is_held_out
 from windows import is_validation
 
 from ragdiplo import QA, QAConfig
-from ragdiplo.answer.candidates import (
-    FEATURES,
-    Candidate,
-    read_candidates,
-)
+from ragdiplo.answer.candidates import FEATURES, Candidate
+from ragdiplo.answer.pipeline import read_candidates
 from ragdiplo.answer.question import Question
 from ragdiplo.answer.retrieval import rank_rows
 from ragdiplo.embed.base import embed_question

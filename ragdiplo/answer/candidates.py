@@ -15,17 +15,15 @@ propose the same words.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from ragdiplo.answer.conflicts import words
-from ragdiplo.answer.extract import candidates as typed_spans
 from ragdiplo.answer.question import AnswerType, Question
-from ragdiplo.answer.reader import ReaderSpan, locate
-from ragdiplo.answer.scoring import QAConfig, ScoredSentence, names_unknown, score_sentences
+from ragdiplo.answer.readers import ReaderSpan, locate
+from ragdiplo.answer.spans import candidates as typed_spans
 from ragdiplo.index.build import Index
 from ragdiplo.stores.bm25 import terms
 
@@ -133,6 +131,7 @@ def merge(found: Sequence[Proposal]) -> list[tuple[Proposal, int]]:
 def gather(
     index: Index,
     question: Question,
+    query_vector: np.ndarray,
     found: Sequence[Proposal],
     sentences: dict[int, SentenceEvidence],
     unknown_name: bool,
@@ -140,7 +139,8 @@ def gather(
     """Merged candidates with their features, in no particular order.
     ``sentences`` maps a sentence row to what the rules found of it; a span in
     a sentence the rules did not score (a neighbour outside the read passages)
-    gets the lowest of them."""
+    gets the lowest of their scores. A candidate's ``dense`` is the best
+    similarity to the question among the sentences holding it."""
     merged = merge(found)
     if not merged:
         return []
@@ -152,7 +152,10 @@ def gather(
     out = []
     for p, copies in merged:
         text = index.documents[p.doc_row].text[p.start : p.end]
-        ev = sentences.get(index.sentence_at(p.doc_row, p.start), floor)
+        first = index.sentence_at(p.doc_row, p.start)
+        last = max(first, index.sentence_at(p.doc_row, p.end - 1))
+        ev = sentences.get(first, floor)
+        dense = float(np.max(np.asarray(index.sentence_vectors[first : last + 1]) @ query_vector.reshape(-1)))
         key = words(text)
         agree = len({d for d, w, m in said if d != p.doc_row and w == key and m > 0})
         typed = question.kind is not AnswerType.OTHER and bool(typed_spans(text, question.kind))
@@ -163,7 +166,7 @@ def gather(
             "nbest": 1.0 / (p.nbest + 1),
             "sentence": ev.score,
             "sentence_gap": ev.score - best_sentence,
-            "dense": ev.dense,
+            "dense": dense,
             "lexical": ev.lexical,
             "rank": 1.0 / (p.rank + 1),
             "typed": float(typed),
@@ -179,108 +182,9 @@ def gather(
     return out
 
 
-@dataclass(frozen=True)
-class Context:
-    """A stretch of one document the reader reads: sentences and their
-    neighbours merged where they overlap or touch, so no text is read twice."""
-
-    doc_row: int
-    start: int
-    end: int
-    rank: int  # of its best-scored sentence, 0 for the first
-
-
-def sentence_contexts(index: Index, rows: list[int]) -> list[Context]:
-    """Each of the sentences ``rows`` (best first) with the sentence before and
-    after it in its document, merged where they overlap: the reader reads a
-    few short contexts around the sentences most about the question, not whole
-    passages, which keeps a question to two or three model windows."""
-    spans = []
-    for rank, row in enumerate(rows):
-        doc_row = int(index.sentence_rows[row, 0])
-        first = row - 1 if row > 0 and int(index.sentence_rows[row - 1, 0]) == doc_row else row
-        last = (
-            row + 1 if row + 1 < len(index.sentence_rows) and int(index.sentence_rows[row + 1, 0]) == doc_row else row
-        )
-        spans.append((doc_row, int(index.sentence_rows[first, 1]), int(index.sentence_rows[last, 2]), rank))
-    return merge_contexts(spans)
-
-
-def merge_contexts(spans: list[tuple[int, int, int, int]]) -> list[Context]:
-    """(doc row, start, end, rank) stretches merged per document where they
-    overlap or touch, best-ranked first."""
-    by_doc: dict[int, list[tuple[int, int, int]]] = {}
-    for d, s, e, rank in spans:
-        by_doc.setdefault(d, []).append((s, e, rank))
-    out = []
-    for d, parts in by_doc.items():
-        parts.sort()
-        cur_s, cur_e, cur_r = parts[0]
-        for s, e, r in parts[1:]:
-            if s <= cur_e:
-                cur_e, cur_r = max(cur_e, e), min(cur_r, r)
-            else:
-                out.append(Context(d, cur_s, cur_e, cur_r))
-                cur_s, cur_e, cur_r = s, e, r
-        out.append(Context(d, cur_s, cur_e, cur_r))
-    return sorted(out, key=lambda c: (c.rank, c.start))
-
-
-_QUOTES = {"“": "”", "‘": "’", '"': '"', "«": "»"}
-MAX_QUOTE_CHARS = 60  # a quoted word or phrase inside an answer, not a quoted speech
-
-
-def whole_quotes(text: str, s: int, e: int) -> tuple[int, int]:
-    """The span ``s:e`` of ``text`` grown so that it never cuts a short quoted
-    phrase: a span that stops just before an opening quote takes the quoted
-    words (``a US`` + ``“backstop”``), and one that holds only one mark of a
-    pair takes the rest of the quote. Quotes longer than ``MAX_QUOTE_CHARS``
-    (speech) are left as they are."""
-    inside = text[s:e]
-    after = text[e:]
-    gap = len(after) - len(after.lstrip(" "))
-    if gap <= 1 and after[gap : gap + 1] in _QUOTES and inside[-1:].isalnum():
-        close = text.find(_QUOTES[after[gap]], e + gap + 1, e + gap + 1 + MAX_QUOTE_CHARS)
-        if close > e + gap + 1 and "\n" not in text[e:close]:
-            return s, close + 1
-    for open_mark, close_mark in _QUOTES.items():
-        if open_mark == close_mark:
-            continue
-        if inside.count(open_mark) > inside.count(close_mark):
-            close = text.find(close_mark, e, e + MAX_QUOTE_CHARS)
-            if close >= 0 and "\n" not in text[e:close]:
-                return s, close + 1
-        if inside.count(close_mark) > inside.count(open_mark):
-            start = text.rfind(open_mark, max(0, s - MAX_QUOTE_CHARS), s)
-            if start >= 0 and "\n" not in text[start:s]:
-                return start, e
-    return s, e
-
-
-class NBestReader(Protocol):
-    def read_nbest(self, question: str, contexts: Sequence[str], n: int) -> list[list[ReaderSpan]]: ...
-
-
-def read_candidates(
-    index: Index,
-    question: Question,
-    query_vector: np.ndarray,
-    ranked: list[tuple[int, float]],
-    reader: NBestReader,
-    config: QAConfig,
-) -> tuple[list[ScoredSentence], list[Candidate]]:
-    """The sentences of the top passages as the rules score them, best first,
-    and the reader's candidates over the contexts around the
-    ``config.reader_sentences`` best of them (``config.reader_spans`` spans a
-    context), merged by document offsets and with their features."""
-    scored = score_sentences(index, question, query_vector, ranked, config)
-    contexts = sentence_contexts(index, [item.row for item in scored[: config.reader_sentences]])
-    texts = [index.documents[c.doc_row].text[c.start : c.end] for c in contexts]
-    nbest = reader.read_nbest(question.text, texts, config.reader_spans)
-    where = [(c.doc_row, c.start, c.end, c.rank) for c in contexts]
-    found = proposals(where, texts, nbest, [d.text for d in index.documents], whole_quotes)
-    sentences = {item.row: SentenceEvidence(item.score, item.dense, item.lexical) for item in scored}
-    return scored, gather(index, question, found, sentences, names_unknown(index, question))
+def words(text: str) -> str:
+    """``text`` lower-cased as its words joined by single spaces."""
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int) -> float:
@@ -300,19 +204,5 @@ def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int
     return sum(not all(t in present for t in name) for name in question.names) / len(question.names)
 
 
-__all__ = [
-    "FEATURES",
-    "FEATURE_GROUPS",
-    "Candidate",
-    "Context",
-    "Proposal",
-    "SentenceEvidence",
-    "gather",
-    "merge",
-    "merge_contexts",
-    "names_missing",
-    "proposals",
-    "read_candidates",
-    "sentence_contexts",
-    "whole_quotes",
-]
+__all__ = ["FEATURES", "FEATURE_GROUPS", "Candidate", "Proposal", "SentenceEvidence", "gather", "merge", "names_missing",
+           "proposals", "words"]  # fmt: skip

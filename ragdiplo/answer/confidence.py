@@ -59,7 +59,7 @@ class _Logistic:
 
 @dataclass(frozen=True)
 class Calibration(_Logistic):
-    """The sentence rules' P(answer right) over ``scoring.evidence_features``
+    """The sentence rules' P(answer right) over ``rules.evidence_features``
     (named by ``FEATURES``), and the threshold below which the answer is
     withheld. Fitted by ``python benchmarks/calibrate.py`` on the seeds dev and
     extra gold sets plus a SQuAD dev-open slice."""
@@ -79,8 +79,8 @@ class Calibration(_Logistic):
 
 @dataclass(frozen=True)
 class ReaderCalibration(_Logistic):
-    """The reader's P(answer right) over ``answering.reader_features`` (named
-    by ``FEATURES``) and the threshold below which its answer is withheld.
+    """The reader's P(answer right) over the best candidate's features named
+    by ``FEATURES`` (``candidates.FEATURES`` defines them) and the threshold below which its answer is withheld.
     Fitted by ``python benchmarks/calibrate_reader.py`` on a fixed half, by
     question id, of each development set: the seeds dev and extra sets, the
     first 1,000 SQuAD dev-open questions and the 577 SQuAD 2.0 near-miss

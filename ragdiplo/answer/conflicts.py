@@ -12,22 +12,15 @@ beats "no answer" and scores within ``QAConfig.conflict_margin`` of the answer.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
+from ragdiplo.answer.candidates import Candidate, words
 from ragdiplo.answer.metadata import cite_with_metadata
 from ragdiplo.index.build import Index
 from ragdiplo.types import Citation, Report, parse_date
 
-# a candidate span: (combined score, reader margin, context rank, doc row, start, end), best first
-Candidate = tuple[float, float, int, int, int, int]
 # how the answerer cites a span: (doc row, start, end, score) -> the sentence(s) holding it
 CiteSpan = Callable[[int, int, int, float], Citation]
-
-
-def words(text: str) -> str:
-    """``text`` lower-cased as its words joined by single spaces."""
-    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def differs(a: str, b: str) -> bool:
@@ -43,17 +36,15 @@ def conflicting(found: Sequence[Candidate], margin: float) -> list[Candidate]:
     none does (then the reports agree, or only one document answers)."""
     if not found or margin <= 0:
         return []
-    best_score, _, _, best_doc, _, _ = found[0]
-    seen = {best_doc}
+    seen = {found[0].doc_row}
     out = []
     for candidate in found[1:]:
-        score, reader_margin, _, doc_row, _, _ = candidate
-        if best_score - score >= margin:
+        if found[0].score - candidate.score >= margin:
             break  # found is sorted: nothing later is close
-        if doc_row in seen:
+        if candidate.doc_row in seen:
             continue
-        seen.add(doc_row)  # a document speaks once, by its best span
-        if reader_margin > 0:
+        seen.add(candidate.doc_row)  # a document speaks once, by its best span
+        if candidate.margin > 0:
             out.append(candidate)
     return out
 
@@ -70,14 +61,15 @@ def reports(
     (undated ones last); empty when no other document disagrees."""
     if not found:
         return ()
-    _, _, _, doc_row, s, e = found[0]
-    answer_text = index.documents[doc_row].text[s:e]
-    others = [c for c in conflicting(found, margin) if differs(index.documents[c[3]].text[c[4] : c[5]], answer_text)]
+    best = found[0]
+    answer_text = index.documents[best.doc_row].text[best.start : best.end]
+    others = [c for c in conflicting(found, margin) if differs(index.documents[c.doc_row].text[c.start : c.end], answer_text)]
     if not others:
         return ()
-    out = [_report(index, doc_row, answer_text, cite)]
-    for _, reader_margin, _, row, start, end in others:
-        out.append(_report(index, row, index.documents[row].text[start:end], cite_span(row, start, end, reader_margin)))
+    out = [_report(index, best.doc_row, answer_text, cite)]
+    for c in others:
+        text = index.documents[c.doc_row].text[c.start : c.end]
+        out.append(_report(index, c.doc_row, text, cite_span(c.doc_row, c.start, c.end, c.margin)))
     return tuple(newest_first(out))
 
 
@@ -94,9 +86,9 @@ def prefer_latest(index: Index, found: Sequence[Candidate], margin: float) -> li
     filter). Unchanged when none of them is dated or ``margin`` is 0."""
     if not found or margin <= 0:
         return list(found)
-    best = found[0][0]
-    close = [c for c in found if best - c[0] < margin and c[1] > 0]
-    dated = [(parse_date(date).timestamp(), -i, c) for i, c in enumerate(close) if (date := index.documents[c[3]].date)]
+    best = found[0].score
+    close = [c for c in found if best - c.score < margin and c.margin > 0]
+    dated = [(parse_date(date).timestamp(), -i, c) for i, c in enumerate(close) if (date := index.documents[c.doc_row].date)]
     if not dated:
         return list(found)
     chosen = max(dated, key=lambda d: (d[0], d[1]))[2]
@@ -109,4 +101,4 @@ def newest_first(items: list[Report]) -> list[Report]:
     return dated + [r for r in items if not r.date]
 
 
-__all__ = ["Candidate", "conflicting", "differs", "newest_first", "prefer_latest", "reports", "words"]
+__all__ = ["conflicting", "differs", "newest_first", "prefer_latest", "reports"]

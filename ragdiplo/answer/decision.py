@@ -1,18 +1,23 @@
-"""Which candidate answers, and whether to answer at all: one learned decision.
+"""Which candidate answers, and whether to answer at all.
 
-A logistic model over each candidate's named features (``candidates.FEATURES``)
-gives the log-odds that the candidate is right: it lies in a document that
-answers the question and its words are the answer. The candidate with the
-highest odds is the answer; when even its probability is below ``threshold``
-the answer is withheld. The same numbers thus pick the span and decide
-whether to give it, where the reader's own ranking and a separate confidence
-used to disagree.
+Every candidate (``candidates.py``: one per span and document, with named
+features) is scored, the best one is the answer, and a probability that it is
+right decides whether to give it or withhold it. Two ways, chosen by
+``QAConfig.decision``:
 
-The weights are fitted by ``python training/fit_decision.py`` on candidates of
-open-retrieval runs over qa-train articles the shipped reader never trained on
-(``training/decision_data.py``), and the threshold on the development sets
-(docs/results.md). They belong to the shipped reader: a user's own reader
-scores spans on another scale, so refit them for it.
+* ``None`` (the default): the score is the reader's margin over "no answer"
+  plus ``QAConfig.reader_sentence_weight`` times the rules' score of the
+  sentence holding the span, and P(right) is ``QAConfig.reader_calibration``
+  over the best candidate's features (fitted on development sets).
+* a learned ``Decision``: one logistic model over all the features gives each
+  candidate its log-odds of being right; the same number ranks and withholds.
+  ``training/fit_decision.py`` fits it on open-retrieval runs over qa-train
+  articles. Measured, it ranks and withholds worse than the default on every
+  news and SQuAD set (docs/results.md, "The learned decision"), so it is not
+  the default.
+
+Both belong to the shipped reader's scores: a user's own reader scores spans
+on another scale, so refit them for it.
 """
 
 from __future__ import annotations
@@ -21,13 +26,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from ragdiplo.answer.candidates import FEATURES, Candidate
-from ragdiplo.errors import ConfigError
+import numpy as np
 
-# fitted by training/fit_decision.py (docs/results.md, "The learned decision")
-FITTED_BIAS = 0.0
-FITTED_WEIGHTS: tuple[tuple[str, float], ...] = (("margin", 0.15),)
-FITTED_THRESHOLD = 0.25
+from ragdiplo.answer.candidates import FEATURES, Candidate
+from ragdiplo.answer.confidence import ReaderCalibration
+from ragdiplo.answer.confidence import probability as calibrated
+from ragdiplo.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,9 @@ class Decision:
     ``weights`` named by feature (a feature not named weighs nothing), and the
     probability below which the best candidate is withheld."""
 
-    bias: float = FITTED_BIAS
-    weights: tuple[tuple[str, float], ...] = FITTED_WEIGHTS
-    threshold: float = FITTED_THRESHOLD
+    bias: float
+    weights: tuple[tuple[str, float], ...]
+    threshold: float
 
     def __post_init__(self) -> None:
         unknown = [name for name, _ in self.weights if name not in FEATURES]
@@ -52,21 +56,37 @@ class Decision:
 
     @classmethod
     def fitted(cls, bias: float, weights: Mapping[str, float], threshold: float) -> Decision:
+        """A decision from a fit (``training/fit_decision.py --json``)."""
         return cls(float(bias), tuple((name, float(weights[name])) for name in FEATURES if name in weights), threshold)
 
     def log_odds(self, candidate: Candidate) -> float:
-        return self.bias + sum(w * candidate.features[FEATURES.index(name)] for name, w in self.weights)
+        return self.bias + sum(w * candidate.feature(name) for name, w in self.weights)
 
 
 def probability(log_odds: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, log_odds))))
 
 
-def decide(found: Sequence[Candidate], decision: Decision) -> list[Candidate]:
-    """``found`` with their log-odds as ``score``, best first (ties: the
-    better-ranked context, then the earlier span)."""
-    scored = [replace(c, score=decision.log_odds(c)) for c in found]
+def rank(found: Sequence[Candidate], sentence_weight: float, decision: Decision | None = None) -> list[Candidate]:
+    """``found`` scored (``Candidate.score``: margin + ``sentence_weight`` ×
+    sentence score, or the ``decision``'s log-odds) and best first; ties go to
+    the better-ranked context, then the earlier span."""
+    if decision is not None:
+        scored = [replace(c, score=decision.log_odds(c)) for c in found]
+    else:
+        scored = [replace(c, score=c.margin + sentence_weight * c.feature("sentence")) for c in found]
     return sorted(scored, key=lambda c: (-c.score, c.rank, c.doc_row, c.start))
 
 
-__all__ = ["Decision", "decide", "probability"]
+def confidence(
+    best: Candidate, calibration: ReaderCalibration, decision: Decision | None = None
+) -> tuple[float, float]:
+    """P(``best`` is right) and the probability below which it is withheld:
+    the ``decision``'s, or ``calibration`` over the candidate's features."""
+    if decision is not None:
+        return probability(best.score), decision.threshold
+    features = np.array([best.feature(name) for name in calibration.FEATURES])
+    return calibrated(features, calibration), calibration.threshold
+
+
+__all__ = ["Decision", "confidence", "probability", "rank"]
