@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import open_qa
 
 from ragdiplo import QA, QAConfig, RetrievalConfig
-from ragdiplo.answer.answering import answer
 from ragdiplo.answer.confidence import Calibration
+from ragdiplo.answer.pipeline import answer
 from ragdiplo.answer.retrieval import Fusion
 from ragdiplo.embed.base import SentenceTransformerEmbedder
 from ragdiplo.eval.run import prediction_row, read_gold, score

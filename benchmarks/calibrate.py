@@ -1,7 +1,7 @@
 """Fit the answer-confidence model and the abstention threshold on gold sets.
 
 Every question is answered without abstaining; the evidence features of each
-answer (``ragdiplo.answer.scoring.evidence_features``) and whether it was right (contains a
+answer (``ragdiplo.answer.rules.evidence_features``) and whether it was right (contains a
 gold answer and cites the evidence; for an unanswerable question, never) train
 a logistic model of P(right). The threshold is the one that maximises, averaged
 over the sets so that a small set counts as much as a large one, the share of
@@ -29,7 +29,7 @@ from ragdiplo import QAConfig
 from ragdiplo.answer.confidence import SENTENCE_SCORING, Calibration
 from ragdiplo.answer.question import Question
 from ragdiplo.answer.retrieval import rank_rows
-from ragdiplo.answer.scoring import evidence_features, score_sentences
+from ragdiplo.answer.rules import evidence_features, score_sentences
 from ragdiplo.embed.base import SentenceTransformerEmbedder
 from ragdiplo.eval.metrics import aurc, risk_coverage
 from ragdiplo.eval.run import contains_answer, overlaps, read_gold

@@ -1,7 +1,7 @@
 """Fit the reader's answer confidence and abstention threshold on gold sets.
 
 Each question is answered by the reader without abstaining; its evidence
-(``ragdiplo.answer.answering.READER_FEATURES``) and whether the answer was
+(``ragdiplo.answer.pipeline.READER_FEATURES``) and whether the answer was
 right (contains a gold answer and cites the evidence; for an unanswerable
 question, never) train a logistic model of P(right). The threshold maximises
 the share of questions handled well (answered right, or left unanswered when
@@ -42,9 +42,9 @@ from common import open_qa
 from halves import fitted_half
 
 from ragdiplo import QAConfig
-from ragdiplo.answer.answering import READER_FEATURES, read_best
 from ragdiplo.answer.confidence import ReaderCalibration
-from ragdiplo.answer.extractive import MODEL_DIR, MODEL_FILE
+from ragdiplo.answer.pipeline import READER_FEATURES, read_best
+from ragdiplo.answer.readers.shipped import MODEL_DIR, MODEL_FILE
 from ragdiplo.answer.retrieval import rank_rows
 from ragdiplo.embed.base import embed_question
 from ragdiplo.eval.datasets import read_gold

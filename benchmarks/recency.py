@@ -20,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ragdiplo.answer.question import asks_for_latest
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.eval.run import predict, read_gold, score
 from ragdiplo.qa import QA
 

@@ -23,7 +23,7 @@ from ragdiplo._version import __version__
 # (tests/test_public_names.py keeps the two equal).
 _MODULE_OF = {
     "QA": "qa",
-    "QAConfig": "answer.scoring",
+    "QAConfig": "answer.settings",
     "RetrievalConfig": "answer.retrieval",
     "Answer": "types",
     "Citation": "types",
@@ -65,7 +65,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time ("X as X": re-exported)
     from ragdiplo.answer.retrieval import RetrievalConfig as RetrievalConfig
-    from ragdiplo.answer.scoring import QAConfig as QAConfig
+    from ragdiplo.answer.settings import QAConfig as QAConfig
     from ragdiplo.embed.base import Embedder as Embedder
     from ragdiplo.embed.factory import default_embedder as default_embedder
     from ragdiplo.errors import ConfigError as ConfigError

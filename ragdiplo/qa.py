@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ragdiplo.answer.answering import answer
-from ragdiplo.answer.extractive import default_reader
+from ragdiplo.answer.pipeline import answer
 from ragdiplo.answer.question import Question
-from ragdiplo.answer.reader import Reader
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.readers import Reader
+from ragdiplo.answer.readers.shipped import default_reader
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.embed.base import Embedder, embed_question
 from ragdiplo.embed.factory import default_embedder, query_embedder
 from ragdiplo.errors import QuestionError

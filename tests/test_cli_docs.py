@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder
 
-import ragdiplo.answer.answering as answering
+import ragdiplo.answer.pipeline as pipeline
 import ragdiplo.cli.main as cli
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
@@ -119,7 +119,7 @@ def test_the_json_schema_names_every_key_ask_prints(news_index, capsys, monkeypa
     keys, objects = documented_json()
     answered = _ask_json(news_index, capsys)
     assert answered["answer"] is not None and answered["citations"] and answered["conflicts"]  # every list filled
-    monkeypatch.setattr(answering, "probability", lambda features, calibration: 0.0)
+    monkeypatch.setattr(pipeline, "probability", lambda features, calibration: 0.0)
     withheld = _ask_json(news_index, capsys)
     assert withheld["answer"] is None and withheld["closest"]
     for out in (answered, withheld):

@@ -11,7 +11,8 @@ import pytest
 from ragdiplo.answer.confidence import Calibration, probability
 from ragdiplo.answer.question import Question, named_words
 from ragdiplo.answer.retrieval import rank_rows
-from ragdiplo.answer.scoring import QAConfig, evidence_features, score_sentences
+from ragdiplo.answer.rules import evidence_features, score_sentences
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.qa import QA
 
 FEATURES = Calibration.FEATURES

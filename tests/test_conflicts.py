@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from ragdiplo.answer.conflicts import conflicting, differs, newest_first, prefer_latest
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.cli.format import format_answer
 from ragdiplo.errors import ConfigError
 from ragdiplo.qa import QA

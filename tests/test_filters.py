@@ -11,7 +11,7 @@ import pytest
 
 import ragdiplo.cli.main as cli
 from ragdiplo.answer.retrieval import Fusion, RetrievalConfig, rank_rows, subset_of
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.index.build import build_index, save_index
 from ragdiplo.index.load import load_index
 from ragdiplo.ingest.corpus import load_corpus

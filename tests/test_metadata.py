@@ -52,7 +52,7 @@ def test_front_matter_is_metadata_and_not_text(dated_folder):
 
 
 def test_citations_quote_the_body_exactly(dated_folder, fake_embedder):
-    from ragdiplo.answer.scoring import QAConfig
+    from ragdiplo.answer.settings import QAConfig
     from ragdiplo.qa import QA
 
     qa = QA(build_index(load_corpus(dated_folder), fake_embedder), fake_embedder, QAConfig(reader=None))

@@ -7,7 +7,7 @@ import pytest
 
 from ragdiplo.answer.confidence import Calibration
 from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.errors import QuestionError
 from ragdiplo.qa import QA
 from ragdiplo.types import Answer
@@ -57,7 +57,7 @@ def test_answers_rest_on_exact_citations(qa, tiny_corpus, question):
 
 @pytest.mark.parametrize("fusion", list(Fusion))
 def test_every_fusion_answers(tiny_corpus, fake_embedder, fusion):
-    from ragdiplo.answer.scoring import QAConfig
+    from ragdiplo.answer.settings import QAConfig
 
     qa = QA.build(tiny_corpus, embedder=fake_embedder, config=QAConfig(retrieval=RetrievalConfig(fusion=fusion)))
     for q in QUESTIONS:
@@ -145,7 +145,7 @@ def test_repr_of_qa_and_answer_is_one_short_line(qa):
 
 def test_identical_documents_are_cited_once_naming_both_ids(tiny_corpus, fake_embedder):
     from ragdiplo.answer.confidence import Calibration
-    from ragdiplo.answer.scoring import QAConfig
+    from ragdiplo.answer.settings import QAConfig
 
     (tiny_corpus / "copy.txt").write_bytes((tiny_corpus / "sub" / "c.txt").read_bytes())
     never_abstain = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0))

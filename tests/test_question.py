@@ -13,7 +13,7 @@ import pytest
 import ragdiplo.answer.question as question_module
 from ragdiplo.answer.confidence import Calibration, ReaderCalibration, probability
 from ragdiplo.answer.question import AnswerType, Question, asks_for_latest
-from ragdiplo.answer.scoring import CalibrationWarning, QAConfig
+from ragdiplo.answer.settings import CalibrationWarning, QAConfig
 from ragdiplo.errors import ConfigError, QuestionError
 from ragdiplo.qa import QA
 

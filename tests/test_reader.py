@@ -12,8 +12,9 @@ import pytest
 from conftest import TINY_DOCS
 
 from ragdiplo.answer.confidence import Calibration
-from ragdiplo.answer.reader import Reader, ReaderSpan, TransformersReader, locate
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.readers import Reader, ReaderSpan, locate
+from ragdiplo.answer.readers.transformers import TransformersReader
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.qa import QA
 
 NEVER_ABSTAIN = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0), reader=None)

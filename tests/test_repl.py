@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-import ragdiplo.answer.answering as answering
+import ragdiplo.answer.pipeline as pipeline
 import ragdiplo.cli.repl as repl
 from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET, Style, columns
 from ragdiplo.qa import QA
@@ -319,7 +319,7 @@ def test_control_characters_from_documents_are_shown_escaped(
     monkeypatch.setattr(repl, "style_for", lambda out: Style(color=color, width=80))
     _, out = drive(news, "Who signed the harbour deal on Tuesday?", ":show 1", ":passages")
     assert out.count("(vesta\\u202etxt.txt:0-") == 2 and "[2] vesta\\u202etxt.txt:0-" in out  # answer, :show, :passages
-    monkeypatch.setattr(answering, "probability", lambda features, calibration: 0.0)
+    monkeypatch.setattr(pipeline, "probability", lambda features, calibration: 0.0)
     _, withheld = drive(news, "Who signed the harbour deal on Tuesday?")
     assert "Closest passages" in withheld
     for shown in (out, withheld):

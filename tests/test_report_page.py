@@ -11,7 +11,7 @@ import pytest
 from conftest import DOC_A, DOC_B, FakeEmbedder
 
 import ragdiplo.cli.main as cli
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.eval.datasets import Evidence, GoldQuestion
 from ragdiplo.eval.report import GUIDES, answerer_record, partial_answer, render
 from ragdiplo.eval.run import Evaluation, run_info, score_answers

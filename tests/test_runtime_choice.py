@@ -225,14 +225,14 @@ def test_the_embedder_session_uses_every_usable_core_without_spinning(sessions):
 
 
 def test_the_reader_session_uses_at_most_two_threads_unless_told(sessions, monkeypatch):
-    from ragdiplo.answer import extractive
+    from ragdiplo.answer.readers import shipped
 
-    monkeypatch.setattr(extractive, "usable_cores", lambda: 16)
-    extractive.ExtractiveReader()
-    monkeypatch.setattr(extractive, "usable_cores", lambda: 1)
-    extractive.ExtractiveReader()
-    extractive.ExtractiveReader(threads=5)
-    assert [o.intra_op_num_threads for o in sessions] == [extractive.READER_THREADS, 1, 5]
+    monkeypatch.setattr(shipped, "usable_cores", lambda: 16)
+    shipped.ExtractiveReader()
+    monkeypatch.setattr(shipped, "usable_cores", lambda: 1)
+    shipped.ExtractiveReader()
+    shipped.ExtractiveReader(threads=5)
+    assert [o.intra_op_num_threads for o in sessions] == [shipped.READER_THREADS, 1, 5]
     for options in sessions:
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
         assert options.inter_op_num_threads == 1

@@ -12,9 +12,9 @@ import pytest
 import ragdiplo.index.build as index_module
 import ragdiplo.index.load as loading_module
 import ragdiplo.stores.ann as ann_module
-from ragdiplo.answer.answering import answer
+from ragdiplo.answer.pipeline import answer
 from ragdiplo.answer.retrieval import Fusion, RetrievalConfig
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.durable import seal
 from ragdiplo.errors import ConfigError, IndexCorruptError
 from ragdiplo.index.build import MANIFEST, build_index, save_index

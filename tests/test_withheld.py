@@ -13,11 +13,11 @@ from conftest import FakeEmbedder
 from hypothesis import given
 from hypothesis import strategies as st
 
-import ragdiplo.answer.answering as answering
+import ragdiplo.answer.pipeline as pipeline
 import ragdiplo.cli.main as cli
 import ragdiplo.cli.repl as repl
-from ragdiplo.answer.answering import whole_quotes
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.contexts import whole_quotes
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.qa import QA
 from ragdiplo.types import Where
 
@@ -27,7 +27,7 @@ QUESTION = "How long will the dredging work take?"
 @pytest.fixture
 def never_sure(monkeypatch):
     """Every answer's P(right) is 0, so every answer is withheld whatever the model says."""
-    monkeypatch.setattr(answering, "probability", lambda features, calibration: 0.0)
+    monkeypatch.setattr(pipeline, "probability", lambda features, calibration: 0.0)
 
 
 @pytest.fixture

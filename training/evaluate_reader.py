@@ -22,7 +22,7 @@ from near_miss import is_held_out
 from train_reader import DEFAULT_DATA
 from windows import is_validation, load_examples
 
-from ragdiplo.answer.extractive import MODEL_DIR, MODEL_FILE, ExtractiveReader
+from ragdiplo.answer.readers.shipped import MODEL_DIR, MODEL_FILE, ExtractiveReader
 from ragdiplo.eval.metrics import exact_match, token_f1
 
 

@@ -75,7 +75,7 @@ An extractive question-answering model: given a question and a context it
 scores every span as the answer, and the [CLS] position as "no answer" (SQuAD
 2.0 convention). ragdiplo reads short contexts around the best sentences of the
 top retrieved passages with it
-(`ragdiplo/answer/extractive.py`) and answers with the best span.
+(`ragdiplo/answer/readers/shipped.py`) and answers with the best span.
 
 ## Files
 | file | bytes | sha256 |

@@ -59,7 +59,7 @@ class _Logistic:
 
 @dataclass(frozen=True)
 class Calibration(_Logistic):
-    """The sentence rules' P(answer right) over ``scoring.evidence_features``
+    """The sentence rules' P(answer right) over ``rules.evidence_features``
     (named by ``FEATURES``), and the threshold below which the answer is
     withheld. Fitted by ``python benchmarks/calibrate.py`` on the seeds dev and
     extra gold sets plus a SQuAD dev-open slice."""
@@ -79,7 +79,7 @@ class Calibration(_Logistic):
 
 @dataclass(frozen=True)
 class ReaderCalibration(_Logistic):
-    """The reader's P(answer right) over ``answering.reader_features`` (named
+    """The reader's P(answer right) over ``pipeline.reader_features`` (named
     by ``FEATURES``) and the threshold below which its answer is withheld.
     Fitted by ``python benchmarks/calibrate_reader.py`` on a fixed half, by
     question id, of each development set: the seeds dev and extra sets, the

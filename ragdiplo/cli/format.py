@@ -147,7 +147,7 @@ def withheld_reason(answer: Answer, threshold: float | None = None) -> str:
     if isinstance(reason, str) and reason:
         return reason
     if threshold is None:
-        from ragdiplo.answer.scoring import Calibration
+        from ragdiplo.answer.confidence import Calibration
 
         threshold = Calibration().threshold
     if answer.confidence < threshold:

@@ -76,7 +76,7 @@ def add_answer_options(sp: argparse.ArgumentParser) -> None:
 
 def qa_config(args: argparse.Namespace) -> Any:
     """The answering settings the command line asks for."""
-    from ragdiplo.answer.scoring import QAConfig
+    from ragdiplo.answer.settings import QAConfig
 
     return QAConfig(reader=None) if getattr(args, "rules", False) else QAConfig()
 

@@ -319,7 +319,7 @@ def answerer_record(reader: str | None) -> dict[str, Any]:
     reader's model file (as the package holds it) and SHA-256, None for the rules."""
     if reader is None:
         return {"answerer": "rules", "reader_model": None}
-    from ragdiplo.answer.extractive import MODEL_DIR, MODEL_FILE
+    from ragdiplo.answer.readers.shipped import MODEL_DIR, MODEL_FILE
 
     path = MODEL_DIR / MODEL_FILE  # the file as the package holds it: ragdiplo/models/reader/...
     file = path.relative_to(MODEL_DIR.parents[2]).as_posix()

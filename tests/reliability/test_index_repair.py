@@ -17,7 +17,7 @@ from conftest import FakeEmbedder
 import ragdiplo.cli.main as cli
 import ragdiplo.embed.factory as factory
 import ragdiplo.stores.bm25 as bm25
-from ragdiplo.answer.scoring import QAConfig
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.durable import file_record, seal
 from ragdiplo.errors import IndexMismatchError, ModelError
 from ragdiplo.index.build import MANIFEST, build_index, save_index

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ragdiplo.answer.reader import ReaderSpan
+from ragdiplo.answer.readers import ReaderSpan
 from ragdiplo.embed.onnx_backend import session_options, usable_cores
 from ragdiplo.errors import ConfigError, ModelError
 
-MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
+MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "reader"
 MODEL_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 # A question's few 128-token windows are too small a batch to share among many

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragdiplo.answer.extractive import ExtractiveReader, ReaderWindows, best_span, window_starts
+from ragdiplo.answer.readers.shipped import ExtractiveReader, ReaderWindows, best_span, window_starts
 from ragdiplo.errors import ConfigError
 
 

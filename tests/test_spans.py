@@ -2,8 +2,8 @@
 
 import pytest
 
-from ragdiplo.answer.extract import best_span
 from ragdiplo.answer.question import AnswerType, Question, answer_type
+from ragdiplo.answer.spans import best_span
 
 SENTENCE = "Starmer said this week that spending would reach 3% by 2035, speaking on Thursday, 28 Jul 2025."
 

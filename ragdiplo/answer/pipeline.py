@@ -1,6 +1,6 @@
 """Answering a question: retrieval, then the reader (or the sentence rules).
 
-With a reader that scores "no answer" (the shipped one, ``extractive.py``),
+With a reader that scores "no answer" (the shipped one, ``readers/shipped.py``),
 the reader reads the top passages and its best span is the answer: the span's
 exact offsets into the document, its sentence the first citation, other
 documents where the reader finds the same answer cited after it. Whether to
@@ -8,7 +8,7 @@ answer at all is a calibrated probability over the reader's span-vs-no-answer
 margin and the retrieval evidence (``ReaderCalibration``).
 
 Without a reader (``QAConfig(reader=None)``) the sentence rules of
-``scoring.py`` answer, as they did before the reader existed.
+``rules.py`` answer, as they did before the reader existed.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import numpy as np
 
 from ragdiplo.answer.confidence import ReaderCalibration, probability
 from ragdiplo.answer.conflicts import Candidate, prefer_latest, reports, words
-from ragdiplo.answer.extractive import ExtractiveReader
+from ragdiplo.answer.contexts import sentence_contexts, whole_quotes
 from ragdiplo.answer.metadata import with_metadata
 from ragdiplo.answer.question import Question
-from ragdiplo.answer.reader import Reader, locate
+from ragdiplo.answer.readers import Reader, locate
+from ragdiplo.answer.readers.shipped import ExtractiveReader
 from ragdiplo.answer.retrieval import rank_rows
-from ragdiplo.answer.scoring import (
-    QAConfig,
+from ragdiplo.answer.rules import (
     corroborating,
     evidence_features,
     make_citations,
@@ -34,6 +34,7 @@ from ragdiplo.answer.scoring import (
     score_sentences,
     short_answer,
 )
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.errors import QuestionError
 from ragdiplo.index.build import Index
 from ragdiplo.stores.bm25 import terms
@@ -151,51 +152,6 @@ def _below(conf: float, threshold: float) -> str:
 
 
 @dataclass(frozen=True)
-class Context:
-    """A stretch of one document the reader reads: sentences and their
-    neighbours merged where they overlap or touch, so no text is read twice."""
-
-    doc_row: int
-    start: int
-    end: int
-    rank: int  # of its best-scored sentence, 0 for the first
-
-
-def sentence_contexts(index: Index, rows: list[int]) -> list[Context]:
-    """Each of the sentences ``rows`` (best first) with the sentence before and
-    after it in its document, merged where they overlap: the reader reads a
-    few short contexts around the sentences most about the question, not whole
-    passages, which keeps a question to two or three model windows."""
-    spans = []
-    for rank, row in enumerate(rows):
-        doc_row = int(index.sentence_rows[row, 0])
-        first = row - 1 if row > 0 and int(index.sentence_rows[row - 1, 0]) == doc_row else row
-        last = row + 1 if row + 1 < len(index.sentence_rows) and int(index.sentence_rows[row + 1, 0]) == doc_row else row
-        spans.append((doc_row, int(index.sentence_rows[first, 1]), int(index.sentence_rows[last, 2]), rank))
-    return merge_contexts(spans)
-
-
-def merge_contexts(spans: list[tuple[int, int, int, int]]) -> list[Context]:
-    """(doc row, start, end, rank) stretches merged per document where they
-    overlap or touch, best-ranked first."""
-    by_doc: dict[int, list[tuple[int, int, int]]] = {}
-    for d, s, e, rank in spans:
-        by_doc.setdefault(d, []).append((s, e, rank))
-    out = []
-    for d, parts in by_doc.items():
-        parts.sort()
-        cur_s, cur_e, cur_r = parts[0]
-        for s, e, r in parts[1:]:
-            if s <= cur_e:
-                cur_e, cur_r = max(cur_e, e), min(cur_r, r)
-            else:
-                out.append(Context(d, cur_s, cur_e, cur_r))
-                cur_s, cur_e, cur_r = s, e, r
-        out.append(Context(d, cur_s, cur_e, cur_r))
-    return sorted(out, key=lambda c: (c.rank, c.start))
-
-
-@dataclass(frozen=True)
 class ReaderEvidence:
     """The reader's best span over the read contexts and what speaks for it."""
 
@@ -222,7 +178,7 @@ def read_best(
 
     Each context gives its ``config.reader_spans`` best spans; a span's rank is
     its margin over "no answer" plus ``config.reader_sentence_weight`` times
-    the sentence score of the sentence holding it (``scoring.score_sentences``:
+    the sentence score of the sentence holding it (``rules.score_sentences``:
     similarity, rare words, answer type): the reader knows which words answer,
     the sentence score which sentence is about the question."""
     question = Question.of(question)
@@ -250,37 +206,6 @@ def read_best(
     cited, dense = _sentence_citation(index, doc_row, s, e, query_vector, margin)
     features = reader_features(index, question, margin, rank, dense, names_missing(index, question, doc_row, s, e))
     return ReaderEvidence(doc_row, s, e, cited, features, tuple(found))
-
-
-_QUOTES = {"“": "”", "‘": "’", '"': '"', "«": "»"}
-MAX_QUOTE_CHARS = 60  # a quoted word or phrase inside an answer, not a quoted speech
-
-
-def whole_quotes(text: str, s: int, e: int) -> tuple[int, int]:
-    """The span ``s:e`` of ``text`` grown so that it never cuts a short quoted
-    phrase: a span that stops just before an opening quote takes the quoted
-    words (``a US`` + ``“backstop”``), and one that holds only one mark of a
-    pair takes the rest of the quote. Quotes longer than ``MAX_QUOTE_CHARS``
-    (speech) are left as they are."""
-    inside = text[s:e]
-    after = text[e:]
-    gap = len(after) - len(after.lstrip(" "))
-    if gap <= 1 and after[gap : gap + 1] in _QUOTES and inside[-1:].isalnum():
-        close = text.find(_QUOTES[after[gap]], e + gap + 1, e + gap + 1 + MAX_QUOTE_CHARS)
-        if close > e + gap + 1 and "\n" not in text[e:close]:
-            return s, close + 1
-    for open_mark, close_mark in _QUOTES.items():
-        if open_mark == close_mark:
-            continue
-        if inside.count(open_mark) > inside.count(close_mark):
-            close = text.find(close_mark, e, e + MAX_QUOTE_CHARS)
-            if close >= 0 and "\n" not in text[e:close]:
-                return s, close + 1
-        if inside.count(close_mark) > inside.count(open_mark):
-            start = text.rfind(open_mark, max(0, s - MAX_QUOTE_CHARS), s)
-            if start >= 0 and "\n" not in text[start:s]:
-                return start, e
-    return s, e
 
 
 def _read(index: Index, question: Question, best: ReaderEvidence, hits: tuple[Hit, ...], config: QAConfig) -> Answer:
@@ -359,4 +284,4 @@ def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int
     return sum(not all(t in present for t in name) for name in question.names) / len(question.names)
 
 
-__all__ = ["READER_FEATURES", "Context", "ReaderEvidence", "answer", "closest_sentences", "names_missing", "read_best", "whole_quotes", "reader_features", "sentence_contexts"]
+__all__ = ["READER_FEATURES", "ReaderEvidence", "answer", "closest_sentences", "names_missing", "read_best", "reader_features"]

@@ -1,4 +1,4 @@
-"""Short answers: the spans of a sentence that fit what a question asks for
+"""Typed spans: the spans of a sentence that fit what a question asks for
 (``question.py`` says what it asks for).
 
 Without a trained reader, a typed question (who, when, where, how many, how
