@@ -3,6 +3,8 @@ taken from them, and questions refused with QuestionError."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ragdiplo.answer.confidence import Calibration
@@ -157,6 +159,23 @@ def test_identical_documents_are_cited_once_naming_both_ids(tiny_corpus, fake_em
     assert [c.doc_id for c in answer.citations].count("sub/c.txt") == 0
 
 
+def test_near_identical_sentences_are_one_citation_down_to_citation_jaccard(tmp_path, fake_embedder):
+    root = tmp_path / "news"
+    root.mkdir()
+    said = ("The harbour treaty of Port Vesta will be ratified in 2031 after long talks between the city council, "
+            "the port authority and the shipping firms, {} said.\n")  # fmt: skip
+    (root / "a.txt").write_text(said.format("officials"), "utf-8")
+    (root / "b.txt").write_text(said.format("reporters"), "utf-8")
+    rules = QAConfig(reader=None, calibration=Calibration(threshold=0.0), min_dense=-1.0, cite_margin=1.0)
+    qa = QA.build(root, embedder=fake_embedder, config=rules)
+    question = "In which year will the harbour treaty of Port Vesta be ratified?"
+    (one,) = qa.ask(question).citations  # one word in sixteen differs: the same quote
+    assert {one.doc_id, *(d for d, _, _ in one.duplicates)} == {"a.txt", "b.txt"}
+    exact = QA(qa.index, fake_embedder, replace(rules, citation_jaccard=1.0)).ask(question)
+    assert sorted(c.doc_id for c in exact.citations) == ["a.txt", "b.txt"]
+    assert all(c.duplicates == () for c in exact.citations)
+
+
 def test_a_short_answer_cites_the_other_articles_that_state_it(tmp_path, fake_embedder):
     root = tmp_path / "news"
     root.mkdir()
@@ -180,7 +199,9 @@ def test_a_question_with_undecodable_bytes_is_a_question_error():
 
 
 @pytest.mark.parametrize(
-    "settings", [{"max_citations": 0}, {"read_passages": 0}, {"reader": "bert"}, {"reader_spans": 0}]
+    "settings",
+    [{"max_citations": 0}, {"read_passages": 0}, {"reader": "bert"}, {"reader_spans": 0}, {"citation_jaccard": 0},
+     {"citation_jaccard": 1.5}],  # fmt: skip
 )
 def test_answer_settings_out_of_range_are_errors(settings):
     from ragdiplo.errors import ConfigError

@@ -104,6 +104,8 @@ def test_convex_fusion_at_its_ends_orders_as_each_retriever_does(index, fake_emb
         ({"candidates": 0}, "at least 1"),
         ({"bm25_weight": -1, "fusion": Fusion.RRF}, "at least 0"),
         ({"rrf_k": 10}, "rrf_k apply to fusion='rrf' only"),
+        ({"fusion": Fusion.RRF, "sentences_per_passage": 0}, "at least 1"),
+        ({"sentences_per_passage": 5}, "sentences_per_passage apply to fusion='rrf' only"),
         ({"fusion": Fusion.RRF, "dense_weight": 0.3}, "dense_weight applies to fusion='convex' only"),
     ],
 )

@@ -39,8 +39,13 @@ class RetrievalConfig:
     """How the two rankings are joined. The default, a convex combination with
     0.6 on the dense side, was chosen on BEIR SciFact's train split (nDCG@10
     0.734 against 0.719 for RRF; flat from 0.55 to 0.7) and the SQuAD dev-open
-    slice (hit@5 0.948 against 0.923). ``rrf_k``, ``bm25_weight`` and
-    ``sentence_weight`` apply to RRF only; ``dense_weight`` to CONVEX only."""
+    slice (hit@5 0.948 against 0.923). ``rrf_k``, ``bm25_weight``,
+    ``sentence_weight`` and ``sentences_per_passage`` apply to RRF only;
+    ``dense_weight`` to CONVEX only.
+
+    ``sentence_weight`` adds a third ranking, passages by their best sentence;
+    it looks at ``sentences_per_passage`` × ``candidates`` sentences, since
+    several of the best sentences may stand in one passage."""
 
     fusion: Fusion = Fusion.CONVEX
     rrf_k: int = 60
@@ -48,14 +53,18 @@ class RetrievalConfig:
     bm25_weight: float = 1.0
     sentence_weight: float = 0.0
     dense_weight: float = 0.6  # CONVEX: share of the min-max normalised dense score
+    sentences_per_passage: int = 3  # RRF with sentence_weight: sentences read per passage ranked
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "fusion", Fusion(self.fusion))
         except ValueError:
             raise ConfigError(f"fusion must be one of {[f.value for f in Fusion]} (got {self.fusion!r})") from None
-        if self.rrf_k < 1 or self.candidates < 1:
-            raise ConfigError(f"rrf_k and candidates must be at least 1 (got {self.rrf_k}, {self.candidates})")
+        if self.rrf_k < 1 or self.candidates < 1 or self.sentences_per_passage < 1:
+            raise ConfigError(
+                "rrf_k, candidates and sentences_per_passage must be at least 1 "
+                f"(got {self.rrf_k}, {self.candidates}, {self.sentences_per_passage})"
+            )
         if self.bm25_weight < 0 or self.sentence_weight < 0:
             raise ConfigError(
                 f"bm25_weight and sentence_weight must be at least 0 (got {self.bm25_weight}, {self.sentence_weight})"
@@ -63,7 +72,8 @@ class RetrievalConfig:
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ConfigError(f"dense_weight is a share between 0 and 1 (got {self.dense_weight})")
         default = RetrievalConfig.__dataclass_fields__
-        rrf_only = [n for n in ("rrf_k", "bm25_weight", "sentence_weight") if getattr(self, n) != default[n].default]
+        rrf_names = ("rrf_k", "bm25_weight", "sentence_weight", "sentences_per_passage")
+        rrf_only = [n for n in rrf_names if getattr(self, n) != default[n].default]
         if self.fusion is not Fusion.RRF and rrf_only:
             raise ConfigError(f"{', '.join(rrf_only)} apply to fusion='rrf' only (fusion is {self.fusion.value!r})")
         if self.fusion is not Fusion.CONVEX and self.dense_weight != default["dense_weight"].default:
@@ -95,8 +105,11 @@ def subset_of(index: Index, where: Where | None) -> Subset | None:
     return Subset(rows, tuple(i for i, y in zip(ids, ok) if y), tuple(i for i, y in zip(ids, ok) if not y))
 
 
-def _sentence_ranked_passages(index: Index, query_vector: np.ndarray, n: int, where: Where | None = None) -> list[int]:
-    """Passages ordered by their single most similar sentence.
+def _sentence_ranked_passages(
+    index: Index, query_vector: np.ndarray, n: int, per_passage: int, where: Where | None = None
+) -> list[int]:
+    """Passages ordered by their single most similar sentence, found among the
+    ``per_passage`` × ``n`` sentences most similar to the question.
 
     A passage vector averages all its sentences, so one sentence that answers the
     question can drown among others about something else; its own vector does not.
@@ -107,7 +120,7 @@ def _sentence_ranked_passages(index: Index, query_vector: np.ndarray, n: int, wh
     keys = index.passage_rows[:, 0] * (1 << 40) + index.passage_rows[:, 1]
     order: list[int] = []
     seen: set[int] = set()
-    for s in _top(sims, min(len(sims), 3 * n)):
+    for s in _top(sims, min(len(sims), per_passage * n)):
         if sims[s] == -np.inf:  # filtered out, as is everything after it
             break
         d, start, end = (int(x) for x in index.sentence_rows[s])
@@ -173,7 +186,8 @@ def rank_rows(
             value = float(bm25[row]) if config.fusion is Fusion.BM25 else config.bm25_weight / (config.rrf_k + rank + 1)
             fused[int(row)] = fused.get(int(row), 0.0) + value
     if config.fusion is Fusion.RRF and config.sentence_weight:
-        for rank, row in enumerate(_sentence_ranked_passages(index, query_vector, n, where)):
+        by_sentence = _sentence_ranked_passages(index, query_vector, n, config.sentences_per_passage, where)
+        for rank, row in enumerate(by_sentence):
             fused[row] = fused.get(row, 0.0) + config.sentence_weight / (config.rrf_k + rank + 1)
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 

@@ -87,20 +87,21 @@ def _key(text: str) -> frozenset[str]:
     return frozenset(terms(text))
 
 
-def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
-    return bool(a) and len(a & b) / len(a | b) >= 0.8
+def _similar(a: frozenset[str], b: frozenset[str], jaccard: float) -> bool:
+    return bool(a) and len(a & b) / len(a | b) >= jaccard
 
 
 def make_citations(index: Index, scored: list[ScoredSentence], config: QAConfig) -> list[Citation]:
     """The best sentence and close runners-up, each repeated quote cited once
     with the other places it stands recorded as duplicates (among them the
-    same words under the other ids of an identical document)."""
+    same words under the other ids of an identical document); sentences whose
+    terms overlap by ``config.citation_jaccard`` are one quote."""
     groups: list[tuple[ScoredSentence, frozenset[str], list[tuple[str, int, int]]]] = []
     for item in scored:
         doc, s, e = index.sentence(item.row)
         key = _key(doc.text[s:e])
         for _, gkey, dups in groups:
-            if _similar(key, gkey):
+            if _similar(key, gkey, config.citation_jaccard):
                 dups.extend((i, s, e) for i in (doc.id, *index.aliases(doc.id)))
                 break
         else:

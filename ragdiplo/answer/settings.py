@@ -32,7 +32,9 @@ class QAConfig:
     ``min_dense`` or ``calibration`` gives P(right) below its threshold;
     citations are sentences within ``cite_margin`` of the best (at most
     ``max_citations``), and sentences of other documents within
-    ``corroborate_margin`` that give the same short answer; ``short_answers``
+    ``corroborate_margin`` that give the same short answer; a sentence whose
+    terms overlap a cited one's by ``citation_jaccard`` or more (Jaccard) is
+    the same quote, listed among its duplicates, not cited again; ``short_answers``
     cuts a typed span from the sentence unless a name question's sentence
     holds more than ``max_name_candidates`` names.
 
@@ -61,6 +63,7 @@ class QAConfig:
     min_dense: float = 0.25
     max_citations: int = 3
     cite_margin: float = 0.05
+    citation_jaccard: float = 0.8
     corroborate_margin: float = 0.4
     short_answers: bool = True
     max_name_candidates: int = 2
@@ -93,6 +96,8 @@ class QAConfig:
                 raise ConfigError(f"{name} must be a number, 0 or more (got {value!r})")
         if not (isinstance(self.closest_passages, int) and self.closest_passages >= 0):
             raise ConfigError(f"closest_passages must be a whole number, 0 or more (got {self.closest_passages!r})")
+        if not (isinstance(self.citation_jaccard, (int, float)) and 0.0 < self.citation_jaccard <= 1.0):
+            raise ConfigError(f"citation_jaccard is a share above 0, at most 1 (got {self.citation_jaccard!r})")
         if not -1.0 <= self.min_dense <= 1.0:
             raise ConfigError(f"min_dense is a cosine similarity between -1 and 1 (got {self.min_dense})")
         calibration = self.calibration if self.reader is None else self.reader_calibration

@@ -106,7 +106,8 @@ def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
 
 
 
-APPOSITION_BONUS = 0.2
+APPOSITION_BONUS = 0.2  # a name right after the question's words: their apposition
+ASKED_WORD_PENALTY = 0.3  # per word of the question a span repeats: an answer says what the question does not
 
 
 def ranked_spans(question: Question, sentence: str) -> list[tuple[int, int]]:
@@ -131,7 +132,8 @@ def ranked_spans(question: Question, sentence: str) -> list[tuple[int, int]]:
         apposed = PATTERNS[kind] is PATTERNS[AnswerType.NAME] and any(
             s - end <= 2 and not sentence[end:s].strip(" ,") for end in ends if end <= s
         )
-        score = -distance / max(len(sentence), 1) - 0.3 * len(span_terms & asked) + APPOSITION_BONUS * apposed
+        repeated = len(span_terms & asked)
+        score = -distance / max(len(sentence), 1) - ASKED_WORD_PENALTY * repeated + APPOSITION_BONUS * apposed
         scored.append((score, -s, (s, e)))
     scored.sort(reverse=True)
     return [span for *_, span in scored]

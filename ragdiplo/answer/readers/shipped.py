@@ -35,6 +35,7 @@ TOKENIZER_FILE = "tokenizer.json"
 # cores: on a busy AMD 2-core machine two threads that sleep when idle read three
 # windows in 108 ms, spinning ones in 187 ms.
 READER_THREADS = 2
+CONTEXT_CACHE = 4096  # contexts whose tokens are kept: a REPL or an eval run reads the same sentences again
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class ExtractiveReader:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.windows = windows
         self.model_id = f"{folder.name}/{model_file}"  # its sha256 is in the model card, not hashed at start-up
-        self._encode_context = lru_cache(maxsize=4096)(self._encode)
+        self._encode_context = lru_cache(maxsize=CONTEXT_CACHE)(self._encode)
 
     def __repr__(self) -> str:
         return f"ExtractiveReader({self.model_id!r}, max_len={self.windows.max_len})"
