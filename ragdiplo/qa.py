@@ -44,6 +44,16 @@ def clamp_k(k: int | None, size: int) -> tuple[int, str | None]:
     return size, f"k is {k}, but the index has only {size} passage(s): using k={size}"
 
 
+def check_reader(reader: object) -> None:
+    """A reader given to ``QA`` must be a ``Reader``: refused before an index is
+    built for it, not at the first question."""
+    if reader is not None and not isinstance(reader, Reader):
+        raise TypeError(
+            "reader must have read_nbest(question, contexts, n) -> one list of ReaderSpan per context "
+            f"(ragdiplo.answer.readers.Reader), not {type(reader).__name__}"
+        )
+
+
 class QA:
     """Ask questions of an index.
 
@@ -60,6 +70,7 @@ class QA:
         index_path: str | os.PathLike[str] = "index",
         reader: Reader | None = None,
     ) -> None:
+        check_reader(reader)
         check_compatible(index, embedder, Path(index_path))
         self.index = index
         self.embedder = embedder
@@ -97,6 +108,7 @@ class QA:
     ) -> QA:
         """Index a corpus folder or JSONL file, saving it to ``path`` if given;
         ``metadata``: a sidecar JSONL of ``{"id", "date"?, "source"?, ...}`` lines."""
+        check_reader(reader)
         if path is not None:
             claim_folder(path, corpus)  # refused before anything is embedded: not apart from the corpus, or not ours
         embedder = embedder or default_embedder()

@@ -1,7 +1,8 @@
-"""The reader plumbing: spans located in the text they came from, offsets mapped
-back to documents, batching, abstention and the fallback for answers that are
-not in the text. The transformers model is tiny and randomly initialised, built
-here: it checks the mapping, not answer quality."""
+"""The one reader protocol (``read_nbest``): spans located in the text they came
+from, offsets mapped back to documents, batching, the no-answer score and the
+decision it feeds, and the fallback for answers that are not in the text. The
+transformers model is tiny and randomly initialised, built here: it checks the
+mapping, not answer quality."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from collections.abc import Sequence
 import pytest
 from conftest import TINY_DOCS
 
-from ragdiplo.answer.confidence import Calibration
+from ragdiplo.answer.confidence import Calibration, ReaderCalibration
 from ragdiplo.answer.readers import Reader, ReaderSpan, locate
 from ragdiplo.answer.readers.transformers import TransformersReader
 from ragdiplo.answer.settings import QAConfig
 from ragdiplo.qa import QA
 
-NEVER_ABSTAIN = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0), reader=None)
+# the rules when no reader is given; any reader's answer is given whatever its confidence
+NEVER_ABSTAIN = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0),
+                         reader_calibration=ReaderCalibration(threshold=0.0), reader=None)  # fmt: skip
 QUESTION = "How much emergency aid did the regional minister promise?"
 
 
@@ -33,6 +36,11 @@ def test_locate_ignores_case_and_spacing_but_not_words():
     assert locate(ReaderSpan("million was promised", 1.0), context) == (12, 32)
     assert locate(ReaderSpan("€3 million", 1.0), context) is None
     assert locate(ReaderSpan("   ", 1.0), context) is None
+
+
+def test_the_margin_is_the_score_over_no_answer_or_the_score_without_one():
+    assert ReaderSpan("€2 million", 2.0, no_answer=3.5).margin == -1.5
+    assert ReaderSpan("€2 million", 2.0).margin == 2.0
 
 
 @pytest.fixture(scope="module")
@@ -56,26 +64,55 @@ def tiny_qa_model(tmp_path_factory):
     return transformers.BertForQuestionAnswering(config), tokenizer
 
 
-def test_transformers_reader_spans_are_exact_slices(tiny_qa_model):
+def _cls_score(model, tokenizer, context: str) -> float:
+    """The model's "no answer" score for one context read alone: the [CLS] position's."""
+    import torch
+
+    enc = tokenizer(QUESTION, context, truncation="only_second", max_length=384, return_tensors="pt")
+    with torch.inference_mode():
+        out = model(**enc)
+    return float(out.start_logits[0, 0] + out.end_logits[0, 0])
+
+
+def test_transformers_reader_gives_n_best_exact_spans_with_the_no_answer_score(tiny_qa_model):
     reader = TransformersReader(*tiny_qa_model, batch_size=2)
     assert isinstance(reader, Reader)
     contexts = list(TINY_DOCS.values())
-    spans = reader.read(QUESTION, contexts)
-    assert len(spans) == len(contexts)
-    for span, context in zip(spans, contexts):
-        if span is not None:
-            assert context[span.start : span.end] == span.text
-            assert span.text.strip()
+    nbest = reader.read_nbest(QUESTION, contexts, 3)
+    assert len(nbest) == len(contexts)
+    for spans, context in zip(nbest, contexts):
+        assert len(spans) == 3
+        assert len({(s.start, s.end) for s in spans}) == 3  # distinct
+        assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+        for span in spans:
+            assert context[span.start : span.end] == span.text and span.text.strip()
+            assert span.no_answer == pytest.approx(_cls_score(*tiny_qa_model, context), abs=1e-4)
+
+
+def test_a_model_that_cannot_tell_spans_apart_scores_them_all_as_no_answer(tiny_qa_model):
+    import torch
+
+    model, tokenizer = tiny_qa_model
+    silent = type(model)(model.config)
+    silent.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        silent.qa_outputs.weight.zero_()
+        silent.qa_outputs.bias.zero_()  # every span scores as "no answer" does
+    nbest = TransformersReader(silent, tokenizer).read_nbest(QUESTION, list(TINY_DOCS.values()), 2)
+    assert all(len(spans) == 2 for spans in nbest)
+    assert all(span.margin == 0.0 for spans in nbest for span in spans)
 
 
 def test_batching_does_not_change_what_is_read(tiny_qa_model):
     contexts = [*TINY_DOCS.values(), "A short one."]
-    one_by_one = TransformersReader(*tiny_qa_model, batch_size=1).read(QUESTION, contexts)
-    together = TransformersReader(*tiny_qa_model, batch_size=len(contexts)).read(QUESTION, contexts)
-    assert [(s.start, s.end) if s else None for s in one_by_one] == [(s.start, s.end) if s else None for s in together]
-    for a, b in zip(one_by_one, together):
-        if a is not None:
-            assert b.score == pytest.approx(a.score, abs=1e-4)
+    one_by_one = TransformersReader(*tiny_qa_model, batch_size=1).read_nbest(QUESTION, contexts, 2)
+    together = TransformersReader(*tiny_qa_model, batch_size=len(contexts)).read_nbest(QUESTION, contexts, 2)
+    assert [[(s.start, s.end) for s in spans] for spans in one_by_one] == [
+        [(s.start, s.end) for s in spans] for spans in together
+    ]
+    for a, b in zip(sum(one_by_one, []), sum(together, [])):
+        assert b.score == pytest.approx(a.score, abs=1e-4)
+        assert b.no_answer == pytest.approx(a.no_answer, abs=1e-4)
 
 
 def test_answer_from_reader_is_cited_by_the_sentences_it_stands_in(tiny_qa_model, tiny_corpus, fake_embedder):
@@ -90,28 +127,28 @@ def test_answer_from_reader_is_cited_by_the_sentences_it_stands_in(tiny_qa_model
     assert cited.text.startswith(tuple(sentences)) and cited.text.endswith(tuple(sentences))
 
 
-def test_reader_that_finds_nothing_makes_the_answer_abstain(tiny_qa_model, tiny_corpus, fake_embedder):
-    import torch
+class _FixedReader:
+    """A user's own reader: the same words read from every context, with a
+    no-answer score or none."""
 
-    model, tokenizer = tiny_qa_model
-    silent = type(model)(model.config)
-    silent.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        silent.qa_outputs.weight.zero_()
-        silent.qa_outputs.bias.zero_()  # every span scores as "no answer" does
-    qa = QA.build(tiny_corpus, embedder=fake_embedder, config=NEVER_ABSTAIN, reader=TransformersReader(silent, tokenizer))
+    def __init__(self, text: str, score: float = 1.0, no_answer: float | None = None) -> None:
+        self.text = text
+        self.score = score
+        self.no_answer = no_answer
+        self.calls: list[tuple[int, int]] = []
+
+    def read_nbest(self, question: str, contexts: Sequence[str], n: int) -> list[list[ReaderSpan]]:
+        self.calls.append((len(contexts), n))
+        return [[ReaderSpan(self.text, self.score, no_answer=self.no_answer)] for _ in contexts]
+
+
+def test_a_reader_whose_no_answer_wins_by_far_makes_the_answer_abstain(tiny_corpus, fake_embedder):
+    config = QAConfig(min_dense=-1.0, calibration=Calibration(threshold=0.0), reader=None)  # the reader's calibration
+    qa = QA.build(tiny_corpus, embedder=fake_embedder, config=config, reader=_FixedReader("€2 million", 0.0, 30.0))
     answer = qa.ask(QUESTION)
     assert answer.text is None and answer.citations == ()
-
-
-class _FixedReader:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.calls: list[int] = []
-
-    def read(self, question: str, contexts: Sequence[str]) -> list[ReaderSpan | None]:
-        self.calls.append(len(contexts))
-        return [ReaderSpan(self.text, 1.0) for _ in contexts]
+    assert answer.confidence < config.reader_calibration.threshold
+    assert answer.closest  # what was found is shown
 
 
 def test_generated_answer_not_in_the_text_falls_back_to_the_extracted_one(tiny_corpus, fake_embedder):
@@ -119,7 +156,8 @@ def test_generated_answer_not_in_the_text_falls_back_to_the_extracted_one(tiny_c
     reader = _FixedReader("a generous sum the minister made up")
     with_reader = QA(plain.index, fake_embedder, NEVER_ABSTAIN, reader=reader)
     assert with_reader.ask(QUESTION) == plain.ask(QUESTION)
-    assert reader.calls == [min(NEVER_ABSTAIN.read_passages, len(plain.index))]
+    ((contexts, n),) = reader.calls  # read once: the best sentences with their neighbours
+    assert 1 <= contexts <= NEVER_ABSTAIN.reader_sentences and n == NEVER_ABSTAIN.reader_spans
 
 
 def test_generated_answer_found_in_the_text_is_located_there(tiny_corpus, fake_embedder):
@@ -128,3 +166,13 @@ def test_generated_answer_found_in_the_text_is_located_there(tiny_corpus, fake_e
     assert answer.text == "emergency aid of €2 million"
     assert answer.citations[0].doc_id == "sub/c.txt"
     assert answer.text in answer.citations[0].text
+
+
+def test_a_reader_without_read_nbest_is_refused_before_anything_is_built(tiny_corpus, fake_embedder, tmp_path):
+    class OldReader:
+        def read(self, question: str, contexts: Sequence[str]) -> list[ReaderSpan | None]:
+            return [None for _ in contexts]
+
+    with pytest.raises(TypeError, match="read_nbest"):
+        QA.build(tiny_corpus, tmp_path / "index", embedder=fake_embedder, reader=OldReader())
+    assert not (tmp_path / "index").exists()

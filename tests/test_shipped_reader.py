@@ -54,22 +54,33 @@ SENTENCES = [
 @given(st.permutations(SENTENCES), st.integers(1, 5), st.sampled_from(["  ", "\n\n", " — ", "\u00a0"]))
 def test_spans_map_exactly_back_into_their_context(reader, order, count, glue):
     context = "Ünïcode → " + glue.join(order[:count] * 3)
-    spans = reader.read("How much did the work cost?", [context, context[:40]])
-    for span in spans:
-        assert span is not None and span.start is not None and span.end is not None
-        assert context[span.start : span.end] == span.text or context[:40][span.start : span.end] == span.text
+    texts = [context, context[:40]]
+    for text, spans in zip(texts, reader.read_nbest("How much did the work cost?", texts, 3)):
+        assert spans and len({(s.start, s.end) for s in spans}) == len(spans) <= 3
+        assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+        assert len({s.no_answer for s in spans}) == 1 and spans[0].no_answer is not None  # one per context
+        for span in spans:
+            assert span.start is not None and span.end is not None
+            assert text[span.start : span.end] == span.text
 
 
 @pytest.mark.integration
 def test_the_reader_answers_from_a_long_context_and_finds_nothing_in_an_unrelated_one(reader):
     long = " ".join(SENTENCES[:1] + [f"Filler sentence about other matters number {i}." for i in range(40)] + SENTENCES[1:2])
-    cost, unrelated = reader.read("How much did the work cost?", [long, "Preheat the oven and whisk two eggs with sugar."])
-    assert cost is not None and "14 million" in cost.text and cost.margin > 0
+    (cost, *_), (unrelated, *_) = reader.read_nbest(
+        "How much did the work cost?", [long, "Preheat the oven and whisk two eggs with sugar."], 1
+    )
+    assert "14 million" in cost.text and cost.margin > 0
     assert long[cost.start : cost.end] == cost.text
-    assert unrelated is not None and unrelated.margin < 0  # "no answer" wins
+    assert unrelated.margin < 0  # "no answer" wins
 
 
 @pytest.mark.integration
 def test_a_near_miss_question_gets_no_answer(reader):
-    (span,) = reader.read("What is the population of Milan?", [" ".join(SENTENCES)])
-    assert span is not None and span.margin < 0
+    ((span,),) = reader.read_nbest("What is the population of Milan?", [" ".join(SENTENCES)], 1)
+    assert span.margin < 0
+
+
+@pytest.mark.integration
+def test_a_context_with_no_tokens_gets_no_span(reader):
+    assert reader.read_nbest("How much did the work cost?", ["", "   "], 2) == [[], []]

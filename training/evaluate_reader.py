@@ -22,8 +22,15 @@ from near_miss import is_held_out
 from train_reader import DEFAULT_DATA
 from windows import is_validation, load_examples
 
+from ragdiplo.answer.readers import ReaderSpan
 from ragdiplo.answer.readers.shipped import MODEL_DIR, MODEL_FILE, ExtractiveReader
 from ragdiplo.eval.metrics import exact_match, token_f1
+
+
+def _best(reader: ExtractiveReader, question: str, context: str) -> ReaderSpan | None:
+    """The reader's best span of ``context`` with its no-answer score; None when it has no tokens."""
+    (spans,) = reader.read_nbest(question, [context], 1)
+    return spans[0] if spans else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     f1 = em = has_f1 = has_n = no_right = no_n = 0.0
     started = time.perf_counter()
     for ex in rows:
-        span = reader.read(ex["question"], [ex["context"]])[0]
+        span = _best(reader, ex["question"], ex["context"])
         prediction = span.text if span is not None and span.margin > args.threshold else None
         golds = [a["text"] for a in ex["answers"]]
         if golds:
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if not pool:
             continue
         other = pool[i % len(pool)]
-        span = reader.read(ex["question"], [other["context"]])[0]
+        span = _best(reader, ex["question"], other["context"])
         negatives += 1
         negatives_right += span is None or span.margin <= args.threshold
     # near-miss questions over the paragraph they were made from (the original
@@ -78,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         for ex in load_examples(args.near_miss):
             if not is_held_out(ex["title"]):
                 continue
-            span = reader.read(ex["question"], [ex["context"]])[0]
+            span = _best(reader, ex["question"], ex["context"])
             right = int(span is None or span.margin <= args.threshold)
             for key in (ex["near_miss"], "all", "unseen" if is_validation(ex["title"]) else "seen_text"):
                 near.setdefault(key, [0, 0])

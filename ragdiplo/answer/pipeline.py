@@ -1,14 +1,22 @@
-"""Answering a question: retrieval, then the reader (or the sentence rules).
+"""Answering a question: retrieve → score sentences → read → decide → cite, each once.
 
-With a reader that scores "no answer" (the shipped one, ``readers/shipped.py``),
-the reader reads the top passages and its best span is the answer: the span's
-exact offsets into the document, its sentence the first citation, other
-documents where the reader finds the same answer cited after it. Whether to
-answer at all is a calibrated probability over the reader's span-vs-no-answer
-margin and the retrieval evidence (``ReaderCalibration``).
+1. retrieve: the passages (``retrieval.py``);
+2. score sentences: the sentences of the top passages (``rules.py``);
+3. read: a reader (any ``readers.Reader``: the shipped one, a
+   ``TransformersReader`` or the user's own, all through ``read_nbest``) reads
+   the best sentences with their neighbours (``contexts.py``);
+4. decide: its spans are ranked by margin over "no answer" and the sentence
+   holding them, and whether to answer at all is a calibrated probability over
+   that margin and the retrieval evidence (``ReaderCalibration``, fitted for
+   the shipped reader's scores: refit it for another reader);
+5. cite: the span's sentence is the first citation, other documents where the
+   reader finds the same words are cited after it, documents that say
+   something else are listed as differing reports (``conflicts.py``), and each
+   citation carries its document's metadata (``metadata.py``).
 
-Without a reader (``QAConfig(reader=None)``) the sentence rules of
-``rules.py`` answer, as they did before the reader existed.
+Without a reader (``QAConfig(reader=None)``), or when none of the reader's
+spans stands in the text it read, the sentence rules of ``rules.py`` pick and
+cite the answer and their own calibration decides.
 """
 
 from __future__ import annotations
@@ -23,14 +31,13 @@ from ragdiplo.answer.contexts import sentence_contexts, whole_quotes
 from ragdiplo.answer.metadata import with_metadata
 from ragdiplo.answer.question import Question
 from ragdiplo.answer.readers import Reader, locate
-from ragdiplo.answer.readers.shipped import ExtractiveReader
 from ragdiplo.answer.retrieval import rank_rows
 from ragdiplo.answer.rules import (
+    ScoredSentence,
     corroborating,
     evidence_features,
     make_citations,
     names_unknown,
-    read_answer,
     score_sentences,
     short_answer,
 )
@@ -76,23 +83,25 @@ def _answer(
         reason = f"no document matches the filter ({where.describe()})" if where else "nothing retrieved"
         return Answer(question.text, None, (), hits, 0.0, withheld=reason)
     result = None
-    if isinstance(reader, ExtractiveReader):  # a user's own Reader keeps the rules around its spans
+    if reader is not None:
         best = read_best(index, question, query_vector, ranked, reader, config)
         if best is not None:
             result = _read(index, question, best, hits, config)
-    if result is None:
-        result = _rules(index, question, query_vector, ranked, hits, config, reader)
+    scored = None
+    if result is None:  # no reader, or none of its spans stands in the text it read
+        scored = score_sentences(index, question, query_vector, ranked, config)
+        result = _rules(index, question, scored, hits, config)
     if result.text is not None:
         return result
     reason = result.withheld or "no answer"
     if where:
         reason = f"no passage of the documents the filter lets through ({where.describe()}) answers: {reason}"
-    return replace(result, withheld=reason, closest=closest_sentences(index, question, query_vector, ranked, config))
+    if scored is None:  # read_best scored them for the reader
+        scored = score_sentences(index, question, query_vector, ranked, config)
+    return replace(result, withheld=reason, closest=closest_sentences(index, scored, config))
 
 
-def closest_sentences(
-    index: Index, question: Question, query_vector: np.ndarray, ranked: list[tuple[int, float]], config: QAConfig
-) -> tuple[Citation, ...]:
+def closest_sentences(index: Index, scored: list[ScoredSentence], config: QAConfig) -> tuple[Citation, ...]:
     """The best-scored sentence of each of the first ``config.closest_passages``
     documents among the read passages, best first: what a withheld answer
     shows, none of which answers the question."""
@@ -100,7 +109,7 @@ def closest_sentences(
         return ()
     out: list[Citation] = []
     seen: set[int] = set()
-    for item in score_sentences(index, question, query_vector, ranked, config):
+    for item in scored:
         doc_row = int(index.sentence_rows[item.row, 0])
         if doc_row in seen:
             continue
@@ -113,15 +122,10 @@ def closest_sentences(
 
 
 def _rules(
-    index: Index,
-    question: Question,
-    query_vector: np.ndarray,
-    ranked: list[tuple[int, float]],
-    hits: tuple[Hit, ...],
-    config: QAConfig,
-    reader: Reader | None,
+    index: Index, question: Question, scored: list[ScoredSentence], hits: tuple[Hit, ...], config: QAConfig
 ) -> Answer:
-    scored = score_sentences(index, question, query_vector, ranked, config)
+    """The sentence rules' answer: a typed span of the best sentence, or the
+    sentence, with the rules' own calibrated confidence."""
     if not scored:
         return Answer(question.text, None, (), hits, 0.0, withheld="no sentence to read")
     conf = probability(evidence_features(index, question, scored), config.calibration)
@@ -132,15 +136,6 @@ def _rules(
     if conf < config.calibration.threshold:
         return Answer(question.text, None, (), hits, conf, withheld=_below(conf, config.calibration.threshold))
     citations = tuple(make_citations(index, scored, config))
-    if reader is not None:
-        read = read_answer(index, question, ranked, reader, config)
-        if read is False:
-            return Answer(question.text, None, (), hits, conf, withheld="the reader found no answer")
-        if isinstance(read, tuple):
-            text, cited = read
-            rest = tuple(c for c in citations if not (c.doc_id == cited.doc_id and c.start < cited.end and cited.start < c.end))
-            citations = (cited, *rest)[: config.max_citations]
-            return Answer(question.text, text, citations, hits, conf, sentence=cited.text)
     text = short_answer(question, citations[0], config)
     if text != citations[0].text:
         citations = tuple(corroborating(index, scored, list(citations), text, config))
@@ -168,13 +163,12 @@ def read_best(
     question: str | Question,
     query_vector: np.ndarray,
     ranked: list[tuple[int, float]],
-    reader: ExtractiveReader,
+    reader: Reader,
     config: QAConfig,
 ) -> ReaderEvidence | None:
     """The reader's best span over the top ``config.read_passages`` passages,
-    or
-    ``None`` when the reader does not score "no answer" (a user's own model:
-    the rules then use its spans) or found nothing that stands in the text.
+    or ``None`` when it found nothing that stands in the text it read (the
+    rules then answer).
 
     Each context gives its ``config.reader_spans`` best spans; a span's rank is
     its margin over "no answer" plus ``config.reader_sentence_weight`` times

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from ragdiplo.answer.confidence import Calibration
 from ragdiplo.answer.question import AnswerType, Question
-from ragdiplo.answer.readers import Reader, locate
 from ragdiplo.answer.settings import QAConfig
 from ragdiplo.answer.spans import best_span, ranked_spans
 from ragdiplo.index.build import Index
@@ -187,33 +185,3 @@ def evidence_features(index: Index, question: Question, scored: list[ScoredSente
 def names_unknown(index: Index, question: Question) -> bool:
     """Whether the question names something the corpus never mentions."""
     return any(not all(t in index.bm25 for t in name) for name in question.names)
-
-
-def read_answer(
-    index: Index, question: Question, ranked: list[tuple[int, float]], reader: Reader, config: QAConfig
-) -> tuple[str, Citation] | None | Literal[False]:
-    """The reader's best span over the top passages, located in its passage and
-    cited by the sentences it stands in. ``False`` when the reader found no
-    answer in any passage; ``None`` when none of what it returned stands in the
-    text it was given, so the extracted answer is kept."""
-    rows = [row for row, _ in ranked[: config.read_passages]]
-    passages = [index.passage(row) for row in rows]
-    spans = reader.read(question.text, [p.text for p in passages])
-    if all(span is None for span in spans):
-        return False
-    located = [
-        (span.score, row, passage, at)
-        for span, row, passage in zip(spans, rows, passages)
-        if span is not None and (at := locate(span, passage.text)) is not None
-    ]
-    if not located:
-        return None
-    score, row, passage, (s, e) = max(located, key=lambda x: x[0])
-    doc_row = int(index.passage_rows[row, 0])
-    first = index.sentence_at(doc_row, passage.start + s)
-    last = max(first, index.sentence_at(doc_row, passage.start + e - 1))
-    doc, start, _ = index.sentence(first)
-    end = int(index.sentence_rows[last, 2])
-    text = doc.text[passage.start + s : passage.start + e]
-    aliases = tuple((i, start, end) for i in index.aliases(doc.id))
-    return text, Citation(doc.id, start, end, doc.text[start:end], score, aliases)

@@ -41,7 +41,8 @@ class QAConfig:
     Reader: it reads the ``reader_sentences`` best sentences with their
     neighbours, gives ``reader_spans`` spans per context, and ranks them by
     margin over "no answer" + ``reader_sentence_weight`` × the holding
-    sentence's score; ``reader_calibration`` decides whether to answer.
+    sentence's score; ``reader_calibration`` (fitted for the shipped reader)
+    decides whether to answer, whichever reader read.
     Another document's span within ``conflict_margin`` of the answer's that
     says something else is a conflicting report (0 never). When the question
     asks for the latest news, the newest dated document's span within
@@ -51,7 +52,8 @@ class QAConfig:
     question, one per document (0 none), so the user sees what was found.
 
     ``retrieval``: how passages are ranked; ``reader``: ``"shipped"`` or
-    ``None`` for the sentence rules.
+    ``None`` for the sentence rules (a model passed as ``QA(reader=...)``
+    reads instead of either).
     """
 
     read_passages: int = 5

@@ -1,10 +1,19 @@
-"""Readers: an optional model that picks the answer span inside retrieved text.
+"""The ``Reader`` protocol (``read_nbest``: scored spans with their offsets and a no-answer score) and ``ReaderSpan``.
 
-No extractive QA model ships its weights in a package, so the default answers
-without one (``spans.py``). A user who has such a model on disk, or a small
-generative model, plugs it in here. Whatever a reader returns is trusted only
-once it is found in the text it was given: a generated answer that is not a
-span of its context is dropped and the extracted answer stands.
+A reader reads a few short contexts for a question and gives, for each, its
+best spans: their text, their offsets into the context, their score and the
+context's "no answer" score, the way Haystack's ``ExtractiveReader`` returns
+answers that carry their offsets and scores "no answer" as an answer of its
+own. The shipped reader (``shipped.py``), ``TransformersReader``
+(``transformers.py``) and a user's own model (``QA(..., reader=...)``) all
+implement it, and the pipeline treats them alike: it ranks their spans by
+margin over "no answer" and the sentence holding them, and decides with
+``ReaderCalibration``. That calibration was fitted for the shipped reader's
+scores; another reader's scores are on another scale, so refit it
+(``benchmarks/calibrate_reader.py``) before trusting its probabilities.
+
+Whatever a reader returns is trusted only once it is found in the context it
+was given (``locate``): a generated answer that is not in the text is dropped.
 """
 
 from __future__ import annotations
@@ -17,10 +26,11 @@ from typing import Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class ReaderSpan:
-    """An answer a reader found in one context: the text and, when the reader
-    knows them, its offsets into that context. A reader that scores "no
-    answer" too (SQuAD 2.0 style, like the shipped one) gives that score as
-    ``no_answer``; the span stands only when ``score`` beats it."""
+    """A span a reader found in one context: its text, its score, its offsets
+    into that context (a reader that does not know them leaves them ``None``
+    and the text is looked for instead), and the context's "no answer" score,
+    SQuAD 2.0 style, as the shipped reader gives it. A reader that cannot score
+    "no answer" leaves ``no_answer`` as ``None``: its margin is then its score."""
 
     text: str
     score: float
@@ -37,9 +47,14 @@ class ReaderSpan:
 
 @runtime_checkable
 class Reader(Protocol):
-    """Reads each context for the question; ``None`` where it finds no answer."""
+    """What the pipeline asks of every reader, the shipped one included."""
 
-    def read(self, question: str, contexts: Sequence[str]) -> list[ReaderSpan | None]: ...
+    def read_nbest(self, question: str, contexts: Sequence[str], n: int) -> list[list[ReaderSpan]]:
+        """For each of ``contexts``, in order, up to ``n`` distinct spans, best
+        first, each with its offsets into that context and the context's
+        no-answer score; an empty list for a context the reader found nothing
+        in."""
+        ...
 
 
 def locate(span: ReaderSpan, context: str) -> tuple[int, int] | None:
@@ -53,3 +68,6 @@ def locate(span: ReaderSpan, context: str) -> tuple[int, int] | None:
         return None
     match = re.search(r"\s+".join(map(re.escape, words)), context, re.IGNORECASE)
     return match.span() if match else None
+
+
+__all__ = ["Reader", "ReaderSpan", "locate"]

@@ -1,4 +1,4 @@
-"""The shipped extractive reader: a span of the context, or "no answer".
+"""The shipped extractive reader, an int8 ONNX model: n best spans of each context and its "no answer" score.
 
 A MiniLM-L6 question-answering model trained for ragdiplo (see
 ``ragdiplo/models/reader/MODEL_CARD.md``), run as an int8 ONNX graph with ONNX
@@ -8,9 +8,10 @@ Contexts are read in windows of ``max_len`` tokens ([CLS] question [SEP]
 context [SEP]), the shape the model was trained on. Consecutive windows
 overlap by the longest answer the reader returns (``max_answer_tokens``), so
 every answer of that length lies wholly inside some window: a window boundary
-never cuts one. Each context gets
-its best span and its no-answer score (SQuAD 2.0: the [CLS] position; the
-lowest over its windows).
+never cuts one. Each context gets its ``n`` best spans and its no-answer
+score (SQuAD 2.0: the [CLS] position; the lowest over its windows), the
+``Reader`` protocol's ``read_nbest``. The pipeline's ``ReaderCalibration`` was
+fitted on this model's scores.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -109,9 +109,9 @@ def top_spans(
 class ExtractiveReader:
     """Reads contexts for a question with an extractive QA graph in ONNX.
 
-    ``read`` returns, for every context, its best span with ``score`` (the
-    span's start+end logits) and ``no_answer`` (the [CLS] score): the context
-    holds an answer when ``score > no_answer`` (``ReaderSpan.margin > 0``).
+    ``read_nbest`` returns, for every context, its best spans with ``score``
+    (the span's start+end logits) and ``no_answer`` (the [CLS] score): the
+    model finds an answer where ``score > no_answer`` (``ReaderSpan.margin > 0``).
     ``threads``: ONNX Runtime's intra-op threads (default ``READER_THREADS``, or
     fewer where fewer cores are usable).
     """
@@ -163,14 +163,10 @@ class ExtractiveReader:
         enc = self._tokenizer.encode(text, add_special_tokens=False)
         return tuple(enc.ids), tuple(enc.offsets)
 
-    def read(self, question: str, contexts: Sequence[str]) -> list[ReaderSpan | None]:
-        """The best span of each context with its no-answer score (``None``
-        for a context with no tokens)."""
-        return [spans[0] if spans else None for spans in self.read_nbest(question, contexts, 1)]
-
     def read_nbest(self, question: str, contexts: Sequence[str], n: int) -> list[list[ReaderSpan]]:
         """Up to ``n`` distinct spans of each context, best first, each with the
-        context's no-answer score (the lowest over its windows)."""
+        context's no-answer score (the lowest over its windows); none for a
+        context with no tokens."""
         q_ids = list(self._encode(question)[0][: self.windows.max_question_tokens])
         size = self.windows.max_len - len(q_ids) - 3
         rows: list[list[int]] = []
@@ -220,6 +216,6 @@ class ExtractiveReader:
 
 
 @lru_cache(maxsize=1)
-def default_reader() -> Any:
+def default_reader() -> ExtractiveReader:
     """The shipped reader, loaded once per process."""
     return ExtractiveReader()

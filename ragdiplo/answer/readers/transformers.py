@@ -1,7 +1,14 @@
-"""Any extractive question-answering model from transformers as a reader."""
+"""Any transformers question-answering model as a ``Reader``.
+
+It reads each context in one pass of the model (a context longer than
+``max_length`` tokens is cut), and scores spans and "no answer" as SQuAD 2.0
+models are trained: a span by its start and end logits, "no answer" by those of
+the first token ([CLS]).
+"""
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -15,8 +22,10 @@ class TransformersReader:
     (``AutoModelForQuestionAnswering``), loaded from a local folder or given
     as a model and tokenizer already built.
 
-    A context yields no answer when the model's no-answer score (the first
-    token, as SQuAD 2.0 models are trained) beats its best span.
+    Each span comes with its context's no-answer score (the first token's, as
+    SQuAD 2.0 models are trained); a span that scores below it has a negative
+    margin. The pipeline's confidence was fitted for the shipped reader, so
+    refit it for this model (``benchmarks/calibrate_reader.py``).
     """
 
     def __init__(
@@ -40,13 +49,15 @@ class TransformersReader:
         self.max_length = max_length
         self.max_answer_tokens = max_answer_tokens
 
-    def read(self, question: str, contexts: Sequence[str]) -> list[ReaderSpan | None]:
-        out: list[ReaderSpan | None] = []
+    def read_nbest(self, question: str, contexts: Sequence[str], n: int) -> list[list[ReaderSpan]]:
+        """Up to ``n`` distinct spans of each context, best first, each with the
+        context's no-answer score; none for a context with no tokens."""
+        out: list[list[ReaderSpan]] = []
         for i in range(0, len(contexts), self.batch_size):
-            out.extend(self._read_batch(question, list(contexts[i : i + self.batch_size])))
+            out.extend(self._read_batch(question, list(contexts[i : i + self.batch_size]), n))
         return out
 
-    def _read_batch(self, question: str, contexts: list[str]) -> list[ReaderSpan | None]:
+    def _read_batch(self, question: str, contexts: list[str], n: int) -> list[list[ReaderSpan]]:
         import torch
 
         enc = self.tokenizer(
@@ -63,23 +74,20 @@ class TransformersReader:
             logits = self.model(**enc)
         starts, ends = logits.start_logits.tolist(), logits.end_logits.tolist()
         return [
-            self._best(context, starts[b], ends[b], offsets[b], enc.sequence_ids(b))
+            self._nbest(context, starts[b], ends[b], offsets[b], enc.sequence_ids(b), n)
             for b, context in enumerate(contexts)
         ]
 
-    def _best(
-        self, context: str, start: list[float], end: list[float], offsets: list[list[int]], seq: list[int | None]
-    ) -> ReaderSpan | None:
+    def _nbest(
+        self, context: str, start: list[float], end: list[float], offsets: list[list[int]], seq: list[int | None], n: int
+    ) -> list[ReaderSpan]:
         tokens = [i for i, s in enumerate(seq) if s == 1 and offsets[i][1] > offsets[i][0]]
-        best: tuple[float, int, int] | None = None
-        for a, i in enumerate(tokens):
-            for j in tokens[a : a + self.max_answer_tokens]:
-                if best is None or start[i] + end[j] > best[0]:
-                    best = (start[i] + end[j], i, j)
-        if best is None or best[0] <= start[0] + end[0]:
-            return None
-        s, e = offsets[best[1]][0], offsets[best[2]][1]
-        return ReaderSpan(context[s:e], best[0], s, e)
+        spans = ((start[i] + end[j], i, j) for a, i in enumerate(tokens) for j in tokens[a : a + self.max_answer_tokens])
+        no_answer = start[0] + end[0]
+        return [
+            ReaderSpan(context[offsets[i][0] : offsets[j][1]], score, offsets[i][0], offsets[j][1], no_answer=no_answer)
+            for score, i, j in heapq.nlargest(n, spans, key=lambda span: span[0])
+        ]
 
 
 def _load(path: str | os.PathLike[str]) -> tuple[Any, Any]:
