@@ -38,15 +38,13 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import open_qa
+from common import open_qa, ranked_candidates
 from halves import fitted_half
 
 from ragdiplo import QAConfig
 from ragdiplo.answer.confidence import ReaderCalibration
-from ragdiplo.answer.pipeline import read_best
+from ragdiplo.answer.pipeline import sentence_citation
 from ragdiplo.answer.readers.shipped import MODEL_DIR, MODEL_FILE
-from ragdiplo.answer.retrieval import rank_rows
-from ragdiplo.embed.base import embed_question
 from ragdiplo.eval.datasets import read_gold
 from ragdiplo.eval.metrics import aurc, risk_coverage
 from ragdiplo.eval.run import contains_answer, overlaps
@@ -74,17 +72,16 @@ def collect(gold_path: str, corpus: str, limit: int | None, cache: Path | None) 
     out: dict[str, list] = {"id": [], "features": [], "right": [], "answerable": [], "total": [len(gold)],
                             "unanswered_ids": []}  # fmt: skip
     for q in gold:
-        vector = embed_question(qa.embedder, q.question)
-        ranked = rank_rows(qa.index, q.question, vector, config.retrieval)
-        best = read_best(qa.index, q.question, vector, ranked, qa.reader, config)
-        if best is None:
+        found = ranked_candidates(qa, q.question, config)
+        if not found:
             out["unanswered_ids"].append(q.id)
             continue
-        text = qa.index.documents[best.best.doc_row].text[best.best.start : best.best.end]
-        c = best.citation
+        best = found[0]
+        text = qa.index.documents[best.doc_row].text[best.start : best.end]
+        c = sentence_citation(qa.index, best.doc_row, best.start, best.end, best.margin)
         cited = overlaps(c.doc_id, c.start, c.end, q.evidence)
         out["id"].append(q.id)
-        out["features"].append([best.best.feature(name) for name in READER_FEATURES])
+        out["features"].append([best.feature(name) for name in READER_FEATURES])
         out["right"].append(bool(q.answerable and cited and contains_answer(text, q.answers)))
         out["answerable"].append(q.answerable)
     if path is not None:

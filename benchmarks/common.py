@@ -1,4 +1,6 @@
-"""What the benchmark scripts share: a corpus folder or a built index folder, either way."""
+"""What the benchmark scripts share: a corpus folder or a built index folder,
+either way; the reader's ranked candidates for a question, as the pipeline
+computes them."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from ragdiplo import QA, QAConfig
-from ragdiplo.embed.base import SentenceTransformerEmbedder
+from ragdiplo.answer.candidates import Candidate, SentenceEvidence, read_candidates
+from ragdiplo.answer.decision import decide
+from ragdiplo.answer.question import Question
+from ragdiplo.answer.retrieval import rank_rows
+from ragdiplo.answer.rules import score_sentences
+from ragdiplo.embed.base import SentenceTransformerEmbedder, embed_question
 
 
 def open_qa(path: str, embedder: SentenceTransformerEmbedder, config: QAConfig = QAConfig()) -> QA:
@@ -17,6 +24,19 @@ def open_qa(path: str, embedder: SentenceTransformerEmbedder, config: QAConfig =
     if (Path(path) / "manifest.json").is_file():
         return QA.load(path, embedder, config)
     return QA.build(path, embedder=embedder, config=config)
+
+
+def ranked_candidates(qa: QA, question: str, config: QAConfig = QAConfig()) -> list[Candidate]:
+    """The reader's candidates for ``question``, best first, exactly as
+    ``answer/pipeline.py`` reads and ranks them before deciding to answer."""
+    assert qa.reader is not None, "needs a reader"
+    q = Question.of(question)
+    vector = embed_question(qa.embedder, q.text)
+    scored = score_sentences(qa.index, q, vector, rank_rows(qa.index, q, vector, config.retrieval), config)
+    evidence = {item.row: SentenceEvidence(item.score, item.dense, item.lexical) for item in scored}
+    rows = [item.row for item in scored[: config.reader_sentences]]
+    found = read_candidates(qa.index, q, vector, qa.reader, rows, evidence, config.reader_spans)
+    return decide(qa.index, q, found, config.reader_sentence_weight, config.recency_margin, config.decision)
 
 
 def handled_well(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, threshold: float) -> float:

@@ -14,7 +14,7 @@ import pytest
 from conftest import FakeEmbedder
 
 import ragdiplo.answer.decision as decision
-import ragdiplo.answer.pipeline as pipeline
+import ragdiplo.answer.rules as rules
 import ragdiplo.cli.main as cli
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
@@ -120,7 +120,7 @@ def test_the_json_schema_names_every_key_ask_prints(news_index, capsys, monkeypa
     keys, objects = documented_json()
     answered = _ask_json(news_index, capsys)
     assert answered["answer"] is not None and answered["citations"] and answered["conflicts"]  # every list filled
-    monkeypatch.setattr(pipeline, "probability", lambda features, calibration: 0.0)
+    monkeypatch.setattr(rules, "probability", lambda features, calibration: 0.0)
     monkeypatch.setattr(decision, "calibrated", lambda features, calibration: 0.0)
     withheld = _ask_json(news_index, capsys)
     assert withheld["answer"] is None and withheld["closest"]

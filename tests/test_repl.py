@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import ragdiplo.answer.decision as decision
-import ragdiplo.answer.pipeline as pipeline
+import ragdiplo.answer.rules as rules
 import ragdiplo.cli.repl as repl
 from ragdiplo.cli.format import BOLD, DIM, HIGHLIGHT, RESET, Style, columns
 from ragdiplo.qa import QA
@@ -320,7 +320,7 @@ def test_control_characters_from_documents_are_shown_escaped(
     monkeypatch.setattr(repl, "style_for", lambda out: Style(color=color, width=80))
     _, out = drive(news, "Who signed the harbour deal on Tuesday?", ":show 1", ":passages")
     assert out.count("(vesta\\u202etxt.txt:0-") == 2 and "[2] vesta\\u202etxt.txt:0-" in out  # answer, :show, :passages
-    monkeypatch.setattr(pipeline, "probability", lambda features, calibration: 0.0)
+    monkeypatch.setattr(rules, "probability", lambda features, calibration: 0.0)
     monkeypatch.setattr(decision, "calibrated", lambda features, calibration: 0.0)
     _, withheld = drive(news, "Who signed the harbour deal on Tuesday?")
     assert "Closest passages" in withheld

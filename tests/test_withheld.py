@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ragdiplo.answer.decision as decision
-import ragdiplo.answer.pipeline as pipeline
+import ragdiplo.answer.rules as rules
 import ragdiplo.cli.main as cli
 import ragdiplo.cli.repl as repl
 from ragdiplo.answer.contexts import whole_quotes
@@ -28,7 +28,7 @@ QUESTION = "How long will the dredging work take?"
 @pytest.fixture
 def never_sure(monkeypatch):
     """Every answer's P(right) is 0, so every answer is withheld whatever the model says."""
-    monkeypatch.setattr(pipeline, "probability", lambda features, calibration: 0.0)  # the rules
+    monkeypatch.setattr(rules, "probability", lambda features, calibration: 0.0)  # the rules
     monkeypatch.setattr(decision, "calibrated", lambda features, calibration: 0.0)  # the reader
 
 

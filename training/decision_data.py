@@ -40,15 +40,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+from common import ranked_candidates
 from near_miss import is_held_out
 from windows import is_validation
 
 from ragdiplo import QA, QAConfig
 from ragdiplo.answer.candidates import FEATURES, Candidate
-from ragdiplo.answer.pipeline import read_candidates
-from ragdiplo.answer.question import Question
-from ragdiplo.answer.retrieval import rank_rows
-from ragdiplo.embed.base import embed_question
 from ragdiplo.eval.datasets import Evidence, read_gold
 from ragdiplo.eval.metrics import contains_answer, token_f1
 from ragdiplo.eval.run import overlaps
@@ -89,11 +86,7 @@ class Table:
 
 
 def ask(qa: QA, question: str, config: QAConfig) -> list[Candidate]:
-    q = Question.of(question)
-    vector = embed_question(qa.embedder, q.text)
-    ranked = rank_rows(qa.index, q, vector, config.retrieval)
-    assert qa.reader is not None
-    return read_candidates(qa.index, q, vector, ranked, qa.reader, config)[1]
+    return ranked_candidates(qa, question, config)
 
 
 def qa_train(args: argparse.Namespace) -> None:
@@ -168,7 +161,6 @@ def qa_train(args: argparse.Namespace) -> None:
 
 
 def gold(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     from common import open_qa
 
     config = QAConfig()

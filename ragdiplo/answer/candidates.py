@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ragdiplo.answer.contexts import sentence_contexts, whole_quotes
 from ragdiplo.answer.question import AnswerType, Question
-from ragdiplo.answer.readers import ReaderSpan, locate
+from ragdiplo.answer.readers import Reader, ReaderSpan, locate
 from ragdiplo.answer.spans import candidates as typed_spans
 from ragdiplo.index.build import Index
 from ragdiplo.stores.bm25 import terms
@@ -134,7 +135,6 @@ def gather(
     query_vector: np.ndarray,
     found: Sequence[Proposal],
     sentences: dict[int, SentenceEvidence],
-    unknown_name: bool,
 ) -> list[Candidate]:
     """Merged candidates with their features, in no particular order.
     ``sentences`` maps a sentence row to what the rules found of it; a span in
@@ -148,6 +148,7 @@ def gather(
         if sentences else SentenceEvidence(0.0, 0.0, 0.0)  # fmt: skip
     best_margin = max(p.margin for p, _ in merged)
     best_sentence = max((v.score for v in sentences.values()), default=0.0)
+    unknown_name = names_unknown(index, question)
     said = [(p.doc_row, words(index.documents[p.doc_row].text[p.start : p.end]), p.margin) for p, _ in merged]
     out = []
     for p, copies in merged:
@@ -182,6 +183,33 @@ def gather(
     return out
 
 
+def names_unknown(index: Index, question: Question) -> bool:
+    """Whether the question names something the corpus never mentions."""
+    return any(not all(t in index.bm25 for t in name) for name in question.names)
+
+
+def read_candidates(
+    index: Index,
+    question: Question,
+    query_vector: np.ndarray,
+    reader: Reader,
+    rows: Sequence[int],
+    sentences: dict[int, SentenceEvidence],
+    spans: int,
+) -> list[Candidate]:
+    """What ``reader`` proposes around the sentences ``rows`` (best first),
+    each read with its neighbours (``contexts.sentence_contexts``), ``spans``
+    spans a context: one candidate per span of a document however many
+    contexts found it, unranked. ``sentences``: what the rules found of each
+    sentence they scored."""
+    contexts = sentence_contexts(index, list(rows))
+    texts = [index.documents[c.doc_row].text[c.start : c.end] for c in contexts]
+    nbest = reader.read_nbest(question.text, texts, spans)
+    where = [(c.doc_row, c.start, c.end, c.rank) for c in contexts]
+    found = proposals(where, texts, nbest, [d.text for d in index.documents], whole_quotes)
+    return gather(index, question, query_vector, found, sentences)
+
+
 def words(text: str) -> str:
     """``text`` lower-cased as its words joined by single spaces."""
     return " ".join(re.findall(r"\w+", text.lower()))
@@ -205,4 +233,4 @@ def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int
 
 
 __all__ = ["FEATURES", "FEATURE_GROUPS", "Candidate", "Proposal", "SentenceEvidence", "gather", "merge", "names_missing",
-           "proposals", "words"]  # fmt: skip
+           "names_unknown", "proposals", "read_candidates", "words"]  # fmt: skip

@@ -31,7 +31,10 @@ import numpy as np
 from ragdiplo.answer.candidates import FEATURES, Candidate
 from ragdiplo.answer.confidence import ReaderCalibration
 from ragdiplo.answer.confidence import probability as calibrated
+from ragdiplo.answer.conflicts import prefer_latest
+from ragdiplo.answer.question import Question
 from ragdiplo.errors import ConfigError
+from ragdiplo.index.build import Index
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,21 @@ def rank(found: Sequence[Candidate], sentence_weight: float, decision: Decision 
     return sorted(scored, key=lambda c: (-c.score, c.rank, c.doc_row, c.start))
 
 
+def decide(
+    index: Index,
+    question: Question,
+    found: Sequence[Candidate],
+    sentence_weight: float,
+    recency_margin: float,
+    decision: Decision | None = None,
+) -> list[Candidate]:
+    """``found`` ranked (``rank``), best first; a question asking for the
+    latest news takes the newest dated document's candidate among those within
+    ``recency_margin`` of the best (``conflicts.prefer_latest``)."""
+    ordered = rank(found, sentence_weight, decision)
+    return prefer_latest(index, ordered, recency_margin) if question.latest else ordered
+
+
 def confidence(
     best: Candidate, calibration: ReaderCalibration, decision: Decision | None = None
 ) -> tuple[float, float]:
@@ -89,4 +107,4 @@ def confidence(
     return calibrated(features, calibration), calibration.threshold
 
 
-__all__ = ["Decision", "confidence", "probability", "rank"]
+__all__ = ["Decision", "confidence", "decide", "probability", "rank"]

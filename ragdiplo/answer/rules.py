@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ragdiplo.answer.confidence import Calibration
+from ragdiplo.answer.candidates import names_unknown
+from ragdiplo.answer.confidence import Calibration, probability
 from ragdiplo.answer.question import AnswerType, Question
 from ragdiplo.answer.settings import QAConfig
 from ragdiplo.answer.spans import best_span, ranked_spans
 from ragdiplo.index.build import Index
 from ragdiplo.stores.bm25 import terms
-from ragdiplo.types import Citation
+from ragdiplo.types import Answer, Citation, Hit
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,28 @@ def evidence_features(index: Index, question: Question, scored: list[ScoredSente
     return np.array([named[name] for name in Calibration.FEATURES])
 
 
-def names_unknown(index: Index, question: Question) -> bool:
-    """Whether the question names something the corpus never mentions."""
-    return any(not all(t in index.bm25 for t in name) for name in question.names)
+def answer_by_rules(
+    index: Index, question: Question, scored: list[ScoredSentence], hits: tuple[Hit, ...], config: QAConfig
+) -> Answer:
+    """The sentence rules' answer (without a reader): a typed span of the best
+    sentence, or the sentence, with the rules' own calibrated confidence."""
+    if not scored:
+        return Answer(question.text, None, (), hits, 0.0, withheld="no sentence to read")
+    features = evidence_features(index, question, scored)
+    conf = probability(features, config.calibration)
+    # A sentence that merely shares a rare word ("the US capital" for "the
+    # capital of Australia") is no answer, however the other evidence looks.
+    if scored[0].dense < config.min_dense:
+        return Answer(question.text, None, (), hits, conf, withheld="no sentence close enough to the question")
+    if conf < config.calibration.threshold:
+        return Answer(question.text, None, (), hits, conf, withheld=below(conf, config.calibration.threshold))
+    citations = tuple(make_citations(index, scored, config))
+    text = short_answer(question, citations[0], config)
+    if text != citations[0].text:
+        citations = tuple(corroborating(index, scored, list(citations), text, config))
+    return Answer(question.text, text, citations, hits, conf, sentence=citations[0].text)
+
+
+def below(conf: float, threshold: float) -> str:
+    """Why an answer is withheld: its confidence is below the threshold."""
+    return f"confidence {conf:.2f} below {threshold:.2f}"
