@@ -6,15 +6,21 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import FakeEmbedder
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ragdiplo.answer.candidates import FEATURES, Candidate, Proposal, merge, proposals
+from ragdiplo.answer.confidence import ReaderCalibration
 from ragdiplo.answer.contexts import whole_quotes
 from ragdiplo.answer.decision import Decision, probability, rank
+from ragdiplo.answer.question import asks_yes_no
 from ragdiplo.answer.readers import ReaderSpan
+from ragdiplo.answer.settings import QAConfig
 from ragdiplo.errors import ConfigError
+from ragdiplo.qa import QA
 
+ALWAYS = ReaderCalibration(threshold=0.0)  # every answer given: these tests are about its shape
 TEXT = "Starmer asked for a US “backstop” to a reassurance force. Trump said boots on the ground were out."
 
 
@@ -97,3 +103,32 @@ def test_the_decision_ranks_by_its_log_odds():
     assert [c.start for c in ranked] == [5, 0]  # a first-ranked passage outweighs 3 points of margin here
     assert ranked[0].score == pytest.approx(-1.0 + 0.5 * 1.0 + 2.0 * 1.0)
     assert ranked[1].score == pytest.approx(-1.0 + 0.5 * 4.0)
+
+
+@pytest.mark.parametrize("question", ["Did the union agree to end the rail strike in Kessel?",
+                                      "Has the mayor of Port Vesta signed the harbour deal?"])  # fmt: skip
+def test_a_yes_no_question_is_answered_by_its_evidence_sentence_not_a_span(tiny_corpus, question):
+    qa = QA.build(tiny_corpus, embedder=FakeEmbedder(), config=QAConfig(reader_calibration=ALWAYS))
+    answer = qa.ask(question)
+    cited = answer.citations[0]
+    doc = qa.index.document(cited.doc_id)
+    assert answer.text == cited.text == doc.text[cited.start : cited.end]  # the whole sentence, nothing invented
+    assert answer.text is not None and answer.text.rstrip().endswith(".")
+
+
+def test_a_question_asking_for_something_keeps_its_span(tiny_corpus):
+    qa = QA.build(tiny_corpus, embedder=FakeEmbedder(), config=QAConfig(reader_calibration=ALWAYS))
+    answer = qa.ask("How long will the dredging work take?")
+    assert answer.text is not None and answer.text != answer.citations[0].text and "18 months" in answer.text
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Has Trump committed to security guarantees?", True),
+    ("Does the UK plan a reassurance force?", True),
+    ("Isn't the truce over?", True),
+    ("What backstop did Starmer ask for?", False),
+    ("Did the article say who leads?", False),  # asks for a name
+    ("Is it Paris or London?", False),  # asks to choose
+])  # fmt: skip
+def test_asks_yes_no(question, expected):
+    assert asks_yes_no(question) is expected
