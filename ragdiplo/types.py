@@ -231,7 +231,8 @@ class Where:
 @dataclass(frozen=True)
 class Report:
     """One of several documents that answer a question differently: its short
-    answer, the sentence it stands in, and when and where it was published.
+    answer, the sentence it stands in, when and where it was published, and
+    whether a newer report replaced its value (``superseded``).
     ``Answer.conflicts`` lists them newest first, so a reader sees how the story
     moved instead of one version picked silently."""
 
@@ -239,10 +240,12 @@ class Report:
     citation: Citation
     date: str | None = None
     source: str | None = None
+    superseded: bool = False  # an older report whose value a newer one replaced
 
     def to_dict(self) -> dict[str, Any]:
         c = self.citation
-        out = {"answer": self.text, "date": self.date, "source": self.source, "title": c.title}
+        out = {"answer": self.text, "date": self.date, "source": self.source, "title": c.title,
+               "superseded": self.superseded}  # fmt: skip
         return {**out, "doc": c.doc_id, "start": c.start, "end": c.end, "text": c.text, "score": round(c.score, 6)}
 
 

@@ -1,21 +1,32 @@
-"""When reports differ: other documents whose best span scores close to the
-answer's and says something else.
+"""When reports differ: dated documents whose best answers say different things.
 
-News articles written months apart disagree ("I'm not going to make security
-guarantees" in February, "Trump's commitment to security guarantees" in
-August). Picking one silently hides that, so the answer lists every version
-with its date and source, newest first. Each document speaks once, by its best
-span: a document whose best span agrees with the answer corroborates it (it is
-cited), one whose best span differs is a conflicting report when that span
-beats "no answer" and scores within ``QAConfig.conflict_margin`` of the answer.
+News articles written days or months apart disagree ("187 passengers were
+rescued" on Sunday, "in total 212" on Wednesday). Picking one silently hides
+that, so the answer lists every version with its date and source, newest
+first. Each document speaks once, by its best candidate:
+
+* a question asking for a number, a date, a name... (``Question.kind``): every
+  dated document whose best candidate is well supported (the decision would
+  give it on its own, it scores within ``QAConfig.typed_conflict_margin`` of
+  the best, and its sentence holds every figure the question names) and holds
+  a value of that kind is a report; when their values
+  differ, the newest report's value is the answer and the older ones are
+  shown as superseded (``typed_reports``);
+* any other question: another document's best span that beats "no answer",
+  scores within ``QAConfig.conflict_margin`` of the answer and says something
+  else is a differing report (``reports``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from ragdiplo.answer.candidates import Candidate, words
 from ragdiplo.answer.metadata import cite_with_metadata
+from ragdiplo.answer.question import AnswerType, Question
+from ragdiplo.answer.spans import best_span
+from ragdiplo.answer.spans import candidates as typed_spans
 from ragdiplo.index.build import Index
 from ragdiplo.types import Citation, Report, parse_date
 
@@ -73,9 +84,85 @@ def reports(
     return tuple(newest_first(out))
 
 
-def _report(index: Index, doc_row: int, text: str, citation: Citation) -> Report:
+def _report(index: Index, doc_row: int, text: str, citation: Citation, superseded: bool = False) -> Report:
     doc = index.documents[doc_row]
-    return Report(text, cite_with_metadata(index, citation), doc.date, doc.source)
+    return Report(text, cite_with_metadata(index, citation), doc.date, doc.source, superseded)
+
+
+def typed_value(question: Question, text: str) -> str | None:
+    """The value of the kind ``question`` asks for that a candidate's ``text``
+    gives ("212" of "In total 212"), as its words; the one nearest the
+    question's words when it holds several; ``None`` when it holds none."""
+    if question.kind is AnswerType.OTHER or not typed_spans(text, question.kind):
+        return None
+    at = best_span(question, text)
+    return words(text[at[0] : at[1]]) if at else None
+
+
+def typed_reports(
+    index: Index,
+    question: Question,
+    found: Sequence[Candidate],
+    supported: Callable[[Candidate], bool],
+    margin: float,
+) -> list[tuple[Candidate, str]]:
+    """For a question asking for a number, date, name...: the best candidate of
+    each dated document that is ``supported``, scores within ``margin`` of the
+    best candidate and holds a value of that kind, with that value, newest
+    first, when two of them give different values; empty when they agree (or
+    fewer than two dated documents answer)."""
+    if question.kind is AnswerType.OTHER or not found or margin <= 0:
+        return []
+    seen: set[int] = set()
+    dated: list[tuple[float, int, Candidate, str]] = []
+    for i, c in enumerate(found):
+        if c.doc_row in seen:
+            continue
+        seen.add(c.doc_row)  # a document speaks once, by its best candidate
+        date = index.documents[c.doc_row].date
+        value = typed_value(question, index.documents[c.doc_row].text[c.start : c.end])
+        if found[0].score - c.score >= margin:
+            break  # found is sorted: nothing later is close
+        if date and value and c.margin > 0 and supported(c) and _holds_figures(index, question, c):
+            dated.append((parse_date(date).timestamp(), -i, c, value))
+    dated.sort(key=lambda d: (d[0], d[1]), reverse=True)
+    values = [v for *_, v in dated]
+    if not any(differs(values[0], v) for v in values[1:]):
+        return []
+    return [(c, v) for _, _, c, v in dated]
+
+
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _holds_figures(index: Index, question: Question, c: Candidate) -> bool:
+    """Whether the sentence holding ``c`` (with its neighbours) holds every
+    figure the question names: "lift spending to 3% by which year?" is not
+    answered by a sentence about 2.5% by 2027, however close its score."""
+    figures = set(_FIGURE.findall(question.text))
+    if not figures:
+        return True
+    first = index.sentence_at(c.doc_row, c.start)
+    last = max(first, index.sentence_at(c.doc_row, c.end - 1))
+    lo = first - 1 if first > 0 and int(index.sentence_rows[first - 1, 0]) == c.doc_row else first
+    hi = last + 1 if last + 1 < len(index.sentence_rows) and int(index.sentence_rows[last + 1, 0]) == c.doc_row else last
+    text = index.documents[c.doc_row].text[int(index.sentence_rows[lo, 1]) : int(index.sentence_rows[hi, 2])]
+    return figures <= set(_FIGURE.findall(text))
+
+
+def superseded_reports(
+    index: Index, question: Question, newest_first_found: list[tuple[Candidate, str]], cite_span: CiteSpan
+) -> tuple[Report, ...]:
+    """``typed_reports``' documents as reports, newest first; each older one
+    whose value differs from the newest is marked superseded."""
+    newest = newest_first_found[0][1]
+    out = []
+    for c, value in newest_first_found:
+        text = index.documents[c.doc_row].text[c.start : c.end]
+        at = best_span(question, text)
+        shown = text[at[0] : at[1]] if at else text  # the value, not "212 passengers were rescued by three"
+        out.append(_report(index, c.doc_row, shown, cite_span(c.doc_row, c.start, c.end, c.margin), differs(newest, value)))
+    return tuple(out)
 
 
 def prefer_latest(index: Index, found: Sequence[Candidate], margin: float) -> list[Candidate]:
@@ -101,4 +188,5 @@ def newest_first(items: list[Report]) -> list[Report]:
     return dated + [r for r in items if not r.date]
 
 
-__all__ = ["conflicting", "differs", "newest_first", "prefer_latest", "reports"]
+__all__ = ["conflicting", "differs", "newest_first", "prefer_latest", "reports", "superseded_reports", "typed_reports",
+           "typed_value"]  # fmt: skip

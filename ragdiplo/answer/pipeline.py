@@ -26,7 +26,7 @@ from dataclasses import replace
 import numpy as np
 
 from ragdiplo.answer.candidates import Candidate, SentenceEvidence, read_candidates, words
-from ragdiplo.answer.conflicts import reports
+from ragdiplo.answer.conflicts import reports, superseded_reports, typed_reports
 from ragdiplo.answer.decision import confidence, decide
 from ragdiplo.answer.metadata import with_metadata
 from ragdiplo.answer.question import Question
@@ -118,12 +118,26 @@ def _read(
     holding it, when the decision is confident enough; other documents where
     the reader finds the same words cited after it. A yes/no question is
     answered by that sentence, not a span of it (no "Zelensky" for "Has Trump
-    committed to ...?")."""
+    committed to ...?"). When dated documents give different values of the
+    kind asked for, the newest report's value answers and the older ones are
+    listed as superseded (``conflicts.typed_reports``)."""
     best = found[0]
-    cited = sentence_citation(index, best.doc_row, best.start, best.end, best.margin)
     conf, threshold = confidence(best, config.reader_calibration, config.decision)
     if conf < threshold:
         return Answer(question.text, None, (), hits, conf, withheld=below(conf, threshold))
+
+    def cite(row: int, s: int, e: int, score: float) -> Citation:
+        return sentence_citation(index, row, s, e, score)
+
+    def supported(c: Candidate) -> bool:  # the decision would give it on its own
+        return confidence(c, config.reader_calibration, config.decision)[0] >= threshold
+
+    typed = typed_reports(index, question, found, supported, config.typed_conflict_margin)
+    if typed:
+        best = typed[0][0]
+        conf = confidence(best, config.reader_calibration, config.decision)[0]
+        found = [best, *(c for c in found if c is not best)]
+    cited = cite(best.doc_row, best.start, best.end, best.margin)
     text = index.documents[best.doc_row].text[best.start : best.end]
     if question.yes_no:
         text = cited.text
@@ -135,8 +149,10 @@ def _read(
             break
         if other.margin > 0 and doc.id not in seen and words(doc.text[other.start : other.end]) == words(text):
             citations.append(sentence_citation(index, other.doc_row, other.start, other.end, other.margin))
-    differ = reports(index, found, config.conflict_margin, cited,
-                     lambda row, s, e, score: sentence_citation(index, row, s, e, score))  # fmt: skip
+    if typed:
+        differ = superseded_reports(index, question, typed, cite)
+    else:
+        differ = reports(index, found, config.conflict_margin, cited, cite)
     return Answer(question.text, text, tuple(citations), hits, conf, sentence=cited.text, conflicts=differ)
 
 

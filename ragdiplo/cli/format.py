@@ -246,7 +246,8 @@ def format_answer(
 def _report(report: Report) -> str:
     c = report.citation
     when = ", ".join(clean(x) for x in (report.date or "undated", report.source) if x)
-    return f"{when}: {clean(report.text)} ({_span(c.doc_id, c.start, c.end)})"
+    superseded = ", superseded" if report.superseded else ""
+    return f"{when}: {clean(report.text)} ({_span(c.doc_id, c.start, c.end)}{superseded})"
 
 
 def report_line(report: Report) -> str:
