@@ -202,3 +202,12 @@ def openvino_embedder():
     from ragdiplo.embed.openvino_backend import OpenVinoEmbedder
 
     return OpenVinoEmbedder()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-docs",
+        action="store_true",
+        help="tests/test_docs.py writes what each documented command prints into README.md and docs/ instead of "
+        "failing where a page shows other output",
+    )
