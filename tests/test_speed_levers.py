@@ -30,6 +30,17 @@ def test_import_loads_no_heavy_module():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_saved_index_is_searched_without_bm25s_or_scipy(tmp_path):
+    """bm25s (and the scipy it imports) only builds: a question process reads the saved scores itself."""
+    shutil.copytree(REPO / "tests" / "data" / "index-format-4", tmp_path / "idx")
+    code = ("import sys; from ragdiplo.index.load import load_index; "
+            f"index = load_index({str(tmp_path / 'idx')!r}); assert index.bm25.scores('harbour deal').any(); "
+            "print([m for m in ('bm25s', 'scipy', 'nupunkt') if m in sys.modules])")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_every_public_name_resolves():
     for name in ragdiplo.__all__:
         assert getattr(ragdiplo, name) is not None
