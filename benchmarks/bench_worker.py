@@ -55,7 +55,7 @@ def ragdiplo_build(corpus: str, out: str) -> tuple[object, dict[str, float]]:
     save_index(index, out)
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     stats = {"build_s": seconds, "build_cpu_s": cpu, "passages": len(index), "texts_embedded": len(index) + len(index.sentence_rows),
-             "chars": sum(len(d.text) for d in documents), "model_id": embedder.model_id}
+             "chars": sum(len(d.text) for d in documents), "model_id": embedder.model_id, "runtime": ragdiplo_runtime(embedder)}
     qa = QA(index, embedder, index_path=out)
     rules = QA(index, embedder, QAConfig(reader=None), index_path=out)
 
@@ -72,6 +72,21 @@ def ragdiplo_build(corpus: str, out: str) -> tuple[object, dict[str, float]]:
         handle.ask(question, k=min(TOP_K, len(index)))
 
     return ask, stats
+
+
+def ragdiplo_runtime(embedder: object) -> dict[str, object]:
+    """What ran here: the embedding runtime the CPU rule chose (or ``$RAGDIPLO_BACKEND``), its threads, the
+    questions' runtime and the reader's threads, and whether ONNX Runtime's idle threads spin."""
+    from ragdiplo.answer.readers.shipped import READER_THREADS
+    from ragdiplo.embed.factory import choose_runtime, cpu_capabilities, openvino_available
+    from ragdiplo.embed.onnx_backend import session_options, usable_cores
+
+    rule = choose_runtime(cpu_capabilities(), openvino_available())
+    return {"build": f"{embedder.backend.value}/{embedder.precision.value}",  # type: ignore[attr-defined]
+            "rule": f"{rule[0].value}/{rule[1].value}", "forced": os.environ.get("RAGDIPLO_BACKEND"),
+            "build_threads": usable_cores(), "questions": "onnx/float32", "question_threads": usable_cores(),
+            "reader_threads": min(READER_THREADS, usable_cores()),
+            "ort_spinning": session_options(1).get_session_config_entry("session.intra_op.allow_spinning") != "0"}
 
 
 def ragdiplo_cold(out: str, question: str) -> str | None:
@@ -134,6 +149,10 @@ def peer_build(corpus: str, out: str) -> tuple[object, dict[str, float]]:
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     stats = {"build_s": seconds, "build_cpu_s": cpu, "passages": store.count_documents(), "texts_embedded": store.count_documents(),
              "chars": sum(len(d.text) for d in documents), "model_id": "bundled all-MiniLM-L6-v2 folder"}
+    import torch  # loaded by sentence-transformers already
+
+    stats["runtime"] = {"build": "torch/float32", "torch_threads": torch.get_num_threads(),
+                        "torch_interop_threads": torch.get_num_interop_threads()}
     query = peer_query_pipeline(store)
     return (lambda question, cached=False: peer_ask(query, question)), stats
 

@@ -42,8 +42,8 @@ def main() -> None:
         gold = read_gold(path, {d.id: d for d in qa.index.documents})
         cells = []
         for m in margins:
-            ask = QA(qa.index, qa.embedder, QAConfig(recency_margin=m)).ask
-            cells.append(score(gold, predict(gold, ask))["correct_with_citation"])
+            answers = QA(qa.index, qa.embedder, QAConfig(recency_margin=m)).ask_iter
+            cells.append(score(gold, predict(gold, answers))["correct_with_citation"])
         timed = sum(asks_for_latest(q.question) for q in gold)
         print(f"{path.name:<24} {len(gold):>4} {timed:>10} " + " ".join(f"{c:>9.3f}" for c in cells))
 

@@ -13,6 +13,11 @@ same bundled model folder, InMemoryEmbeddingRetriever + InMemoryBM25Retriever
 joined by reciprocal rank fusion, and a word-based DocumentSplitter (140 words,
 35 overlapping: the size of ragdiplo's passages; sentence splitting would need
 NLTK data downloaded). Needs the `bench` extra; runs offline.
+
+Every result says where it ran: the CPU and the instruction sets that choose the embedding runtime (avx2, avx512f,
+avx512_bf16, avx_vnni, amx), the load average before and after each corpus, the thread settings (ONNX Runtime's
+threads and spinning, torch's threads, the environment's) and the runtime each system used, in the JSON and printed
+above the table: a number means little without its machine.
 """
 
 from __future__ import annotations
@@ -73,7 +78,13 @@ def scifact_set(work: Path, args: argparse.Namespace) -> tuple[Path, list[str]]:
 CORPORA = {"seeds": seeds_set, "squad": squad_set, "scifact": scifact_set}
 
 
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx_vnni", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAGDIPLO_BACKEND")
+
+
 def machine() -> dict[str, object]:
+    """Where the run is: the CPU, the instruction sets that decide the runtime (``ragdiplo.embed.factory``),
+    the cores this process may use, the thread settings of the environment and the versions."""
     cpu, flags = "unknown", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -93,7 +104,10 @@ def machine() -> dict[str, object]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "flags": [f for f in FLAGS if f in flags],
         "bf16": sorted(flags & {"avx512_bf16", "amx_bf16"}),  # what OpenVINO's bfloat16 builds need
+        "thread_env": {name: os.environ.get(name) for name in THREAD_ENV},
         "python": platform.python_version(),
         "platform": platform.platform(),
         **{name: version(name) for name in ("torch", "onnxruntime", "openvino", "sentence-transformers", "transformers",
@@ -153,7 +167,7 @@ def measure(system: str, corpus: Path, questions: list[str], work: Path, args: a
         "ask_cpu_p50_ms": build["ask_cpu_p50_ms"],
         "peak_rss_mb": build["peak_rss_mb"],
         "cold_peak_rss_mb": max(cold_rss),
-        **{k: build[k] for k in ("build_s", "passages", "texts_embedded", "chars", "asks", "model_id")},
+        **{k: build[k] for k in ("build_s", "passages", "texts_embedded", "chars", "asks", "model_id", "runtime")},
         "build_runs_s": [r["build_s"] for r in runs],
         **{k: build[k] for k in ("ask_repeated_p50_ms", "ask_rules_p50_ms", "ask_retrieve_p50_ms") if k in build},
     }
@@ -196,6 +210,28 @@ def table(results: dict) -> str:
     return "\n".join(rows + ([""] + notes if notes else []))
 
 
+def where_it_ran(results: dict) -> str:
+    """The machine, its load and the threads and runtimes each system used, for the top of a results table."""
+    m = results["machine"]
+    env = ", ".join(f"{k}={v}" for k, v in m["thread_env"].items() if v is not None) or "no thread variables set"
+    lines = [f"CPU: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable); flags: {' '.join(m['flags']) or 'none'} "
+             f"(of {', '.join(FLAGS)}); {env}",
+             f"load average (1, 5, 15 min): {results['loadavg_start']} at start, {results['loadavg_end']} at end"
+             + (" (a loaded machine: above 1)" if results.get("loaded") else ""),
+             f"Python {m['python']}, torch {m['torch']}, onnxruntime {m['onnxruntime']}, openvino {m['openvino']}, "
+             f"haystack-ai {m['haystack-ai']}"]
+    for name, res in results["corpora"].items():
+        r, p = res.get("runtime") or {}, res["peer"].get("runtime") or {}
+        lines.append(f"{name} (load average {res.get('loadavg_before')} before, {res.get('loadavg_after')} after): "
+                     f"ragdiplo built with {r.get('build')} "
+                     f"on {r.get('build_threads')} threads (the CPU rule: {r.get('rule')}; RAGDIPLO_BACKEND "
+                     f"{r.get('forced') or 'unset'}), questions {r.get('questions')} on {r.get('question_threads')}, "
+                     f"the reader on {r.get('reader_threads')} ONNX Runtime threads, spinning "
+                     f"{'on' if r.get('ort_spinning') else 'off'}; the peer {p.get('build')} on "
+                     f"{p.get('torch_threads')} torch threads ({p.get('torch_interop_threads')} inter-op)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", required=True, help="where to write the results")
@@ -219,7 +255,10 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         results: dict = {"machine": machine(), "loadavg_start": loadavg(), "settings": {
             k: getattr(args, k) for k in ("sample", "scifact_docs", "reps", "cold_runs", "build_runs", "quick")}, "corpora": {}}
+        m = results["machine"]
+        print(f"on {m['cpu']} ({' '.join(m['flags'])}), load average {results['loadavg_start']}", file=sys.stderr)
         for name in names:
+            before = loadavg()
             corpus, questions = CORPORA[name](work, args)
             questions = questions[: args.sample] if args.quick else questions
             res = {}
@@ -228,15 +267,13 @@ def main(argv: list[str] | None = None) -> None:
                 res[system] = measure(system, corpus, questions, work, args)
             entry = dict(res["ragdiplo"], questions=len(questions), peer=res["peer"])
             entry["ratio_to_peer"] = ratios(res["ragdiplo"], res["peer"])
-            entry["loadavg_after"] = loadavg()
+            entry["loadavg_before"], entry["loadavg_after"] = before, loadavg()
             results["corpora"][name] = entry
         results["loadavg_end"] = loadavg()
+        # other work on the machine competes for its cores: results then say so
+        results["loaded"] = any(la is not None and la[0] > 1 for la in (results["loadavg_start"], results["loadavg_end"]))
     Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
-    m = results["machine"]
-    print(f"{m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}, "
-          f"onnxruntime {m['onnxruntime']}, openvino {m['openvino']}, haystack-ai {m['haystack-ai']}; "
-          f"bfloat16: {', '.join(m['bf16']) or 'no'}; "
-          f"load average {results['loadavg_start']} at start, {results['loadavg_end']} at end")
+    print(where_it_ran(results))
     print(table(results))
     print(f"written to {args.json}")
 

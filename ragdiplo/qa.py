@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ragdiplo.answer.question import Question
 from ragdiplo.answer.readers import Reader
 from ragdiplo.answer.readers.shipped import default_reader
 from ragdiplo.answer.settings import QAConfig
-from ragdiplo.embed.base import Embedder, embed_question
+from ragdiplo.embed.base import Embedder, embed_question, embed_questions
 from ragdiplo.embed.factory import default_embedder, query_embedder
 from ragdiplo.errors import QuestionError
 from ragdiplo.index.build import Index, build_index, claim_folder, save_index
@@ -25,6 +26,7 @@ from ragdiplo.ingest.corpus import load_corpus
 from ragdiplo.types import Answer, Where
 
 QUESTION_CACHE = 256  # question vectors kept (384 float32 each: 400 KB)
+QUESTION_BATCH = 256  # questions ask_many embeds a call (a forward pass over a few thousand tokens)
 DEFAULT_K = 10  # passages retrieved per question
 
 
@@ -123,13 +125,47 @@ class QA:
         clamped with a warning. ``where`` keeps to the documents it lets through
         (``Where(since="2025-03-01", source="The Telegraph")``), inside retrieval."""
         analysed = Question.of(question)  # checked and analysed once, for every stage below
+        k = self._checked(k, where)
+        vector = self._question_vector(analysed.text)
+        return answer(self.index, analysed, vector, k, self.config, self.reader, where)
+
+    def ask_many(self, questions: Iterable[str], k: int | None = None, *, where: Where | None = None) -> list[Answer]:
+        """``ask`` of each of ``questions``, in order, with the same answers; the
+        questions are embedded together, ``QUESTION_BATCH`` a model call, instead
+        of one call each. Every question is checked before any is answered."""
+        return list(self._ask_all(questions, k, where, stacklevel=4))
+
+    def ask_iter(self, questions: Iterable[str], k: int | None = None, *, where: Where | None = None) -> Iterator[Answer]:
+        """``ask_many``'s answers one at a time, each as soon as it is ready (an
+        evaluation times and counts them); a batch of questions is embedded when
+        its first question's turn comes. The questions, ``k`` and ``where`` are
+        checked here, before the first answer is asked for."""
+        return self._ask_all(questions, k, where, stacklevel=4)
+
+    def _ask_all(self, questions: Iterable[str], k: int | None, where: Where | None, stacklevel: int) -> Iterator[Answer]:
+        if isinstance(questions, str):
+            raise TypeError("questions must be a list of str (ask takes one question)")
+        analysed = [Question.of(q) for q in questions]
+        return self._answers(analysed, self._checked(k, where, stacklevel), where)
+
+    def _checked(self, k: int | None, where: Where | None, stacklevel: int = 3) -> int:
+        """``k`` clamped to the index, warning the user's line (``stacklevel``) when it is cut; ``where`` type-checked."""
         if where is not None and not isinstance(where, Where):
             raise TypeError(f"where must be a ragdiplo.Where, not {type(where).__name__}")
         k, note = clamp_k(k, len(self.index))
         if note:
-            warnings.warn(note, stacklevel=2)
-        vector = self._question_vector(analysed.text)
-        return answer(self.index, analysed, vector, k, self.config, self.reader, where)
+            warnings.warn(note, stacklevel=stacklevel)
+        return k
+
+    def _answers(self, questions: list[Question], k: int, where: Where | None) -> Iterator[Answer]:
+        for start in range(0, len(questions), QUESTION_BATCH):
+            batch = questions[start : start + QUESTION_BATCH]
+            texts = list(dict.fromkeys(q.text for q in batch))  # a question asked twice is embedded once
+            vectors = dict(zip(texts, embed_questions(self.embedder, texts)))
+            for question in batch:
+                vector = vectors[question.text]
+                vector.setflags(write=False)  # as ask's cached vectors
+                yield answer(self.index, question, vector, k, self.config, self.reader, where)
 
     def __repr__(self) -> str:
         reader = f", reader={type(self.reader).__name__}" if self.reader is not None else ""

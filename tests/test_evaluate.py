@@ -256,7 +256,7 @@ def test_predict_and_write_jsonl(tmp_path):
     def ask(q: str) -> Answer:
         return Answer(q, "Hello", (cit,), (hit,), 0.7) if "known" in q else Answer(q, None)
 
-    rows = predict(GOLD[:1] + [GoldQuestion("q9", "known?", ("hello",), ())], ask)
+    rows = predict(GOLD[:1] + [GoldQuestion("q9", "known?", ("hello",), ())], lambda questions: map(ask, questions))
     assert [r["id"] for r in rows] == ["q1", "q9"]
     assert rows[0]["answer"] is None and rows[0]["citations"] == []
     meta = {"title": None, "date": None, "source": None}  # new keys only

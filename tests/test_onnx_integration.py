@@ -246,3 +246,21 @@ def test_openvino_is_used_without_its_telemetry(openvino_embedder, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"  # no sender, no backend was ever loaded
     assert not (tmp_path / "intel").exists()
+
+
+def _gold_questions(*names: str) -> list[str]:
+    return [json.loads(line)["question"] for name in names
+            for line in (REPO / "gold" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_questions_embedded_together_get_the_bits_each_gets_alone(runtime_embedder):
+    questions = _gold_questions("seeds_extra", "seeds_holdout", "seeds_nearmiss")
+    assert len(questions) > 150
+    alone = np.stack([runtime_embedder.embed_query(q) for q in questions])
+    assert runtime_embedder.embed_queries(questions).tobytes() == alone.tobytes()
+
+
+def test_ask_many_gives_ask_s_answers_on_the_seeds(onnx_embedder):
+    questions = _gold_questions("seeds_extra", "seeds_nearmiss")
+    qa = QA.build(REPO / "seeds", embedder=onnx_embedder)
+    assert qa.ask_many(questions) == [qa.ask(q) for q in questions]

@@ -208,3 +208,39 @@ def test_answer_settings_out_of_range_are_errors(settings):
 
     with pytest.raises(ConfigError):
         QAConfig(**settings)
+
+
+def test_ask_many_answers_as_ask_does_embedding_the_questions_together(tiny_corpus, fake_embedder, monkeypatch):
+    from ragdiplo import qa as qa_module
+    from ragdiplo.types import Where
+
+    calls: list[list[str]] = []
+    embed = type(fake_embedder).embed
+
+    def counted(self, texts, *, show_progress=False):
+        calls.append(list(texts))
+        return embed(self, texts)
+
+    qa = QA.build(tiny_corpus, embedder=fake_embedder)
+    monkeypatch.setattr(type(fake_embedder), "embed", counted)
+    monkeypatch.setattr(qa_module, "QUESTION_BATCH", 3)
+    questions = [*QUESTIONS, QUESTIONS[-1].strip()]  # the same question twice in the last batch
+    for k, where in [(None, None), (2, None), (None, Where(source="nowhere"))]:
+        calls.clear()
+        many = qa.ask_many(questions, k, where=where)
+        assert calls == [questions[:3], questions[3:6], [questions[-1]]]  # 3 a call; a repeat is embedded once
+        assert many == [qa.ask(q, k, where=where) for q in questions]
+    assert qa.ask_many([]) == []
+    assert list(qa.ask_iter(q for q in QUESTIONS[:2])) == [qa.ask(q) for q in QUESTIONS[:2]]
+
+
+def test_ask_many_checks_every_question_first(qa, recwarn):
+    with pytest.raises(TypeError, match="list of str"):
+        qa.ask_many("How long will the dredging work take?")
+    with pytest.raises(QuestionError):
+        qa.ask_iter(["How long will the dredging work take?", ""])  # refused before anything is answered
+    with pytest.raises(QuestionError, match="k"):
+        qa.ask_many(["How long will the dredging work take?"], k=0)
+    with pytest.warns(UserWarning, match="k is 10000") as caught:
+        qa.ask_many(["How long will the dredging work take?"], k=10_000)
+    assert caught[0].filename == __file__  # the warning names the caller's line

@@ -118,3 +118,25 @@ def test_settings_out_of_range_or_of_the_other_fusion_are_errors(settings, messa
 
 def test_fusion_may_be_named_by_its_value():
     assert RetrievalConfig(fusion="rrf", rrf_k=10).fusion is Fusion.RRF
+
+
+def test_bm25_scores_and_files_are_bm25s_own(tmp_path):
+    """Scoring a saved index without bm25s gives bm25s' scores bit for bit, its
+    stop words are bm25s' list, and bm25s reads the folder it writes."""
+    import bm25s
+    import numpy as np
+
+    from ragdiplo.stores.bm25 import BM25, STOPWORDS_EN, terms
+
+    assert STOPWORDS_EN == bm25s.stopwords.STOPWORDS_EN
+    texts = ["The mayor signed the harbour deal; the harbour deal pays for dredging.", "Rail strike ends in Kessel.",
+             "Wheat harvests fell by 15% in the Oran valley", "dredging dredging dredging"]
+    built = BM25.build(texts)
+    built.save(tmp_path / "bm25")
+    loaded = BM25.load(tmp_path / "bm25", len(texts))
+    theirs = bm25s.BM25.load(str(tmp_path / "bm25"), allow_pickle=False, show_progress=False)
+    for query in ["harbour deal dredging", "dredging dredging harbour", "Kessel rail", "zebra", "the"]:
+        tokens = [t for t in terms(query) if t in theirs.vocab_dict]
+        expected = theirs.get_scores(tokens) if tokens else np.zeros(len(texts), dtype=np.float32)
+        for ours in (built, loaded):
+            assert ours.scores(query).tobytes() == np.asarray(expected, dtype=np.float32).tobytes()

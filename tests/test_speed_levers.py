@@ -30,6 +30,17 @@ def test_import_loads_no_heavy_module():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_saved_index_is_searched_without_bm25s_or_scipy(tmp_path):
+    """bm25s (and the scipy it imports) only builds: a question process reads the saved scores itself."""
+    shutil.copytree(REPO / "tests" / "data" / "index-format-4", tmp_path / "idx")
+    code = ("import sys; from ragdiplo.index.load import load_index; "
+            f"index = load_index({str(tmp_path / 'idx')!r}); assert index.bm25.scores('harbour deal').any(); "
+            "print([m for m in ('bm25s', 'scipy', 'nupunkt') if m in sys.modules])")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_every_public_name_resolves():
     for name in ragdiplo.__all__:
         assert getattr(ragdiplo, name) is not None
@@ -229,3 +240,23 @@ def test_the_default_falls_back_to_onnx_runtime_when_openvino_cannot_run(monkeyp
     assert isinstance(embedding.default_embedder(), Onnx)
     with pytest.raises(ModelError, match="plugin"):
         embedding.default_embedder(backend="openvino")
+
+
+def test_the_benchmark_says_where_it_ran():
+    """benchmarks/run.py records and prints the CPU, its flags, the load and the threads each system used."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", REPO / "benchmarks" / "run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    machine = bench.machine()
+    assert set(machine["flags"]) <= set(bench.FLAGS) and machine["usable_cores"] >= 1 and "thread_env" in machine
+    runtime = {"build": "openvino/bfloat16", "rule": "openvino/bfloat16", "forced": None, "build_threads": 2,
+               "questions": "onnx/float32", "question_threads": 2, "reader_threads": 2, "ort_spinning": False}
+    peer = {"runtime": {"build": "torch/float32", "torch_threads": 2, "torch_interop_threads": 2}}
+    results = {"machine": machine, "loadavg_start": [1.5, 1.0, 0.5], "loadavg_end": [0.5, 0.5, 0.5], "loaded": True,
+               "corpora": {"seeds": {"runtime": runtime, "peer": peer, "loadavg_before": [1.5, 1.0, 0.5],
+                                     "loadavg_after": [0.5, 0.5, 0.5]}}}
+    text = bench.where_it_ran(results)
+    assert machine["cpu"] in text and "a loaded machine" in text
+    assert "openvino/bfloat16 on 2 threads" in text and "spinning off" in text and "2 torch threads" in text

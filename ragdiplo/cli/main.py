@@ -242,7 +242,7 @@ def _eval_answers(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, list[P
         gold = read_gold(args.gold, {i: qa.index.document(i) for i in qa.index.ids})
     k = resolve_k(args, len(qa.index))
     where = where_option(args)
-    rows = predict(gold, lambda q: qa.ask(q, k=k, where=where), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
+    rows = predict(gold, lambda qs: qa.ask_iter(qs, k, where=where), lambda xs: tqdm(xs, disable=args.quiet, desc="questions"))
     return qa, score_answers(gold, rows), [Path(args.gold)], {"k": k, "qa": qa.config, "where": where}
 
 

@@ -89,6 +89,16 @@ class Embedder(ABC):
         (``OpenVinoEmbedder``). It must agree with ``embed``."""
         return np.asarray(self.embed([text]))[0]
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Several questions' vectors, row ``i`` exactly ``embed_query(texts[i])``:
+        one ``embed`` call where that gives the same rows (a ``batch_invariant``
+        embedder whose questions go through ``embed``), else a question at a
+        time. An embedder that overrides ``embed_query`` may override this to
+        batch its own way (``OpenVinoEmbedder``)."""
+        if self.batch_invariant and type(self).embed_query is Embedder.embed_query:
+            return np.asarray(self.embed(list(texts)))
+        return np.stack([self.embed_query(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
 
 class _Plain(Embedder):
     """An ``EmbedderLike`` object behind ``Embedder``'s defaults."""
@@ -115,6 +125,12 @@ def embed_question(embedder: Embedder | EmbedderLike, question: str) -> np.ndarr
     """One question's vector (``Embedder.embed_query``). Everything that embeds
     questions comes here, so answers and rankings see the same vectors."""
     return as_embedder(embedder).embed_query(question)
+
+
+def embed_questions(embedder: Embedder | EmbedderLike, questions: list[str]) -> np.ndarray:
+    """``embed_question`` of each of ``questions``, one a row, in as few model
+    calls as give the same vectors (``Embedder.embed_queries``)."""
+    return as_embedder(embedder).embed_queries(questions)
 
 
 def default_model_path() -> Path:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,8 @@ class OnnxEmbedder(Embedder):
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens or self.default_batch_tokens
         self.max_tokens = _max_seq_length(folder) - 2
+        self._folder = folder
         self._tokenizer = _load_tokenizer(folder, self.max_tokens + 2)
-        self._span_tokenizer = _load_tokenizer(folder, None)
         self._infer, self.dim, self.precision = self._open(ensure_export(folder, cache_dir), threads or usable_cores())
 
     def _open(self, path: Path, threads: int) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], int, Precision]:
@@ -141,6 +142,12 @@ class OnnxEmbedder(Embedder):
         positions = np.broadcast_to(np.arange(ids.shape[1], dtype=np.int64), ids.shape)
         hidden = self._infer({"input_ids": ids, "position_ids": positions, "segment_ids": np.ones_like(ids)})
         return hidden.mean(axis=1)
+
+    @cached_property
+    def _span_tokenizer(self) -> Any:
+        """The tokenizer without truncation, which sizes passages: loaded when a
+        text is first cut into passages (a question process never is)."""
+        return _load_tokenizer(self._folder, None)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         enc = self._span_tokenizer.encode(text, add_special_tokens=False)

@@ -154,8 +154,15 @@ class OpenVinoEmbedder(OnnxEmbedder):
     def embed_query(self, text: str) -> np.ndarray:
         """One question's vector, from ONNX Runtime (loaded on the first question):
         exactly what ``QA.load`` asks a saved index with."""
+        return self._questions().embed_query(text)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions' vectors from ONNX Runtime, several a call (``embed_query`` of each)."""
+        return self._questions().embed_queries(texts)
+
+    def _questions(self) -> OnnxEmbedder:
         with self._query_lock:
             if self._query_embedder is None:
                 model, threads, cache_dir = self._query_args
                 self._query_embedder = OnnxEmbedder(model, threads=threads, cache_dir=cache_dir)
-        return self._query_embedder.embed([text])[0]
+        return self._query_embedder

@@ -49,30 +49,10 @@ from ragdiplo.eval.metrics import (
 from ragdiplo.index.build import Index, corpus_hashes
 from ragdiplo.types import Answer
 
-__all__ = [
-    "Evaluation",
-    "Evidence",
-    "GoldQuestion",
-    "contains_answer",
-    "exact_match",
-    "first_hit_rank",
-    "format_metrics",
-    "normalize_answer",
-    "overlaps",
-    "predict",
-    "prediction_row",
-    "rank_documents",
-    "rank_queries",
-    "read_gold",
-    "run_info",
-    "score",
-    "score_answers",
-    "score_ranking",
-    "token_f1",
-    "write_jsonl",
-    "write_output",
-    "write_trec",
-]  # fmt: skip
+__all__ = ["Evaluation", "Evidence", "GoldQuestion", "contains_answer", "exact_match", "first_hit_rank",
+    "format_metrics", "normalize_answer", "overlaps", "predict", "prediction_row", "rank_documents", "rank_queries",
+    "read_gold", "run_info", "score", "score_answers", "score_ranking", "token_f1", "write_jsonl", "write_output",
+    "write_trec"]  # fmt: skip
 
 RUN_DEPTH = 100  # documents per query in a TREC run: enough for recall@100
 CURVE_POINTS = 101  # risk-coverage points kept in the JSON and the report
@@ -122,12 +102,15 @@ def prediction_row(q: GoldQuestion, answer: Answer, latency_ms: float) -> dict[s
     }
 
 
-def predict(gold: list[GoldQuestion], ask: Callable[[str], Answer], progress: Progress = iter) -> list[dict[str, Any]]:
-    rows = []
-    for q in progress(gold):
-        t0 = time.perf_counter()
-        ans = ask(q.question)
-        rows.append(prediction_row(q, ans, (time.perf_counter() - t0) * 1000))
+def predict(gold: list[GoldQuestion], answers: Callable[[list[str]], Iterable[Answer]], progress: Progress = iter,
+            ) -> list[dict[str, Any]]:  # fmt: skip
+    """A row per question of what ``answers(questions)`` yields, in order: ``QA.ask_iter`` (questions embedded
+    together) or ``lambda qs: map(ask, qs)`` (one by one). A row's latency is the time since the previous answer,
+    so the first question of an embedding batch carries the batch's embedding."""
+    rows, start = [], time.perf_counter()
+    for q, ans in zip(progress(gold), answers([q.question for q in gold])):
+        rows.append(prediction_row(q, ans, (time.perf_counter() - start) * 1000))
+        start = time.perf_counter()
     return rows
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-import nupunkt
-
 _LINE = re.compile(r"[^\n]+")
 
 
@@ -27,6 +25,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
     Every non-space character of ``text`` lies in exactly one span.
     """
+    import nupunkt  # when a text is split: a question to a saved index never loads it
+
     spans: list[tuple[int, int]] = []
     for line in _LINE.finditer(text):
         base = line.start()
