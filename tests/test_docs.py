@@ -239,9 +239,7 @@ def test_examples_run(script: Path, workspace: Path) -> None:
     assert done.returncode == 0, f"examples/{script.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
-CONVERTING = {  # pages that still show an output the old way; the test passing there fails until it is removed
-    "docs/results.md": "the check_trec.py output (a run of minutes) is a ```text block, not a skipped ```console one",
-}
+CONVERTING: dict[str, str] = {}  # pages that still show an output the old way; the test passing there fails until removed
 
 
 @pytest.mark.parametrize(
