@@ -102,13 +102,14 @@ def prediction_row(q: GoldQuestion, answer: Answer, latency_ms: float) -> dict[s
     }
 
 
-def predict(gold: list[GoldQuestion], answers: Callable[[list[str]], Iterable[Answer]], progress: Progress = iter,
-            ) -> list[dict[str, Any]]:  # fmt: skip
+def predict(
+    gold: list[GoldQuestion], answers: Callable[[list[str]], Iterable[Answer]], progress: Progress = iter
+) -> list[dict[str, Any]]:
     """A row per question of what ``answers(questions)`` yields, in order: ``QA.ask_iter`` (questions embedded
     together) or ``lambda qs: map(ask, qs)`` (one by one). A row's latency is the time since the previous answer,
     so the first question of an embedding batch carries the batch's embedding."""
     rows, start = [], time.perf_counter()
-    for q, ans in zip(progress(gold), answers([q.question for q in gold])):
+    for q, ans in zip(progress(gold), answers([q.question for q in gold]), strict=True):
         rows.append(prediction_row(q, ans, (time.perf_counter() - start) * 1000))
         start = time.perf_counter()
     return rows
