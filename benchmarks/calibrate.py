@@ -23,7 +23,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import handled_well, open_qa
+from common import fit_logistic, handled_well, open_qa
 
 from ragdiplo import QAConfig
 from ragdiplo.answer.confidence import SENTENCE_SCORING, Calibration
@@ -54,10 +54,7 @@ def collect(gold_path: str, corpus: str, embedder: SentenceTransformerEmbedder) 
 
 
 def fit(features: np.ndarray, right: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=10.0, max_iter=10_000).fit(features, right, sample_weight=weights)
-    return float(model.intercept_[0]), model.coef_[0]
+    return fit_logistic(features, right, weights, l2=0.1)
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import open_qa, ranked_candidates
+from common import fit_logistic, open_qa, ranked_candidates
 from halves import fitted_half
 
 from ragdiplo import QAConfig
@@ -88,23 +88,6 @@ def collect(gold_path: str, corpus: str, limit: int | None, cache: Path | None) 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out))
     return out
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1e-2) -> tuple[float, np.ndarray]:
-    """Weighted L2-regularised logistic regression by Newton's method."""
-    X = np.hstack([np.ones((len(x), 1)), x])
-    beta = np.zeros(X.shape[1])
-    reg = np.full(X.shape[1], l2)
-    reg[0] = 0.0
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-np.clip(X @ beta, -50, 50)))
-        grad = X.T @ (w * (p - y)) + reg * beta
-        hess = (X * (w * p * (1 - p))[:, None]).T @ X + np.diag(reg)
-        step = np.linalg.solve(hess, grad)
-        beta -= step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return float(beta[0]), beta[1:]
 
 
 @dataclasses.dataclass
@@ -175,7 +158,7 @@ def main() -> None:
     x = np.vstack([p.x for p in fit])
     y = np.concatenate([p.right for p in fit]).astype(float)
     balance = np.concatenate([np.full(len(p.right), len(y) / (len(fit) * len(p.right))) for p in fit])
-    bias, coef = fit_logistic(x, y, balance)
+    bias, coef = fit_logistic(x, y, balance, l2=1e-2)
     probs = {p.name: 1 / (1 + np.exp(-(bias + p.x @ coef))) for p in parts}
     grid = np.round(np.arange(0.05, 0.81, 0.01), 2)
     mean_well = [np.mean([row(p, probs[p.name], t)["handled_well"] for p in fit]) for t in grid]

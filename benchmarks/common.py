@@ -39,6 +39,16 @@ def ranked_candidates(qa: QA, question: str, config: QAConfig = QAConfig()) -> l
     return decide(qa.index, q, found, config.reader_sentence_weight, config.recency_margin, config.decision)
 
 
+def fit_logistic(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
+    """Bias and weights of a weighted logistic regression with an L2 penalty
+    of ``l2 / 2 × |weights|²`` (the bias unpenalised): scikit-learn's lbfgs,
+    the one solver every confidence of the project is fitted with."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0 / l2, max_iter=10_000, tol=1e-8).fit(x, y, sample_weight=sample_weight)
+    return float(model.intercept_[0]), model.coef_[0]
+
+
 def handled_well(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, threshold: float) -> float:
     """Share of questions handled well at ``threshold``: answered right, or left
     unanswered when the corpus has no answer."""
