@@ -3,8 +3,9 @@
 The reader reads a few contexts around the sentences most about the question
 and proposes its ``n`` best spans in each. The same words of the same document
 read inside two overlapping contexts are one candidate, keyed by their offsets
-in the document: their reader scores are combined (the best margin, and how
-many contexts proposed them), never raced against each other. Each candidate
+in the document: their reader margins are combined (log-sum-exp: two
+contexts that find a span count for more than either), never raced against
+each other. Each candidate
 carries named features (``FEATURES``) that the decision (``decision.py``)
 weighs: what the reader thinks of the span, what the sentence rules think of
 its sentence, where retrieval ranked it, whether it is the kind of answer asked
@@ -45,10 +46,10 @@ MAX_AGREE = 3  # other documents proposing the same words count up to this many
 @dataclass(frozen=True)
 class Candidate:
     """One span a reader proposed: its offsets into document ``doc_row``'s
-    text, the best reader margin over "no answer" among the contexts that
-    proposed it (``copies`` of them), the retrieval rank of the best of those
+    text, the reader's margin over "no answer" combined over the ``copies``
+    contexts that proposed it, the retrieval rank of the best of those
     contexts (0 first), and its features in ``FEATURES`` order. ``score`` is
-    the decision's log-odds that it is right (0 until decided)."""
+    what the decision ranks it by (``decision.rank``; 0 until ranked)."""
 
     doc_row: int
     start: int
