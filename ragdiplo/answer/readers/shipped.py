@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragdiplo.answer.readers import ReaderSpan
+from ragdiplo.answer.readers.base import ReaderSpan
 from ragdiplo.embed.onnx_backend import session_options, usable_cores
 from ragdiplo.errors import ConfigError, ModelError
 

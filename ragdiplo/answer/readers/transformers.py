@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ragdiplo.answer.readers import ReaderSpan
+from ragdiplo.answer.readers.base import ReaderSpan
 from ragdiplo.errors import ModelError
 
 
