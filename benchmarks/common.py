@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ragdiplo import QA, QAConfig
-from ragdiplo.answer.candidates import Candidate, SentenceEvidence, read_candidates
+from ragdiplo.answer.candidates import Candidate, read_candidates
 from ragdiplo.answer.decision import decide
 from ragdiplo.answer.question import Question
 from ragdiplo.answer.retrieval import rank_rows
@@ -33,9 +33,7 @@ def ranked_candidates(qa: QA, question: str, config: QAConfig = QAConfig()) -> l
     q = Question.of(question)
     vector = embed_question(qa.embedder, q.text)
     scored = score_sentences(qa.index, q, vector, rank_rows(qa.index, q, vector, config.retrieval), config)
-    evidence = {item.row: SentenceEvidence(item.score, item.dense, item.lexical) for item in scored}
-    rows = [item.row for item in scored[: config.reader_sentences]]
-    found = read_candidates(qa.index, q, vector, qa.reader, rows, evidence, config.reader_spans)
+    found = read_candidates(qa.index, q, vector, qa.reader, scored, config.reader_sentences, config.reader_spans)
     return decide(qa.index, q, found, config.reader_sentence_weight, config.recency_margin, config.decision)
 
 

@@ -85,10 +85,6 @@ class Table:
         print(f"{path}: {len(self.questions['qid'])} questions, {len(features)} candidates", flush=True)
 
 
-def ask(qa: QA, question: str, config: QAConfig) -> list[Candidate]:
-    return ranked_candidates(qa, question, config)
-
-
 def qa_train(args: argparse.Namespace) -> None:
     examples = [json.loads(line) for line in lzma.open(args.data, "rt")]
     near = [json.loads(line) for line in open(args.near_miss)] if args.near_miss else []
@@ -153,9 +149,9 @@ def qa_train(args: argparse.Namespace) -> None:
                     here = c.doc_row == row_of[doc_id] and any(c.start < s + n and s < c.end for s, n in places)
                     return here and f1 >= 0.5, f1, contains_answer(text, answers), here
 
-                table.add(e["id"], True, ask(qa, e["question"], config), label)
+                table.add(e["id"], True, ranked_candidates(qa, e["question"], config), label)
             for e in near_by_title.get(t, [])[: args.per_title or None]:
-                table.add(e["id"], False, ask(qa, e["question"], config), lambda c: (False, 0.0, False, False))
+                table.add(e["id"], False, ranked_candidates(qa, e["question"], config), lambda c: (False, 0.0, False, False))
         print(f"corpus {g // args.titles_per_corpus}: {len(table.questions['qid'])} questions so far", flush=True)
     table.save(Path(args.out) / f"qa-train-{args.titles}{'-' + args.name if args.name else ''}.npz")
 
@@ -182,7 +178,7 @@ def gold(args: argparse.Namespace) -> None:
             contains = contains_answer(text, q.answers) if q.answers else False
             return contains and cites, token_f1(text, q.answers) if q.answers else 0.0, contains, cites
 
-        table.add(q.id, bool(q.answers), ask(qa, q.question, config), label)
+        table.add(q.id, bool(q.answers), ranked_candidates(qa, q.question, config), label)
     table.save(Path(args.out) / f"{args.name or Path(args.gold).stem}.npz")
 
 

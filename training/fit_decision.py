@@ -24,7 +24,6 @@ today's ``ReaderCalibration``, as the pipeline did before the decision.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -36,15 +35,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from halves import fitted_half  # the halves calibrate_reader.py and halves.py split by
 
 from ragdiplo.answer.candidates import FEATURE_GROUPS, FEATURES
 from ragdiplo.answer.confidence import ReaderCalibration
 
 OLD_SENTENCE_WEIGHT = 10.0
-
-
-def fitted_half(question_id: str) -> bool:
-    return int(hashlib.sha256(question_id.encode("utf-8")).hexdigest(), 16) % 2 == 0
 
 
 @dataclass

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -78,11 +79,26 @@ class Proposal:
     rank: int
 
 
-@dataclass(frozen=True)
-class SentenceEvidence:
-    """What the sentence rules found of one sentence: its combined score, its
-    similarity to the question and its share of the question's rare words."""
+class ScoredSentence(Protocol):
+    """What the sentence rules found of one sentence (``rules.ScoredSentence``):
+    its row, its combined score, its similarity to the question and its share
+    of the question's rare words."""
 
+    @property
+    def row(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def dense(self) -> float: ...
+    @property
+    def lexical(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class _Floor:
+    """The lowest rule scores, for a sentence the rules did not score."""
+
+    row: int
     score: float
     dense: float
     lexical: float
@@ -92,13 +108,14 @@ def proposals(
     contexts: Sequence[tuple[int, int, int, int]],
     texts: Sequence[str],
     nbest: Sequence[Sequence[ReaderSpan]],
-    document_text: Sequence[str],
+    document_text: Mapping[int, str] | Sequence[str],
     grow: Callable[[str, int, int], tuple[int, int]] | None = None,
 ) -> list[Proposal]:
     """Each span of ``nbest`` (one list per context, best first) as document
     offsets: ``contexts`` are (doc row, start, end, rank) and ``texts`` their
     text. Spans that do not stand in their context are dropped. ``grow``
-    (``(text, s, e) -> (s, e)``) may widen a span, e.g. to whole quotes."""
+    (``(text, s, e) -> (s, e)``) may widen a span, e.g. to whole quotes, in its
+    document's text (``document_text[doc row]``)."""
     out = []
     for (doc_row, start, _, rank), text, spans in zip(contexts, texts, nbest):
         for position, span in enumerate(spans):
@@ -135,7 +152,7 @@ def gather(
     question: Question,
     query_vector: np.ndarray,
     found: Sequence[Proposal],
-    sentences: dict[int, SentenceEvidence],
+    sentences: Mapping[int, ScoredSentence],
 ) -> list[Candidate]:
     """Merged candidates with their features, in no particular order.
     ``sentences`` maps a sentence row to what the rules found of it; a span in
@@ -145,8 +162,8 @@ def gather(
     merged = merge(found)
     if not merged:
         return []
-    floor = SentenceEvidence(*(min(getattr(v, f) for v in sentences.values()) for f in ("score", "dense", "lexical"))) \
-        if sentences else SentenceEvidence(0.0, 0.0, 0.0)  # fmt: skip
+    floor = _Floor(-1, *(min((getattr(v, f) for v in sentences.values()), default=0.0)
+                         for f in ("score", "dense", "lexical")))  # fmt: skip
     best_margin = max(p.margin for p, _ in merged)
     best_sentence = max((v.score for v in sentences.values()), default=0.0)
     unknown_name = names_unknown(index, question)
@@ -194,21 +211,21 @@ def read_candidates(
     question: Question,
     query_vector: np.ndarray,
     reader: Reader,
-    rows: Sequence[int],
-    sentences: dict[int, SentenceEvidence],
+    scored: Sequence[ScoredSentence],
+    sentences: int,
     spans: int,
 ) -> list[Candidate]:
-    """What ``reader`` proposes around the sentences ``rows`` (best first),
-    each read with its neighbours (``contexts.sentence_contexts``), ``spans``
-    spans a context: one candidate per span of a document however many
-    contexts found it, unranked. ``sentences``: what the rules found of each
-    sentence they scored."""
-    contexts = sentence_contexts(index, list(rows))
-    texts = [index.documents[c.doc_row].text[c.start : c.end] for c in contexts]
+    """What ``reader`` proposes around the best ``sentences`` of the ``scored``
+    ones (the rules' scores, best first), each read with its neighbours
+    (``contexts.sentence_contexts``), ``spans`` spans a context: one candidate
+    per span of a document however many contexts found it, unranked."""
+    contexts = sentence_contexts(index, [item.row for item in scored[:sentences]])
+    documents = {c.doc_row: index.documents[c.doc_row].text for c in contexts}  # only the documents read
+    texts = [documents[c.doc_row][c.start : c.end] for c in contexts]
     nbest = reader.read_nbest(question.text, texts, spans)
     where = [(c.doc_row, c.start, c.end, c.rank) for c in contexts]
-    found = proposals(where, texts, nbest, [d.text for d in index.documents], whole_quotes)
-    return gather(index, question, query_vector, found, sentences)
+    found = proposals(where, texts, nbest, documents, whole_quotes)
+    return gather(index, question, query_vector, found, {item.row: item for item in scored})
 
 
 def words(text: str) -> str:
@@ -216,22 +233,27 @@ def words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int) -> float:
-    """Share of the question's names (``Question.names``) not all of whose
-    terms stand in the sentence(s) holding ``s:e`` of document ``doc_row`` or
-    the sentence on either side; 0 when the question names nothing."""
-    if not question.names:
-        return 0.0
+def around(index: Index, doc_row: int, s: int, e: int) -> str:
+    """The sentence(s) of document ``doc_row`` holding its characters ``s:e``,
+    with the sentence on either side in the same document."""
     first = index.sentence_at(doc_row, s)
     last = max(first, index.sentence_at(doc_row, max(s, e - 1)))
     if first > 0 and int(index.sentence_rows[first - 1, 0]) == doc_row:
         first -= 1
     if last + 1 < len(index.sentence_rows) and int(index.sentence_rows[last + 1, 0]) == doc_row:
         last += 1
-    text = index.documents[doc_row].text[int(index.sentence_rows[first, 1]) : int(index.sentence_rows[last, 2])]
-    present = set(terms(text))
+    return index.documents[doc_row].text[int(index.sentence_rows[first, 1]) : int(index.sentence_rows[last, 2])]
+
+
+def names_missing(index: Index, question: Question, doc_row: int, s: int, e: int) -> float:
+    """Share of the question's names (``Question.names``) not all of whose
+    terms stand in the sentence(s) holding ``s:e`` of document ``doc_row`` or
+    the sentence on either side (``around``); 0 when the question names nothing."""
+    if not question.names:
+        return 0.0
+    present = set(terms(around(index, doc_row, s, e)))
     return sum(not all(t in present for t in name) for name in question.names) / len(question.names)
 
 
-__all__ = ["FEATURES", "FEATURE_GROUPS", "Candidate", "Proposal", "SentenceEvidence", "gather", "merge", "names_missing",
-           "names_unknown", "proposals", "read_candidates", "words"]  # fmt: skip
+__all__ = ["FEATURES", "FEATURE_GROUPS", "Candidate", "Proposal", "ScoredSentence", "around", "gather", "merge",
+           "names_missing", "names_unknown", "proposals", "read_candidates", "words"]  # fmt: skip

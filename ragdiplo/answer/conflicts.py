@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from ragdiplo.answer.candidates import Candidate, words
+from ragdiplo.answer.candidates import Candidate, around, words
 from ragdiplo.answer.metadata import cite_with_metadata
 from ragdiplo.answer.question import AnswerType, Question
 from ragdiplo.answer.spans import best_span
@@ -91,12 +91,13 @@ def _report(index: Index, doc_row: int, text: str, citation: Citation, supersede
 
 def typed_value(question: Question, text: str) -> str | None:
     """The value of the kind ``question`` asks for that a candidate's ``text``
-    gives ("212" of "In total 212"), as its words; the one nearest the
-    question's words when it holds several; ``None`` when it holds none."""
+    gives ("212" of "In total 212", not "212 passengers were rescued by
+    three"); the one nearest the question's words when it holds several;
+    ``None`` when it holds none."""
     if question.kind is AnswerType.OTHER or not typed_spans(text, question.kind):
         return None
     at = best_span(question, text)
-    return words(text[at[0] : at[1]]) if at else None
+    return text[at[0] : at[1]] if at else None
 
 
 def typed_reports(
@@ -119,10 +120,10 @@ def typed_reports(
         if c.doc_row in seen:
             continue
         seen.add(c.doc_row)  # a document speaks once, by its best candidate
-        date = index.documents[c.doc_row].date
-        value = typed_value(question, index.documents[c.doc_row].text[c.start : c.end])
         if found[0].score - c.score >= margin:
             break  # found is sorted: nothing later is close
+        date = index.documents[c.doc_row].date
+        value = typed_value(question, index.documents[c.doc_row].text[c.start : c.end])
         if date and value and c.margin > 0 and supported(c) and _holds_figures(index, question, c):
             dated.append((parse_date(date).timestamp(), -i, c, value))
     dated.sort(key=lambda d: (d[0], d[1]), reverse=True)
@@ -140,29 +141,17 @@ def _holds_figures(index: Index, question: Question, c: Candidate) -> bool:
     figure the question names: "lift spending to 3% by which year?" is not
     answered by a sentence about 2.5% by 2027, however close its score."""
     figures = set(_FIGURE.findall(question.text))
-    if not figures:
-        return True
-    first = index.sentence_at(c.doc_row, c.start)
-    last = max(first, index.sentence_at(c.doc_row, c.end - 1))
-    lo = first - 1 if first > 0 and int(index.sentence_rows[first - 1, 0]) == c.doc_row else first
-    hi = last + 1 if last + 1 < len(index.sentence_rows) and int(index.sentence_rows[last + 1, 0]) == c.doc_row else last
-    text = index.documents[c.doc_row].text[int(index.sentence_rows[lo, 1]) : int(index.sentence_rows[hi, 2])]
-    return figures <= set(_FIGURE.findall(text))
+    return not figures or figures <= set(_FIGURE.findall(around(index, c.doc_row, c.start, c.end)))
 
 
 def superseded_reports(
     index: Index, question: Question, newest_first_found: list[tuple[Candidate, str]], cite_span: CiteSpan
 ) -> tuple[Report, ...]:
-    """``typed_reports``' documents as reports, newest first; each older one
-    whose value differs from the newest is marked superseded."""
+    """``typed_reports``' documents as reports of their values, newest first;
+    each older one whose value differs from the newest is marked superseded."""
     newest = newest_first_found[0][1]
-    out = []
-    for c, value in newest_first_found:
-        text = index.documents[c.doc_row].text[c.start : c.end]
-        at = best_span(question, text)
-        shown = text[at[0] : at[1]] if at else text  # the value, not "212 passengers were rescued by three"
-        out.append(_report(index, c.doc_row, shown, cite_span(c.doc_row, c.start, c.end, c.margin), differs(newest, value)))
-    return tuple(out)
+    return tuple(_report(index, c.doc_row, value, cite_span(c.doc_row, c.start, c.end, c.margin), differs(newest, value))
+                 for c, value in newest_first_found)  # fmt: skip
 
 
 def prefer_latest(index: Index, found: Sequence[Candidate], margin: float) -> list[Candidate]:

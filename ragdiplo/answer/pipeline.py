@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ragdiplo.answer.candidates import Candidate, SentenceEvidence, read_candidates, words
+from ragdiplo.answer.candidates import Candidate, read_candidates, words
 from ragdiplo.answer.conflicts import reports, superseded_reports, typed_reports
 from ragdiplo.answer.decision import confidence, decide
 from ragdiplo.answer.metadata import with_metadata
@@ -77,9 +77,7 @@ def _answer(
     scored = score_sentences(index, question, query_vector, ranked, config)  # once, for the reader and the rules
     found: list[Candidate] = []
     if reader is not None:  # its candidates around the best sentences, ranked by the decision
-        evidence = {item.row: SentenceEvidence(item.score, item.dense, item.lexical) for item in scored}
-        rows = [item.row for item in scored[: config.reader_sentences]]
-        found = read_candidates(index, question, query_vector, reader, rows, evidence, config.reader_spans)
+        found = read_candidates(index, question, query_vector, reader, scored, config.reader_sentences, config.reader_spans)
         found = decide(index, question, found, config.reader_sentence_weight, config.recency_margin, config.decision)
     # without a reader, or when none of its spans stands in the text it read, the sentence rules answer
     result = _read(index, question, found, hits, config) if found else answer_by_rules(index, question, scored, hits, config)
